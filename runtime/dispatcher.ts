@@ -1,0 +1,189 @@
+/**
+ * The receiving half of an actor: trust, the bounded mailbox, handler runs
+ * and the counters an operator reads.
+ *
+ * Order of checks for each incoming tell/ask (cheapest and safest first):
+ *  1. the envelope's `from` must be the sender the channel proves — a
+ *     mismatch is a forgery and is refused as ERR_UNTRUSTED;
+ *  2. an action with no handler is ERR_UNKNOWN_ACTION;
+ *  3. a sender that is not an authority for the action is ERR_UNTRUSTED
+ *     (default deny: an action declares its authorities or nobody may send it);
+ *  4. a stopping actor refuses with ERR_STOPPING;
+ *  5. past the high-water mark, ERR_MAILBOX_FULL.
+ * Refused tells cannot be answered; they count as rejected and dead letters.
+ *
+ * Handlers run `concurrency` at a time (default 1: one message at a time,
+ * like a gen_server). An actor that batches (the journal's group commit)
+ * raises it so that many handlers can await the same commit.
+ */
+import {
+  MeshError,
+  handlerFailed,
+  mailboxFull,
+  stopping,
+  toPayload,
+  unknownAction,
+  untrusted,
+} from './errors.js';
+import type { Endpoint } from './endpoint.js';
+import { LatencyHistogram } from './metrics.js';
+import { ASK } from './types.js';
+import type { Envelope, ErrorPayload } from './types.js';
+
+export type Handler = (data: unknown, env: Envelope) => unknown;
+
+interface Route {
+  handler: Handler;
+  authorities: ReadonlySet<string>;
+}
+
+export interface DispatcherOptions {
+  name: string;
+  highWater: number;
+  concurrency: number;
+}
+
+export class Dispatcher {
+  received = 0;
+  handled = 0;
+  rejected = 0;
+  /** Refused tells: there was nobody to tell, so they are counted here. */
+  droppedTells = 0;
+  lastError: ErrorPayload | undefined;
+  readonly latency = new LatencyHistogram();
+  /** Called with errors of handlers for tells (nobody else hears of them). */
+  onTellError: (action: string, err: unknown) => void = () => {};
+
+  private readonly routes = new Map<string, Route>();
+  private readonly queue: Array<{ env: Envelope; sender: string; route: Route }> = [];
+  private running = 0;
+  private accepting = true;
+  /** Messages that arrive before init finished wait in the mailbox (OTP: init before the first message). */
+  private held = true;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly options: DispatcherOptions,
+  ) {
+    endpoint.onRequest = (env, sender) => this.receive(env, sender);
+  }
+
+  /** Declare a handler and who may send it. */
+  on(action: string, authorities: readonly string[], handler: Handler): void {
+    if (this.routes.has(action)) throw new TypeError(`action ${action} is already handled`);
+    this.routes.set(action, { handler, authorities: new Set(authorities) });
+  }
+
+  /** Init is done: start running handlers, beginning with what queued meanwhile. */
+  open(): void {
+    this.held = false;
+    this.pump();
+  }
+
+  get depth(): number {
+    return this.queue.length + this.running;
+  }
+
+  get inFlight(): number {
+    return this.running;
+  }
+
+  describeRoutes(): Array<{ action: string; authorities: string[] }> {
+    return [...this.routes].map(([action, r]) => ({ action, authorities: [...r.authorities] }));
+  }
+
+  /** Refuse new work from now on; resolves once queued and running work is done. */
+  drain(): Promise<void> {
+    this.accepting = false;
+    if (this.depth === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private receive(env: Envelope, sender: string): void {
+    this.received++;
+    const name = this.options.name;
+    const route = this.routes.get(env.action);
+    if (env.from !== sender) return this.refuse(env, sender, untrusted(env.from, name, env.action));
+    if (!route) return this.refuse(env, sender, unknownAction(name, env.action));
+    if (!route.authorities.has(sender)) return this.refuse(env, sender, untrusted(sender, name, env.action));
+    if (!this.accepting) return this.refuse(env, sender, stopping(name));
+    if (this.depth >= this.options.highWater) {
+      return this.refuse(env, sender, mailboxFull(name, this.options.highWater));
+    }
+    if (!this.held && this.running < this.options.concurrency && this.queue.length === 0) {
+      this.run(env, sender, route);
+    } else {
+      this.queue.push({ env, sender, route });
+    }
+  }
+
+  private refuse(env: Envelope, sender: string, err: unknown): void {
+    this.rejected++;
+    if (env.k === ASK) this.endpoint.replyError(env, sender, err);
+    else this.droppedTells++;
+  }
+
+  private run(env: Envelope, sender: string, route: Route): void {
+    this.running++;
+    const started = performance.now();
+    let result: unknown;
+    try {
+      result = route.handler(env.data, env);
+    } catch (err) {
+      this.finish(env, sender, started, undefined, err, true);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (value) => this.finish(env, sender, started, value, undefined, false),
+        (err: unknown) => this.finish(env, sender, started, undefined, err, true),
+      );
+    } else {
+      this.finish(env, sender, started, result, undefined, false);
+    }
+  }
+
+  private finish(
+    env: Envelope,
+    sender: string,
+    started: number,
+    value: unknown,
+    err: unknown,
+    failed: boolean,
+  ): void {
+    this.running--;
+    this.handled++;
+    this.latency.record((performance.now() - started) * 1000);
+    if (failed) {
+      // Non-coded errors keep their message but not their stack: host
+      // details stay on this thread (and in its log).
+      const coded =
+        err instanceof MeshError
+          ? err
+          : handlerFailed(this.options.name, env.action, toPayload(err).message);
+      this.lastError = toPayload(coded);
+      if (env.k === ASK) this.endpoint.replyError(env, sender, coded);
+      else this.onTellError(env.action, err);
+    } else if (env.k === ASK) {
+      this.endpoint.reply(env, sender, value);
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.held && this.running < this.options.concurrency && this.queue.length > 0) {
+      const next = this.queue.shift()!;
+      this.run(next.env, next.sender, next.route);
+    }
+    if (this.depth === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}

@@ -1,0 +1,122 @@
+/**
+ * Every error meshnode raises on purpose carries a stable `code` (`ERR_*`).
+ * Callers, tests and the admin API match on the code, never on the message
+ * text, so messages may be improved freely while codes are a contract.
+ *
+ * Errors cross thread boundaries as plain `{ code, message }` (see
+ * `types.ts` ErrorPayload) and are rebuilt on the other side with
+ * `errorFromPayload`, so a caller on any thread sees a MeshError.
+ *
+ * Codes
+ * -----
+ * ERR_TIMEOUT          An ask got no reply within its timeout.
+ * ERR_ACTOR_EXITED     The target's worker exited while the ask was in flight
+ *                      (or the target stopped for good before it could be sent).
+ * ERR_UNTRUSTED        The sender is not an authority for that action; the
+ *                      handler never ran.
+ * ERR_MAILBOX_FULL     The target's mailbox is at its high-water mark; retry
+ *                      later (backpressure, nothing was queued).
+ * ERR_NO_ROUTE         The sender holds no channel to that actor: the topology
+ *                      does not allow the pair.
+ * ERR_UNKNOWN_ACTION   The target declares no handler for that action.
+ * ERR_HANDLER          The handler threw something that was not a MeshError;
+ *                      its message is passed on, its stack is not.
+ * ERR_STOPPING         The actor (or the node) is shutting down and accepts
+ *                      no new work.
+ * ERR_CONTROL          A control-plane call (health, stats, stop, …) failed
+ *                      because the worker is gone or did not answer in time.
+ * ERR_INVALID_OPTION   An option or child spec field is invalid; the message
+ *                      names the field, e.g. `options.maxPeers must be a
+ *                      positive integer`.
+ * ERR_INVALID_CONFIG   The node's config file cannot be read or parsed.
+ * ERR_INTENSITY        Restart intensity exceeded: the supervisor stopped
+ *                      every child and gives up (the process exits non-zero).
+ * ERR_ACTOR_INIT       An actor's init failed or did not finish in time.
+ * ERR_STATE_LOCKED     Another meshnode process holds the state directory.
+ */
+
+export type ErrorCode =
+  | 'ERR_TIMEOUT'
+  | 'ERR_ACTOR_EXITED'
+  | 'ERR_UNTRUSTED'
+  | 'ERR_MAILBOX_FULL'
+  | 'ERR_NO_ROUTE'
+  | 'ERR_UNKNOWN_ACTION'
+  | 'ERR_HANDLER'
+  | 'ERR_STOPPING'
+  | 'ERR_CONTROL'
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_INVALID_CONFIG'
+  | 'ERR_INTENSITY'
+  | 'ERR_ACTOR_INIT'
+  | 'ERR_STATE_LOCKED';
+
+/** The base of every coded error. `code` is the contract. */
+export class MeshError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MeshError';
+    this.code = code;
+  }
+}
+
+export const timeout = (to: string, action: string, ms: number): MeshError =>
+  new MeshError('ERR_TIMEOUT', `ask ${to}.${action} got no reply within ${ms} ms`);
+
+export const actorExited = (to: string, action: string): MeshError =>
+  new MeshError('ERR_ACTOR_EXITED', `actor ${to} exited before answering ${action}`);
+
+export const untrusted = (from: string, to: string, action: string): MeshError =>
+  new MeshError('ERR_UNTRUSTED', `${from} is not an authority for ${to}.${action}`);
+
+export const mailboxFull = (to: string, highWater: number): MeshError =>
+  new MeshError('ERR_MAILBOX_FULL', `mailbox of ${to} is full (high-water mark ${highWater})`);
+
+export const noRoute = (from: string, to: string): MeshError =>
+  new MeshError('ERR_NO_ROUTE', `${from} holds no channel to ${to}`);
+
+export const unknownAction = (to: string, action: string): MeshError =>
+  new MeshError('ERR_UNKNOWN_ACTION', `${to} has no handler for ${action}`);
+
+export const handlerFailed = (to: string, action: string, message: string): MeshError =>
+  new MeshError('ERR_HANDLER', `${to}.${action} failed: ${message}`);
+
+export const stopping = (who: string): MeshError =>
+  new MeshError('ERR_STOPPING', `${who} is stopping and accepts no new work`);
+
+export const control = (who: string, call: string, why: string): MeshError =>
+  new MeshError('ERR_CONTROL', `control call ${call} to ${who} failed: ${why}`);
+
+export const invalidOption = (path: string, expectation: string): MeshError =>
+  new MeshError('ERR_INVALID_OPTION', `${path} ${expectation}`);
+
+export const invalidConfig = (message: string, cause?: unknown): MeshError =>
+  new MeshError('ERR_INVALID_CONFIG', message, { cause });
+
+export const intensity = (restarts: number, periodMs: number): MeshError =>
+  new MeshError(
+    'ERR_INTENSITY',
+    `restart intensity exceeded: more than ${restarts} restarts in ${periodMs / 1000} s`,
+  );
+
+export const actorInit = (name: string, why: string): MeshError =>
+  new MeshError('ERR_ACTOR_INIT', `actor ${name} failed to start: ${why}`);
+
+export const stateLocked = (dir: string, pid: number): MeshError =>
+  new MeshError(
+    'ERR_STATE_LOCKED',
+    `state directory ${dir} is in use by another meshnode process (pid ${pid})`,
+  );
+
+/** Shape an error for a reply that crosses a thread boundary. */
+export function toPayload(err: unknown): { code: string; message: string } {
+  if (err instanceof MeshError) return { code: err.code, message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: 'ERR_HANDLER', message };
+}
+
+/** Rebuild a MeshError from a reply payload. */
+export function errorFromPayload(p: { code: string; message: string }): MeshError {
+  return new MeshError(p.code, p.message);
+}

@@ -1,0 +1,42 @@
+/**
+ * Options are plain data: defaults merged in by the schema, then each field
+ * validated once. Validation is zod's; this file only turns zod's first
+ * issue into our coded error with a message that names the field, e.g.
+ * `options.children[1].restart must be one of permanent, transient, temporary`.
+ */
+import { z } from 'zod';
+import { invalidOption } from './errors.js';
+
+/** Parse `input` with `schema`, or throw ERR_INVALID_OPTION naming the field under `root`. */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, root = 'options'): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const path = root + issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+  if (issue.code === 'unrecognized_keys') {
+    throw invalidOption(path, `has unknown field(s): ${issue.keys.join(', ')}`);
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) {
+    throw invalidOption(path, 'is required');
+  }
+  throw invalidOption(path, issue.message);
+}
+
+/** Field builders with the messages operators read. */
+export const positiveInt = () =>
+  z.number({ error: 'must be a positive integer' }).int({ error: 'must be a positive integer' }).positive({
+    error: 'must be a positive integer',
+  });
+
+export const nonNegativeInt = () =>
+  z.number({ error: 'must be a non-negative integer' }).int({ error: 'must be a non-negative integer' }).min(0, {
+    error: 'must be a non-negative integer',
+  });
+
+export const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `must be one of ${values.join(', ')}` });
+
+export const actorName = () =>
+  z.string({ error: 'must be a string' }).regex(/^[a-z][a-z0-9_]{0,31}$/, {
+    error: 'must match ^[a-z][a-z0-9_]{0,31}$',
+  });

@@ -1,0 +1,119 @@
+/**
+ * Every value that crosses a thread boundary is typed here, and only here
+ * (piscina keeps the same habit in its types.ts). If you post it to a port,
+ * its shape is in this file.
+ *
+ * Two planes:
+ *  - data plane: raw MessagePorts between actors (and the supervisor's
+ *    `admin` endpoint), carrying the lean `Envelope`;
+ *  - control plane: comlink over the worker's parentPort, implementing
+ *    `ControlApi` (health, stats, inspect, wiring, stop).
+ */
+import type { MessagePort } from 'node:worker_threads';
+
+/** The main thread's endpoint name: operator commands come from here. */
+export const ADMIN = 'admin';
+
+/** Envelope kinds. Numbers, not strings: the envelope is cloned per message. */
+export const TELL = 0;
+export const ASK = 1;
+export const REPLY = 2;
+export const REPLY_ERROR = 3;
+export type EnvelopeKind = typeof TELL | typeof ASK | typeof REPLY | typeof REPLY_ERROR;
+
+export interface ErrorPayload {
+  code: string;
+  message: string;
+}
+
+/**
+ * The data-plane message, modelled on the AOS process message.
+ * `id` is unique per sender for the sender's lifetime; `ref` (on replies)
+ * is the id of the ask being answered. `from` is checked by the receiver
+ * against the channel it arrived on, so it cannot be forged.
+ */
+export interface Envelope {
+  k: EnvelopeKind;
+  id: number;
+  from: string;
+  to: string;
+  action: string;
+  ts: number;
+  data?: unknown;
+  tags?: Record<string, string>;
+  ref?: number;
+  error?: ErrorPayload;
+}
+
+/** A histogram snapshot: counts per upper bound (µs), plus derived figures. */
+export interface LatencySnapshot {
+  count: number;
+  p50Us: number;
+  p99Us: number;
+  maxUs: number;
+  /** Upper bounds in µs; the last bucket is +Inf. */
+  boundsUs: number[];
+  counts: number[];
+}
+
+/** Counters an actor reports over the control plane. */
+export interface ActorStats {
+  name: string;
+  received: number;
+  handled: number;
+  rejected: number;
+  deadLetters: number;
+  depth: number;
+  running: number;
+  highWater: number;
+  latency: LatencySnapshot;
+  heapUsed: number;
+  heapTotal: number;
+  /** The actor's own metrics (name → value), from its registry. */
+  metrics: Record<string, number>;
+  lastError?: ErrorPayload;
+}
+
+/** What `inspect()` returns: stats plus the actor's own view of itself. */
+export interface ActorInspect {
+  stats: ActorStats;
+  links: Array<{ peer: string; state: LinkState; pending: number; queued: number }>;
+  actions: Array<{ action: string; authorities: string[] }>;
+  state: unknown;
+}
+
+export type LinkState = 'waiting' | 'up' | 'down' | 'gone';
+
+/** Given to each worker at spawn, as `workerData`. Plain data only. */
+export interface WorkerBoot {
+  name: string;
+  /** Absolute file URL of the actor module; its default export extends Actor. */
+  moduleUrl: string;
+  /** The actor's own options, from the child spec (plain data). */
+  options: Record<string, unknown>;
+  /** Every name this actor may ever address (its topology neighbours). */
+  peers: string[];
+  mailbox: { highWater: number; concurrency: number };
+  askTimeoutMs: number;
+  logLevel: string;
+  /** Log records go to the main thread's logger over this port (see log.ts). */
+  logPort: MessagePort;
+}
+
+/** Control plane, exposed by each worker with comlink. */
+export interface ControlApi {
+  /** Run the actor's init; resolves when it is ready to serve. */
+  init(): Promise<void>;
+  /** Attach a (new) port for a peer: initial wiring or re-wiring after a restart. */
+  connect(peer: string, port: MessagePort): void;
+  /**
+   * The peer's worker exited. `final`: no restart will follow (temporary
+   * child, or the node is stopping), so asks queued for it reject now.
+   */
+  peerDown(peer: string, final: boolean): void;
+  health(): { ok: true; ts: number };
+  stats(): ActorStats;
+  inspect(): Promise<ActorInspect>;
+  /** Stop accepting, drain, run the actor's stop hook; bounded by deadlineMs. */
+  stop(deadlineMs: number): Promise<void>;
+}

@@ -1,0 +1,95 @@
+/**
+ * The supervisor's side of the control plane: comlink over the worker,
+ * made unable to hang. comlink keeps a call pending forever when the worker
+ * dies (nobody will ever answer its message id), so every call here races
+ * the worker's exit and a deadline and always settles — with the answer,
+ * or with ERR_CONTROL.
+ */
+import type { MessagePort, Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { control } from '../runtime/errors.js';
+import type { ActorInspect, ActorStats, ControlApi } from '../runtime/types.js';
+
+/** Control calls are small and local; anything slower than this means a stuck actor. */
+const DEFAULT_CALL_TIMEOUT_MS = 2000;
+
+export class ControlChannel {
+  private readonly remote: Comlink.Remote<ControlApi>;
+  /** Rejecters of calls in flight; one set, not a .then per call on `exited` (that would leak). */
+  private readonly inFlight = new Set<(err: Error) => void>();
+  private dead = false;
+
+  constructor(
+    private readonly name: string,
+    worker: Worker,
+    /** Resolves when the worker has exited; every pending call rejects then. */
+    exited: Promise<unknown>,
+  ) {
+    this.remote = Comlink.wrap<ControlApi>(nodeEndpoint(worker as never));
+    void exited.then(() => {
+      this.dead = true;
+      for (const reject of this.inFlight) reject(control(this.name, 'call', 'worker exited'));
+      this.inFlight.clear();
+    });
+  }
+
+  init(timeoutMs: number): Promise<void> {
+    return this.call('init', () => this.remote.init(), timeoutMs);
+  }
+
+  connect(peer: string, port: MessagePort): Promise<void> {
+    return this.call('connect', () =>
+      this.remote.connect(peer, Comlink.transfer(port, [port as never])),
+    );
+  }
+
+  peerDown(peer: string, final: boolean): Promise<void> {
+    return this.call('peerDown', () => this.remote.peerDown(peer, final));
+  }
+
+  health(timeoutMs: number): Promise<{ ok: true; ts: number }> {
+    return this.call('health', () => this.remote.health(), timeoutMs);
+  }
+
+  stats(timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<ActorStats> {
+    return this.call('stats', () => this.remote.stats(), timeoutMs);
+  }
+
+  inspect(timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<ActorInspect> {
+    return this.call('inspect', () => this.remote.inspect(), timeoutMs);
+  }
+
+  stop(deadlineMs: number, timeoutMs: number): Promise<void> {
+    return this.call('stop', () => this.remote.stop(deadlineMs), timeoutMs);
+  }
+
+  private call<T>(what: string, fn: () => Promise<T>, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<T> {
+    if (this.dead) return Promise.reject(control(this.name, what, 'worker exited'));
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: Error) => {
+        done();
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(control(this.name, what, `no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const done = () => {
+        clearTimeout(timer);
+        this.inFlight.delete(fail);
+      };
+      this.inFlight.add(fail);
+      fn().then(
+        (v) => {
+          done();
+          resolve(v);
+        },
+        (err: unknown) => {
+          done();
+          reject(control(this.name, what, err instanceof Error ? err.message : String(err)));
+        },
+      );
+    });
+  }
+}
