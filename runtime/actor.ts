@@ -60,11 +60,21 @@ export abstract class Actor {
     this.dispatcher.on(action, authorities, handler);
   }
 
-  protected ask(to: string, action: string, data?: unknown, options?: AskOptions): Promise<unknown> {
+  protected ask(
+    to: string,
+    action: string,
+    data?: unknown,
+    options?: AskOptions,
+  ): Promise<unknown> {
     return this.endpoint.ask(to, action, data, options);
   }
 
-  protected tell(to: string, action: string, data?: unknown, tags?: Record<string, string>): boolean {
+  protected tell(
+    to: string,
+    action: string,
+    data?: unknown,
+    tags?: Record<string, string>,
+  ): boolean {
     return this.endpoint.tell(to, action, data, tags);
   }
 

@@ -106,7 +106,8 @@ export class Dispatcher {
     const route = this.routes.get(env.action);
     if (env.from !== sender) return this.refuse(env, sender, untrusted(env.from, name, env.action));
     if (!route) return this.refuse(env, sender, unknownAction(name, env.action));
-    if (!route.authorities.has(sender)) return this.refuse(env, sender, untrusted(sender, name, env.action));
+    if (!route.authorities.has(sender))
+      return this.refuse(env, sender, untrusted(sender, name, env.action));
     if (!this.accepting) return this.refuse(env, sender, stopping(name));
     if (this.depth >= this.options.highWater) {
       return this.refuse(env, sender, mailboxFull(name, this.options.highWater));
@@ -185,5 +186,7 @@ export class Dispatcher {
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+  return (
+    typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
+  );
 }

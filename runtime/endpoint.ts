@@ -126,7 +126,15 @@ export class Endpoint {
       this.deadLetters++;
       return false;
     }
-    const env: Envelope = { k: TELL, id: this.nextId++, from: this.name, to, action, ts: Date.now(), data };
+    const env: Envelope = {
+      k: TELL,
+      id: this.nextId++,
+      from: this.name,
+      to,
+      action,
+      ts: Date.now(),
+      data,
+    };
     if (tags) env.tags = tags;
     return this.send(link, env);
   }

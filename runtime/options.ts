@@ -8,11 +8,16 @@ import { z } from 'zod';
 import { invalidOption } from './errors.js';
 
 /** Parse `input` with `schema`, or throw ERR_INVALID_OPTION naming the field under `root`. */
-export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, root = 'options'): z.output<S> {
+export function parseOptions<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  root = 'options',
+): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const path = root + issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+  const path =
+    root + issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
   if (issue.code === 'unrecognized_keys') {
     throw invalidOption(path, `has unknown field(s): ${issue.keys.join(', ')}`);
   }
@@ -24,14 +29,20 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, roo
 
 /** Field builders with the messages operators read. */
 export const positiveInt = () =>
-  z.number({ error: 'must be a positive integer' }).int({ error: 'must be a positive integer' }).positive({
-    error: 'must be a positive integer',
-  });
+  z
+    .number({ error: 'must be a positive integer' })
+    .int({ error: 'must be a positive integer' })
+    .positive({
+      error: 'must be a positive integer',
+    });
 
 export const nonNegativeInt = () =>
-  z.number({ error: 'must be a non-negative integer' }).int({ error: 'must be a non-negative integer' }).min(0, {
-    error: 'must be a non-negative integer',
-  });
+  z
+    .number({ error: 'must be a non-negative integer' })
+    .int({ error: 'must be a non-negative integer' })
+    .min(0, {
+      error: 'must be a non-negative integer',
+    });
 
 export const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `must be one of ${values.join(', ')}` });

@@ -54,7 +54,9 @@ const resourceLimits = z
 export const childSpecSchema = z.strictObject({
   name: actorName(),
   /** Path (relative to the working directory) or file: URL of the actor module. */
-  module: z.string({ error: 'must be a module path or file: URL' }).min(1, { error: 'must not be empty' }),
+  module: z
+    .string({ error: 'must be a module path or file: URL' })
+    .min(1, { error: 'must not be empty' }),
   restart: oneOf(RESTARTS).default('permanent'),
   shutdownMs: nonNegativeInt().default(DEFAULTS.shutdownMs),
   initTimeoutMs: positiveInt().default(DEFAULTS.initTimeoutMs),
@@ -92,7 +94,9 @@ export const supervisorSchema = z.strictObject({
    * Undirected pairs that get a channel. Which actions may flow is each
    * receiver's trust declaration; the channel is the capability.
    */
-  topology: z.array(z.tuple([actorName(), actorName()]), { error: 'must be a list of [a, b] pairs' }).default([]),
+  topology: z
+    .array(z.tuple([actorName(), actorName()]), { error: 'must be a list of [a, b] pairs' })
+    .default([]),
   logLevel: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const).default('info'),
 });
 

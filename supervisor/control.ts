@@ -64,7 +64,11 @@ export class ControlChannel {
     return this.call('stop', () => this.remote.stop(deadlineMs), timeoutMs);
   }
 
-  private call<T>(what: string, fn: () => Promise<T>, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<T> {
+  private call<T>(
+    what: string,
+    fn: () => Promise<T>,
+    timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
+  ): Promise<T> {
     if (this.dead) return Promise.reject(control(this.name, what, 'worker exited'));
     return new Promise<T>((resolve, reject) => {
       const fail = (err: Error) => {

@@ -193,8 +193,8 @@ export class Supervisor extends EventEmitter {
     }));
   }
 
-  stats(name: string): Promise<ActorStats> {
-    return this.controlOf(name).stats();
+  stats(name: string, timeoutMs?: number): Promise<ActorStats> {
+    return this.controlOf(name).stats(timeoutMs);
   }
 
   inspect(name: string): Promise<ActorInspect> {
@@ -244,7 +244,10 @@ export class Supervisor extends EventEmitter {
     }
     child.state = 'running';
     this.startHeartbeat(child, instance);
-    this.log.info({ actor: spec.name, threadId: instance.worker.threadId, restarts: child.restarts }, 'actor up');
+    this.log.info(
+      { actor: spec.name, threadId: instance.worker.threadId, restarts: child.restarts },
+      'actor up',
+    );
     this.emit('child:up', { name: spec.name, restarts: child.restarts });
   }
 
@@ -337,7 +340,10 @@ export class Supervisor extends EventEmitter {
     child.instance = null;
     child.state = 'dead';
     const level = info.abnormal ? 'error' : 'info';
-    this.log[level]({ actor: child.spec.name, code: info.code, reason: info.reason }, 'actor exited');
+    this.log[level](
+      { actor: child.spec.name, code: info.code, reason: info.reason },
+      'actor exited',
+    );
     this.emit('child:exit', { name: child.spec.name, ...info });
     void this.enqueue(() => this.childOnFailure(child, info));
   }
@@ -378,7 +384,12 @@ export class Supervisor extends EventEmitter {
         this.log.error({ actor: c.spec.name, err }, 'restart failed');
         // A failed start is another failure: it counts toward intensity.
         void this.enqueue(() =>
-          this.childOnFailure(c, { code: 1, reason: 'start failed', abnormal: true, at: Date.now() }),
+          this.childOnFailure(c, {
+            code: 1,
+            reason: 'start failed',
+            abnormal: true,
+            at: Date.now(),
+          }),
         );
         return;
       }
@@ -456,8 +467,12 @@ function exitInfo(instance: Instance, code: number): ExitInfo {
   const reason =
     instance.killReason ??
     (instance.expectedExit ? 'stopped' : null) ??
-    (instance.error ? `${(instance.error as { code?: string }).code ?? 'error'}: ${instance.error.message}` : null) ??
+    (instance.error
+      ? `${(instance.error as { code?: string }).code ?? 'error'}: ${instance.error.message}`
+      : null) ??
     `exit(${code})`;
-  const abnormal = !instance.expectedExit && (code !== 0 || instance.error !== null || instance.killReason !== null);
+  const abnormal =
+    !instance.expectedExit &&
+    (code !== 0 || instance.error !== null || instance.killReason !== null);
   return { code, reason, abnormal, at: Date.now() };
 }

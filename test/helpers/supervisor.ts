@@ -11,7 +11,11 @@ import type { ChildSpecInput } from '../../supervisor/child-spec.js';
 export const PROBE = fileURLToPath(new URL('../fixtures/actors/probe.js', import.meta.url));
 
 /** A probe child spec; `peers` are the names it may forward to and trusts. */
-export function probe(name: string, extra: Partial<ChildSpecInput> = {}, peers: string[] = []): ChildSpecInput {
+export function probe(
+  name: string,
+  extra: Partial<ChildSpecInput> = {},
+  peers: string[] = [],
+): ChildSpecInput {
   return {
     name,
     module: PROBE,
@@ -22,7 +26,10 @@ export function probe(name: string, extra: Partial<ChildSpecInput> = {}, peers: 
 }
 
 /** A logger that keeps records in memory for assertions (and stays quiet). */
-export function memoryLogger(level = 'info'): { logger: Logger; records: Array<Record<string, unknown>> } {
+export function memoryLogger(level = 'info'): {
+  logger: Logger;
+  records: Array<Record<string, unknown>>;
+} {
   const records: Array<Record<string, unknown>> = [];
   const stream = {
     write(line: string) {

@@ -69,14 +69,19 @@ export function tempDir(prefix = 'meshnode-test-'): string {
  */
 export function rootOnly(): string | null {
   if (process.getuid?.() === 0) return null;
-  if (process.env.CI === 'true') throw new Error('CI=true but not root: root-only tests must run in CI');
+  if (process.env.CI === 'true')
+    throw new Error('CI=true but not root: root-only tests must run in CI');
   return 'needs root (run as root to include it)';
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Wait until `check` is true, polling; throws after `ms`. */
-export async function until(check: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;
@@ -86,12 +91,16 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 5000, 
 }
 
 /** Expect a promise to reject with a MeshError code; returns the error. */
-export async function rejectsWith(p: Promise<unknown>, code: string): Promise<Error & { code: string }> {
+export async function rejectsWith(
+  p: Promise<unknown>,
+  code: string,
+): Promise<Error & { code: string }> {
   try {
     await p;
   } catch (err) {
     const e = err as Error & { code: string };
-    if (e.code !== code) throw new Error(`expected ${code}, got ${e.code ?? 'no code'}: ${e.message}`);
+    if (e.code !== code)
+      throw new Error(`expected ${code}, got ${e.code ?? 'no code'}: ${e.message}`);
     return e;
   }
   throw new Error(`expected rejection with ${code}, but it resolved`);

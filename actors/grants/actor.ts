@@ -1,0 +1,21 @@
+/**
+ * The grant authorizer actor (DESIGN §6). This module is the process shell the
+ * supervisor runs: it answers the operator's `status`. Its domain arrives
+ * with issue 5 and lands in this folder.
+ */
+import { Actor } from '../../runtime/actor.js';
+import type { ActorContext } from '../../runtime/actor.js';
+import { ADMIN } from '../../runtime/types.js';
+
+export default class GrantsActor extends Actor {
+  private readonly startedAt = Date.now();
+
+  constructor(ctx: ActorContext) {
+    super(ctx);
+    this.on('status', [ADMIN], () => this.adminOnStatus());
+  }
+
+  private adminOnStatus(): { actor: string; since: number; grants: number } {
+    return { actor: this.name, since: this.startedAt, grants: 0 };
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * The nft executor actor (DESIGN §6). This module is the process shell the
+ * supervisor runs: it answers the operator's `status`. Its domain arrives
+ * with issue 5 and lands in this folder.
+ */
+import { Actor } from '../../runtime/actor.js';
+import type { ActorContext } from '../../runtime/actor.js';
+import { ADMIN } from '../../runtime/types.js';
+
+export default class NftActor extends Actor {
+  private readonly startedAt = Date.now();
+
+  constructor(ctx: ActorContext) {
+    super(ctx);
+    this.on('status', [ADMIN], () => this.adminOnStatus());
+  }
+
+  private adminOnStatus(): { actor: string; since: number; sets: number } {
+    return { actor: this.name, since: this.startedAt, sets: 0 };
+  }
+}

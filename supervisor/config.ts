@@ -1,0 +1,162 @@
+/**
+ * The node's configuration: a TOML file (smol-toml parses it), merged over
+ * the embedded defaults, validated once (zod, via runtime/options.ts), then
+ * turned into the supervisor's child specs.
+ *
+ * With no file, the embedded defaults run a complete node: state under
+ * ./var, everything on loopback. That is what `npm start` does.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { invalidConfig } from '../runtime/errors.js';
+import { actorName, nonNegativeInt, oneOf, parseOptions, positiveInt } from '../runtime/options.js';
+import { RESTARTS, STRATEGIES } from './child-spec.js';
+import type { ChildSpecInput, SupervisorInput } from './child-spec.js';
+
+/**
+ * The built-in actors in start order. Journal first: everyone reads or
+ * writes through it. Gossip last: it lets the outside world in only once
+ * everything behind it is up. Shutdown runs in reverse, so gossip stops
+ * taking input first and the journal commits last.
+ */
+export const BUILTIN_ACTORS = ['journal', 'nft', 'grants', 'gossip'] as const;
+
+/** Who holds a channel to whom (DESIGN §2); the admin endpoint reaches everyone. */
+export const TOPOLOGY: ReadonlyArray<readonly [string, string]> = [
+  ['gossip', 'journal'],
+  ['journal', 'grants'],
+  ['gossip', 'grants'],
+  ['grants', 'nft'],
+];
+
+/** Per-actor tuning an operator may set under [actors.NAME]. */
+const actorTuning = z.strictObject({
+  restart: oneOf(RESTARTS).optional(),
+  shutdown_ms: nonNegativeInt().optional(),
+  init_timeout_ms: positiveInt().optional(),
+  ask_timeout_ms: positiveInt().optional(),
+  mailbox_high_water: positiveInt().optional(),
+  heartbeat_interval_ms: positiveInt().optional(),
+  heartbeat_timeout_ms: positiveInt().optional(),
+  max_old_generation_mb: positiveInt().optional(),
+  options: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** Development and tests only: more actor modules run beside the built-ins. */
+const extraActor = actorTuning.extend({
+  name: actorName(),
+  module: z.string({ error: 'must be a module path' }).min(1, { error: 'must not be empty' }),
+  /** Names of built-in or extra actors this one gets a channel to. */
+  links: z.array(actorName()).default([]),
+});
+
+export const configSchema = z.strictObject({
+  node: z
+    .strictObject({
+      state_dir: z
+        .string({ error: 'must be a path' })
+        .min(1, { error: 'must not be empty' })
+        .default('./var'),
+      log_level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const).default(
+        'info',
+      ),
+    })
+    .prefault({}),
+  supervisor: z
+    .strictObject({
+      strategy: oneOf(STRATEGIES).default('one_for_one'),
+      max_restarts: nonNegativeInt().default(5),
+      period_seconds: positiveInt().default(10),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** host:port for Prometheus scrapes; loopback by default; "" disables. */
+      listen: z.string({ error: 'must be "host:port" or ""' }).default('127.0.0.1:9464'),
+    })
+    .prefault({}),
+  actors: z
+    .strictObject({
+      journal: actorTuning.optional(),
+      nft: actorTuning.optional(),
+      grants: actorTuning.optional(),
+      gossip: actorTuning.optional(),
+      extra: z.array(extraActor).default([]),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+
+/** Read and validate a config file; no path means the embedded defaults. */
+export function loadConfig(path?: string): Config {
+  if (!path) return parseConfig({});
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw invalidConfig(`cannot read config ${path}: ${(err as Error).message}`, err);
+  }
+  let data: unknown;
+  try {
+    data = parseToml(text);
+  } catch (err) {
+    throw invalidConfig(`config ${path} is not valid TOML: ${(err as Error).message}`, err);
+  }
+  return parseConfig(data);
+}
+
+/** Validate parsed config data; errors name the field, e.g. `config.supervisor.max_restarts`. */
+export function parseConfig(data: unknown): Config {
+  return parseOptions(configSchema, data, 'config');
+}
+
+/** The supervisor's input for this config. */
+export function supervisorInput(config: Config): SupervisorInput {
+  const builtin = BUILTIN_ACTORS.map((name) =>
+    childSpec(
+      name,
+      fileURLToPath(new URL(`../actors/${name}/actor.js`, import.meta.url)),
+      config.actors[name],
+    ),
+  );
+  const extra = config.actors.extra.map((x) => childSpec(x.name, x.module, x));
+  const topology: Array<[string, string]> = TOPOLOGY.map(([a, b]) => [a, b]);
+  for (const x of config.actors.extra) for (const peer of x.links) topology.push([x.name, peer]);
+  return {
+    strategy: config.supervisor.strategy,
+    intensity: {
+      maxRestarts: config.supervisor.max_restarts,
+      periodMs: config.supervisor.period_seconds * 1000,
+    },
+    logLevel: config.node.log_level,
+    children: [...builtin, ...extra],
+    topology,
+  };
+}
+
+function childSpec(
+  name: string,
+  module: string,
+  t: z.output<typeof actorTuning> | undefined,
+): ChildSpecInput {
+  const spec: ChildSpecInput = { name, module };
+  if (!t) return spec;
+  if (t.restart) spec.restart = t.restart;
+  if (t.shutdown_ms !== undefined) spec.shutdownMs = t.shutdown_ms;
+  if (t.init_timeout_ms) spec.initTimeoutMs = t.init_timeout_ms;
+  if (t.ask_timeout_ms) spec.askTimeoutMs = t.ask_timeout_ms;
+  if (t.mailbox_high_water) spec.mailbox = { highWater: t.mailbox_high_water };
+  if (t.heartbeat_interval_ms || t.heartbeat_timeout_ms) {
+    spec.heartbeat = {
+      ...(t.heartbeat_interval_ms ? { intervalMs: t.heartbeat_interval_ms } : {}),
+      ...(t.heartbeat_timeout_ms ? { timeoutMs: t.heartbeat_timeout_ms } : {}),
+    };
+  }
+  if (t.max_old_generation_mb)
+    spec.resourceLimits = { maxOldGenerationSizeMb: t.max_old_generation_mb };
+  if (t.options) spec.options = t.options;
+  return spec;
+}
