@@ -3,6 +3,9 @@
  * thread, to stdout (journald under systemd). Actors log through a
  * `Logger` that forwards records over a dedicated MessagePort.
  *
+ * This file is what workers import, so it must not import pino; the main
+ * thread's side is supervisor/logger.ts.
+ *
  * Why not pino inside each worker: importing it costs ~13 ms of every
  * worker's start (measured here), which is a third of the restart budget,
  * and several writers on fd 1 interleave lines. Forwarding keeps one writer;
@@ -10,8 +13,6 @@
  * queues them), so a crashing actor's last words are not lost.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { pino } from 'pino';
-import type { Logger as PinoLogger } from 'pino';
 
 export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 export const LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
@@ -32,14 +33,6 @@ export interface LogRecord {
   msg: string;
 }
 
-/** The main thread's root logger: pino, JSON lines on stdout (synchronous, so exit loses nothing). */
-export function createRootLogger(level: string, destination?: NodeJS.WritableStream): PinoLogger {
-  return pino(
-    { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    destination ?? pino.destination({ dest: 1, sync: true }),
-  );
-}
-
 /** Worker side: a Logger whose records go to the main thread's pino. */
 export function createForwardingLogger(port: MessagePort, level: string): Logger {
   const min = LEVELS.indexOf(level as Level);
@@ -56,13 +49,6 @@ export function createForwardingLogger(port: MessagePort, level: string): Logger
     warn: make('warn', 3),
     error: make('error', 4),
     fatal: make('fatal', 5),
-  };
-}
-
-/** Main side: write forwarded records through a child of the root logger. */
-export function logPortOnMessage(target: PinoLogger): (record: LogRecord) => void {
-  return (record) => {
-    if (LEVELS.includes(record.level)) target[record.level](record.fields, record.msg);
   };
 }
 

@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { createRootLogger } from '../runtime/log.js';
+import { createRootLogger } from './logger.js';
 import { loadConfig, supervisorInput } from './config.js';
 import type { Config } from './config.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';

@@ -20,7 +20,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { actorInit, intensity, MeshError, stopping as stoppingError } from '../runtime/errors.js';
 import { Endpoint } from '../runtime/endpoint.js';
 import type { AskOptions } from '../runtime/endpoint.js';
-import { createRootLogger, logPortOnMessage } from '../runtime/log.js';
+import { createRootLogger, logPortOnMessage } from './logger.js';
 import type { LogRecord } from '../runtime/log.js';
 import { ADMIN } from '../runtime/types.js';
 import type { ActorInspect, ActorStats, WorkerBoot } from '../runtime/types.js';
