@@ -33,6 +33,16 @@
  *                      every child and gives up (the process exits non-zero).
  * ERR_ACTOR_INIT       An actor's init failed or did not finish in time.
  * ERR_STATE_LOCKED     Another meshnode process holds the state directory.
+ *
+ * Crypto and identity (runtime/crypto/)
+ * ERR_SCHEMA           A value is not a journal value (floats, undefined,
+ *                      non-plain objects…) or a body does not match its
+ *                      kind's schema; the message names the path.
+ * ERR_BAD_DID          A malformed Ed25519 did:key.
+ * ERR_KEY_FILE         A key file cannot be read or written, is readable by
+ *                      group/others, is malformed, or would be overwritten.
+ * ERR_BAD_KEY          A seed or public key of the wrong length or type.
+ * ERR_BAD_ENCODING     Malformed hex or base64 input.
  */
 
 export type ErrorCode =
@@ -49,7 +59,12 @@ export type ErrorCode =
   | 'ERR_INVALID_CONFIG'
   | 'ERR_INTENSITY'
   | 'ERR_ACTOR_INIT'
-  | 'ERR_STATE_LOCKED';
+  | 'ERR_STATE_LOCKED'
+  | 'ERR_SCHEMA'
+  | 'ERR_BAD_DID'
+  | 'ERR_KEY_FILE'
+  | 'ERR_BAD_KEY'
+  | 'ERR_BAD_ENCODING';
 
 /** The base of every coded error. `code` is the contract. */
 export class MeshError extends Error {

@@ -1,0 +1,51 @@
+/**
+ * BLAKE2b-256 (BLAKE2b with a 32-byte digest, RFC 7693, no key) and hex
+ * helpers. A journal entry's id is `blake2b256(canonicalBytes(entry))`.
+ *
+ * Why @noble/hashes: node:crypto offers only BLAKE2b-512, and a truncated
+ * BLAKE2b-512 is a different function (the digest length is part of the
+ * parameter block), so it cannot stand in for BLAKE2b-256.
+ */
+import { blake2b } from '@noble/hashes/blake2.js';
+import { MeshError } from '../errors.js';
+
+/** BLAKE2b-256 of `bytes`: 32 bytes. */
+export function blake2b256(bytes: Uint8Array): Uint8Array {
+  return blake2b(bytes, { dkLen: 32 });
+}
+
+/** BLAKE2b-256 of `bytes` as lowercase hex (64 characters). */
+export function blake2b256Hex(bytes: Uint8Array): string {
+  return toHex(blake2b256(bytes));
+}
+
+/** Lowercase hex of `bytes`. */
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+
+/**
+ * Bytes of a hex string (either case). Strict: an odd length or any non-hex
+ * character throws MeshError('ERR_BAD_ENCODING') (Buffer.from would stop
+ * silently at the first bad character). `expectedLength`, if given, is the
+ * required number of bytes.
+ */
+export function fromHex(hex: string, expectedLength?: number): Uint8Array {
+  if (typeof hex !== 'string' || !HEX.test(hex))
+    throw new MeshError('ERR_BAD_ENCODING', 'not a hex string (even length, 0-9a-f only)');
+  if (expectedLength !== undefined && hex.length !== expectedLength * 2)
+    throw new MeshError(
+      'ERR_BAD_ENCODING',
+      `hex string encodes ${hex.length / 2} bytes, expected ${expectedLength}`,
+    );
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+/** Constant-time-irrelevant byte equality (for public data: ids, keys, hashes). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

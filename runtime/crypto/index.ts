@@ -1,0 +1,33 @@
+/**
+ * Crypto and identity primitives: RFC 8785 canonical JSON, BLAKE2b-256,
+ * did:key (Ed25519), Ed25519 keys / sign / the pinned verification rule, key
+ * files. See ed25519.ts for the rule and the key file format.
+ */
+export {
+  assertJournalValue,
+  canonicalBytes,
+  canonicalize,
+  MAX_JOURNAL_DEPTH,
+  type JournalValue,
+} from './canonical.js';
+export { blake2b256, blake2b256Hex, bytesEqual, fromHex, toHex } from './hash.js';
+export { didFromPublicKey, ED25519_DID_LENGTH, isDid, publicKeyFromDid } from './did-key.js';
+export {
+  generateKeyPair,
+  KeyPair,
+  keyPairFromSeed,
+  precheck,
+  PUBLIC_KEY_LENGTH,
+  publicKeyCacheEntries,
+  publicKeyObject,
+  readKeyFile,
+  SEED_LENGTH,
+  setPublicKeyCacheSize,
+  sign,
+  SIGNATURE_LENGTH,
+  SMALL_ORDER_ENCODINGS,
+  verify,
+  verifyReference,
+  writeKeyFile,
+  type KeyFile,
+} from './ed25519.js';
