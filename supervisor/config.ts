@@ -7,6 +7,7 @@
  * ./var, everything on loopback. That is what `npm start` does.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
@@ -30,6 +31,23 @@ export const TOPOLOGY: ReadonlyArray<readonly [string, string]> = [
   ['gossip', 'grants'],
   ['grants', 'nft'],
 ];
+
+/**
+ * What each built-in actor needs from the node config, and its mailbox: the
+ * journal group-commits, so many appends must be able to wait on one commit.
+ */
+function builtinSpec(
+  name: (typeof BUILTIN_ACTORS)[number],
+  config: Config,
+): Partial<ChildSpecInput> {
+  const stateDir = resolve(config.node.state_dir);
+  switch (name) {
+    case 'journal':
+      return { options: { stateDir }, mailbox: { highWater: 8192, concurrency: 4096 } };
+    default:
+      return { options: { stateDir } };
+  }
+}
 
 /** Per-actor tuning an operator may set under [actors.NAME]. */
 const actorTuning = z.strictObject({
@@ -115,13 +133,17 @@ export function parseConfig(data: unknown): Config {
 
 /** The supervisor's input for this config. */
 export function supervisorInput(config: Config): SupervisorInput {
-  const builtin = BUILTIN_ACTORS.map((name) =>
-    childSpec(
-      name,
-      fileURLToPath(new URL(`../actors/${name}/actor.js`, import.meta.url)),
-      config.actors[name],
-    ),
-  );
+  const builtin = BUILTIN_ACTORS.map((name) => {
+    const base = builtinSpec(name, config);
+    const module = fileURLToPath(new URL(`../actors/${name}/actor.js`, import.meta.url));
+    const tuned = childSpec(name, module, config.actors[name]);
+    return {
+      ...base,
+      ...tuned,
+      mailbox: { ...base.mailbox, ...tuned.mailbox },
+      options: { ...base.options, ...tuned.options },
+    };
+  });
   const extra = config.actors.extra.map((x) => childSpec(x.name, x.module, x));
   const topology: Array<[string, string]> = TOPOLOGY.map(([a, b]) => [a, b]);
   for (const x of config.actors.extra) for (const peer of x.links) topology.push([x.name, peer]);

@@ -1,21 +1,356 @@
 /**
- * The journal writer actor (DESIGN §4). This module is the process shell the
- * supervisor runs: it answers the operator's `status`. The signed feeds,
- * LMDB store and ingest path are issue 3's and land in this folder.
+ * The journal writer actor (DESIGN §4): the only writer of the LMDB
+ * environment and the only holder of the node's signing key.
+ *
+ * Write path, and why it is shaped so:
+ *  - Every write (local appends and ingested batches) runs on one serial
+ *    lane, one LMDB transaction at a time. A batch must never chain onto a
+ *    commit that may still fail (disk full), so commits do not overlap.
+ *  - Local appends are group-committed: appends that arrive while a commit
+ *    is in flight wait in a queue and go into the next transaction together.
+ *    Each is acknowledged only after that transaction is durable. The
+ *    dispatcher's concurrency for this actor is high so many appends can be
+ *    waiting on one commit.
+ *  - Ingested entries are checked on this thread (structure, schema, size),
+ *    their signatures verified in parallel on a piscina pool (large batches)
+ *    or inline (small ones: a pool round trip costs more than a few verifies),
+ *    then chained against the heads and committed atomically on the lane.
+ *  - Appends are idempotent by requestId: the request record is written in
+ *    the same transaction as the entry, so a retry after a crash or timeout
+ *    gets the same entry back.
  */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Piscina } from 'piscina';
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
+import {
+  blake2b256Hex,
+  canonicalBytes,
+  generateKeyPair,
+  readKeyFile,
+  sign,
+  writeKeyFile,
+} from '../../runtime/crypto/index.js';
+import type { KeyPair } from '../../runtime/crypto/index.js';
+import type { EntryKind } from '../../runtime/domain/entries.js';
+import { MeshError } from '../../runtime/errors.js';
 import { ADMIN } from '../../runtime/types.js';
+import { ENTRY_VERSION, sigToString, signingBytes } from './codec.js';
+import type { Entry } from './codec.js';
+import { EquivocationError, planBatch } from './feed.js';
+import { JournalStore, MAX_RANGE } from './store.js';
+import { badSignature, checkBody, checkEntry, sealEntry, signatureValid } from './validate.js';
+import type { CheckedEntry } from './validate.js';
+import { VIEWS } from './views.js';
+import type { ViewName } from './views.js';
+import { verifyJournal } from './verify.js';
+
+/** Entries per ingest ask and per group commit: bounds a transaction's size and a reply's. */
+export const MAX_BATCH = 1000;
+/** Below this many entries, verify inline: a pool round trip costs more than the verifies. */
+const INLINE_VERIFY_BELOW = 48;
+/** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+export interface AppendResult {
+  id: string;
+  author: string;
+  seq: number;
+  ts: number;
+}
+
+interface QueuedAppend {
+  kind: EntryKind;
+  body: Record<string, unknown>;
+  requestId: string;
+  digest: string;
+  resolve: (r: AppendResult) => void;
+  reject: (err: unknown) => void;
+}
 
 export default class JournalActor extends Actor {
-  private readonly startedAt = Date.now();
+  private store!: JournalStore;
+  private key!: KeyPair;
+  private pool: Piscina | null = null;
+  private lane: Promise<unknown> = Promise.resolve();
+  private queue: QueuedAppend[] = [];
+  private flushScheduled = false;
+  private readonly inflight = new Map<string, { digest: string; result: Promise<AppendResult> }>();
+  private readonly subscribers = new Set<string>();
+  private readonly appended = this.metrics.counter('journal_appends_total');
+  private readonly ingested = this.metrics.counter('journal_ingested_total');
+  private readonly equivocations = this.metrics.counter('journal_equivocations_total');
+  private readonly commits = this.metrics.counter('journal_commits_total');
 
   constructor(ctx: ActorContext) {
     super(ctx);
+    this.on('append', ['grants', ADMIN], (data) => this.grantsOnAppend(data));
+    this.on('ingest', ['gossip', ADMIN], (data) => this.gossipOnIngest(data));
+    this.on('heads', ['gossip', 'grants', ADMIN], () => this.store.versionVector());
+    this.on('range', ['gossip', ADMIN], (data) => this.gossipOnRange(data));
+    this.on(
+      'get',
+      ['gossip', 'grants', ADMIN],
+      (data) => this.store.byId(String((data as { id?: unknown })?.id)) ?? null,
+    );
+    this.on('tail', [ADMIN], (data) => this.adminOnTail(data));
+    this.on('view', ['gossip', 'grants', ADMIN], (data) => this.anyOnView(data));
+    this.on('verify', [ADMIN], () => verifyJournal(this.store));
+    this.on('subscribe', ['gossip', 'grants'], (_data, env) => void this.subscribers.add(env.from));
+    this.on('identity', ['gossip', 'grants', ADMIN], () => ({ did: this.key.did }));
     this.on('status', [ADMIN], () => this.adminOnStatus());
   }
 
-  private adminOnStatus(): { actor: string; since: number; feeds: number } {
-    return { actor: this.name, since: this.startedAt, feeds: 0 };
+  override async init(): Promise<void> {
+    const stateDir = resolve(String(this.options.stateDir ?? './var'));
+    this.store = await JournalStore.open(join(stateDir, 'journal'));
+    this.key = await loadOrCreateKey(String(this.options.keyFile ?? join(stateDir, 'node.key')));
+    this.log.info(
+      { did: this.key.did, feeds: Object.keys(this.store.versionVector()).length },
+      'journal open',
+    );
   }
+
+  override async stop(): Promise<void> {
+    // Everything accepted was drained by the dispatcher; wait for the lane's last commit.
+    await this.lane.catch(() => {});
+    await this.pool?.destroy();
+    await this.store?.close();
+  }
+
+  override inspectState(): unknown {
+    return {
+      did: this.key?.did,
+      feeds: this.store ? Object.keys(this.store.versionVector()).length : 0,
+      queued: this.queue.length,
+      subscribers: [...this.subscribers],
+    };
+  }
+
+  private grantsOnAppend(data: unknown): Promise<AppendResult> | AppendResult {
+    const { kind, body, requestId } = (data ?? {}) as {
+      kind?: unknown;
+      body?: unknown;
+      requestId?: unknown;
+    };
+    if (typeof requestId !== 'string' || !REQUEST_ID.test(requestId)) {
+      throw new MeshError(
+        'ERR_BAD_REQUEST',
+        'append.requestId must be 1-128 printable ASCII characters',
+      );
+    }
+    checkBody(kind, body, 'append');
+    const digest = blake2b256Hex(canonicalBytes({ kind, body }));
+    const done = this.store.request(requestId) ?? this.inflight.get(requestId);
+    if (done) {
+      if (done.digest !== digest) {
+        throw new MeshError(
+          'ERR_REQUEST_REUSED',
+          `requestId ${requestId} was used for a different append`,
+        );
+      }
+      if ('result' in done) return done.result;
+      return this.resultOf(this.store.byId(done.id)!, done.id);
+    }
+    const result = new Promise<AppendResult>((resolve, reject) => {
+      this.queue.push({
+        kind,
+        body: body as Record<string, unknown>,
+        requestId,
+        digest,
+        resolve,
+        reject,
+      });
+    });
+    this.inflight.set(requestId, { digest, result });
+    const forget = () => this.inflight.delete(requestId);
+    result.then(forget, forget);
+    this.scheduleFlush();
+    return result;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.onLane(() => {
+      this.flushScheduled = false;
+      return this.flushAppends();
+    });
+  }
+
+  /** One group commit: sign everything queued (up to MAX_BATCH) as this node, one transaction. */
+  private async flushAppends(): Promise<void> {
+    const batch = this.queue.splice(0, MAX_BATCH);
+    if (this.queue.length > 0) this.scheduleFlush();
+    if (batch.length === 0) return;
+    const author = this.key.did;
+    let head = this.store.head(author);
+    const sealed: CheckedEntry[] = [];
+    for (const a of batch) {
+      const unsigned = {
+        v: ENTRY_VERSION,
+        author,
+        seq: (head?.seq ?? 0) + 1,
+        prev: head?.id ?? null,
+        ts: Date.now(),
+        kind: a.kind,
+        body: a.body,
+      } as const;
+      const entry: Entry = {
+        ...unsigned,
+        sig: sigToString(sign(this.key, signingBytes(unsigned))),
+      };
+      const c = sealEntry(entry, 'append');
+      sealed.push(c);
+      head = { seq: entry.seq, id: c.id };
+    }
+    try {
+      await this.store.commit(
+        sealed,
+        batch.map((a, i) => [a.requestId, { id: sealed[i]!.id, digest: a.digest }]),
+      );
+    } catch (err) {
+      this.log.error({ err, entries: batch.length }, 'append commit failed');
+      for (const a of batch) a.reject(err);
+      return;
+    }
+    this.commits.inc();
+    this.appended.inc(batch.length);
+    batch.forEach((a, i) => a.resolve(this.resultOf(sealed[i]!.entry, sealed[i]!.id)));
+    this.notify(sealed);
+  }
+
+  private async gossipOnIngest(data: unknown): Promise<{ appended: number; duplicates: number }> {
+    const entries = (data as { entries?: unknown })?.entries;
+    if (!Array.isArray(entries))
+      throw new MeshError('ERR_BAD_REQUEST', 'ingest.entries must be an array');
+    if (entries.length > MAX_BATCH) {
+      throw new MeshError(
+        'ERR_TOO_LARGE',
+        `ingest of ${entries.length} entries; the limit is ${MAX_BATCH}`,
+      );
+    }
+    const checked = entries.map((e, i) => checkEntry(e, `entries[${i}]`));
+    const valid = await this.verifySignatures(checked.map((c) => c.entry));
+    const bad = valid.indexOf(false);
+    if (bad >= 0) throw badSignature(`entries[${bad}]`);
+    return this.onLane(async () => {
+      let plan;
+      try {
+        plan = planBatch(checked, this.store);
+      } catch (err) {
+        if (err instanceof EquivocationError) await this.keepProof(err);
+        throw err;
+      }
+      if (plan.appends.length > 0) {
+        await this.store.commit(plan.appends);
+        this.commits.inc();
+        this.ingested.inc(plan.appends.length);
+        this.notify(plan.appends);
+      }
+      return { appended: plan.appends.length, duplicates: plan.duplicates };
+    });
+  }
+
+  private async keepProof(err: EquivocationError): Promise<void> {
+    await this.store.recordEquivocation(err.author, err.seq, err.existing, err.conflicting);
+    this.equivocations.inc();
+    this.log.warn({ author: err.author, seq: err.seq }, 'equivocation: feed stopped, proof kept');
+  }
+
+  private async verifySignatures(entries: Entry[]): Promise<boolean[]> {
+    if (entries.length < INLINE_VERIFY_BELOW) return entries.map((e) => safeVerify(e));
+    this.pool ??= new Piscina({
+      filename: new URL('./verify-task.js', import.meta.url).href,
+      minThreads: 1,
+      maxThreads: availableParallelism(),
+      idleTimeout: 30_000,
+    });
+    const threads = this.pool.maxThreads;
+    const size = Math.ceil(entries.length / threads);
+    const chunks: Entry[][] = [];
+    for (let i = 0; i < entries.length; i += size) chunks.push(entries.slice(i, i + size));
+    const results = (await Promise.all(chunks.map((c) => this.pool!.run(c)))) as boolean[][];
+    return results.flat();
+  }
+
+  private gossipOnRange(data: unknown): Entry[] {
+    const { author, from, to, limit } = (data ?? {}) as Record<string, unknown>;
+    if (typeof author !== 'string' || !Number.isSafeInteger(from)) {
+      throw new MeshError('ERR_BAD_REQUEST', 'range needs author (string) and from (integer)');
+    }
+    return this.store.range(
+      author,
+      from as number,
+      Number.isSafeInteger(to) ? (to as number) : undefined,
+      Number.isSafeInteger(limit) ? (limit as number) : MAX_RANGE,
+    );
+  }
+
+  private adminOnTail(data: unknown): ReturnType<JournalStore['tail']> {
+    const { after, limit } = (data ?? {}) as Record<string, unknown>;
+    return this.store.tail(
+      Number.isSafeInteger(after) ? (after as number) : 0,
+      Number(limit) || 100,
+    );
+  }
+
+  private anyOnView(data: unknown): unknown {
+    const { view, key } = (data ?? {}) as { view?: unknown; key?: unknown };
+    if (!VIEWS.includes(view as ViewName)) {
+      throw new MeshError('ERR_BAD_REQUEST', `view must be one of ${VIEWS.join(', ')}`);
+    }
+    if (key === undefined) return this.store.viewAll(view as ViewName);
+    return this.store.view(view as ViewName, String(key)) ?? null;
+  }
+
+  private adminOnStatus(): Record<string, unknown> {
+    return {
+      did: this.key.did,
+      feeds: Object.keys(this.store.versionVector()).length,
+      entries: this.store.count(),
+      equivocations: this.store.equivocations().length,
+      queued: this.queue.length,
+    };
+  }
+
+  private notify(entries: readonly CheckedEntry[]): void {
+    if (entries.length === 0 || this.subscribers.size === 0) return;
+    const summary = entries.map((c) => ({
+      id: c.id,
+      author: c.entry.author,
+      seq: c.entry.seq,
+      kind: c.entry.kind,
+    }));
+    for (const s of this.subscribers) this.tell(s, 'appended', { entries: summary });
+  }
+
+  private resultOf(entry: Entry, id: string): AppendResult {
+    return { id, author: entry.author, seq: entry.seq, ts: entry.ts };
+  }
+
+  /** Run `job` after every write before it; the lane never rejects (callers get the error). */
+  private onLane<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.lane.then(job);
+    this.lane = run.catch(() => {});
+    return run;
+  }
+}
+
+function safeVerify(entry: Entry): boolean {
+  try {
+    return signatureValid(entry);
+  } catch {
+    return false;
+  }
+}
+
+/** The node's key: read it, or create it (0600) on the first start. Never logged. */
+async function loadOrCreateKey(path: string): Promise<KeyPair> {
+  if (existsSync(path)) return readKeyFile(path);
+  const key = generateKeyPair();
+  await writeKeyFile(path, key);
+  return key;
 }

@@ -24,7 +24,8 @@ const MAX_LEASE_SECONDS = 30 * 24 * 3600;
 const name = () => z.string().regex(NAME, { error: 'must match ^[a-z][a-z0-9_]{0,31}$' });
 const did = () => z.string().regex(DID, { error: 'must be an Ed25519 did:key' });
 const id = () => z.string().regex(ID, { error: 'must be a 64-hex-digit entry id' });
-const ip = () => z.string().refine((s) => isIP(s) !== 0, { error: 'must be an IP address literal' });
+const ip = () =>
+  z.string().refine((s) => isIP(s) !== 0, { error: 'must be an IP address literal' });
 const int = (min: number, max: number) =>
   z
     .number()
@@ -70,7 +71,9 @@ export const bodySchemas = {
     subscriber: did(),
     service: name(),
     ip: ip(),
-    reason: z.enum(['revoked', 'expired', 'withdrawn'], { error: 'must be revoked, expired or withdrawn' }),
+    reason: z.enum(['revoked', 'expired', 'withdrawn'], {
+      error: 'must be revoked, expired or withdrawn',
+    }),
   }),
 } as const;
 

@@ -1,0 +1,68 @@
+/**
+ * Journal entry codec, format version 1 — a versioned contract: entries are
+ * signed and hashed over these bytes, stored as these bytes, and gossiped as
+ * these objects. Change it only with a new `v` and a README note.
+ *
+ * An entry is a JSON object with exactly these fields:
+ *   v       1
+ *   author  did:key of the Ed25519 key that signs the feed
+ *   seq     1, 2, … (safe integer)
+ *   prev    id of the author's entry seq-1, or null when seq = 1
+ *   ts      author's clock, ms since the epoch (safe integer)
+ *   kind    one of runtime/domain/entries.ts ENTRY_KINDS
+ *   body    the kind's body (strings, safe integers, booleans, arrays, objects)
+ *   sig     base64url (no padding) of the Ed25519 signature over the RFC 8785
+ *           canonical JSON of the entry without `sig`
+ * The entry's id is the lower-case hex BLAKE2b-256 of the canonical JSON of
+ * the whole entry, `sig` included. Stored bytes are that canonical JSON.
+ */
+import { blake2b256Hex, canonicalBytes } from '../../runtime/crypto/index.js';
+import type { EntryKind } from '../../runtime/domain/entries.js';
+
+export const ENTRY_VERSION = 1;
+/** The canonical form of one entry may not exceed this (a node record or offer is ~300 B). */
+export const MAX_ENTRY_BYTES = 16 * 1024;
+
+export interface Entry {
+  v: 1;
+  author: string;
+  seq: number;
+  prev: string | null;
+  ts: number;
+  kind: EntryKind;
+  body: Record<string, unknown>;
+  sig: string;
+}
+
+export type UnsignedEntry = Omit<Entry, 'sig'>;
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** The bytes a signature covers. */
+export function signingBytes(entry: UnsignedEntry | Entry): Uint8Array {
+  const { v, author, seq, prev, ts, kind, body } = entry;
+  return canonicalBytes({ v, author, seq, prev, ts, kind, body });
+}
+
+/** The stored (and hashed) bytes of a signed entry. */
+export function encodeEntry(entry: Entry): Uint8Array {
+  return canonicalBytes(entry);
+}
+
+/** Parse stored bytes (trusted: they passed validation before they were stored). */
+export function decodeEntry(bytes: Uint8Array): Entry {
+  return JSON.parse(decoder.decode(bytes)) as Entry;
+}
+
+export function entryId(encoded: Uint8Array): string {
+  return blake2b256Hex(encoded);
+}
+
+export function sigToString(sig: Uint8Array): string {
+  return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('base64url');
+}
+
+export function sigFromString(sig: string): Uint8Array {
+  const buf = Buffer.from(sig, 'base64url');
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}

@@ -1,0 +1,83 @@
+/**
+ * Feed rules for a batch of checked, signature-verified entries from any
+ * authors: each must extend its author's feed exactly (seq = head + 1,
+ * prev = head id), possibly through earlier entries of the same batch.
+ *
+ *   already stored, same id        → duplicate, skipped (ingest is idempotent)
+ *   stored or batched, other id    → equivocation (ERR_EQUIVOCATION), with both
+ *                                    entries returned as the proof
+ *   seq beyond head + 1            → ERR_SEQ_GAP
+ *   seq = head + 1, prev ≠ head id → ERR_PREV_MISMATCH
+ *   author's feed blocked          → ERR_EQUIVOCATION (feed stopped)
+ *
+ * Pure over a head/entry lookup, so it is tested without LMDB.
+ */
+import { MeshError } from '../../runtime/errors.js';
+import type { Head } from './store.js';
+import type { CheckedEntry } from './validate.js';
+
+export interface FeedLookup {
+  head(author: string): Head | undefined;
+  getBytes(author: string, seq: number): Uint8Array | undefined;
+  idAt(author: string, seq: number): string | undefined;
+  isBlocked(author: string): boolean;
+}
+
+export interface FeedPlan {
+  appends: CheckedEntry[];
+  duplicates: number;
+}
+
+export class EquivocationError extends MeshError {
+  constructor(
+    readonly author: string,
+    readonly seq: number,
+    readonly existing: Uint8Array,
+    readonly conflicting: Uint8Array,
+  ) {
+    super(
+      'ERR_EQUIVOCATION',
+      `two different entries for ${author} seq ${seq}: the feed is stopped`,
+    );
+  }
+}
+
+export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): FeedPlan {
+  const heads = new Map<string, Head | undefined>();
+  const batched = new Map<string, CheckedEntry>();
+  const appends: CheckedEntry[] = [];
+  let duplicates = 0;
+  for (const c of batch) {
+    const { author, seq, prev } = c.entry;
+    if (store.isBlocked(author)) {
+      throw new MeshError('ERR_EQUIVOCATION', `feed ${author} is stopped after an equivocation`);
+    }
+    if (!heads.has(author)) heads.set(author, store.head(author));
+    const head = heads.get(author);
+    const headSeq = head?.seq ?? 0;
+    const key = `${author} ${seq}`;
+    if (seq <= headSeq) {
+      const twin = batched.get(key);
+      const storedId = twin ? twin.id : store.idAt(author, seq);
+      if (storedId === c.id) {
+        duplicates++;
+        continue;
+      }
+      const existing = twin ? twin.bytes : store.getBytes(author, seq)!;
+      throw new EquivocationError(author, seq, existing, c.bytes);
+    }
+    if (seq > headSeq + 1) {
+      throw new MeshError('ERR_SEQ_GAP', `${author} seq ${seq} does not follow head ${headSeq}`);
+    }
+    if (prev !== (head?.id ?? null)) {
+      throw new MeshError(
+        'ERR_PREV_MISMATCH',
+        `${author} seq ${seq} does not link to the head entry`,
+      );
+    }
+    heads.set(author, { seq, id: c.id });
+    batched.set(key, c);
+    appends.push(c);
+  }
+  return { appends, duplicates };
+}

@@ -1,0 +1,308 @@
+/**
+ * The journal's LMDB environment. One writer (the journal actor) opens it
+ * writable; anyone else opens it read-only (`readOnly: true`), where every
+ * write throws.
+ *
+ * Layout (named databases in one environment, file `journal.mdb`):
+ *   entries        [author, seq] → canonical entry bytes (codec v1)
+ *   ids            id → [author, seq]
+ *   heads          author → { seq, id }
+ *   arrivals       n → id           local arrival order, for `tail`
+ *   requests       requestId → { id, digest }   idempotent appends
+ *   equivocations  [author, seq] → { entries: [bytes, bytes], at }
+ *   views          [view, key] → row (views.ts)
+ *   meta           'format' → STORE_FORMAT
+ *
+ * Durability: lmdb-js resolves a transaction's promise only once it is
+ * committed and flushed to disk (we do not set separateFlushed), so an ack
+ * sent after `commit()` resolves is durable. Commits are serialised by the
+ * caller: a failed commit must not be followed by one that chains onto it.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
+import { MeshError } from '../../runtime/errors.js';
+import { decodeEntry, entryId } from './codec.js';
+import type { Entry } from './codec.js';
+import type { CheckedEntry } from './validate.js';
+import { viewRows } from './views.js';
+import type { ViewName } from './views.js';
+
+/** On-disk layout version; a different one refuses to open (see README, Formats). */
+export const STORE_FORMAT = 1;
+/** Upper bound of one range read: keeps a reply's size bounded. */
+export const MAX_RANGE = 1000;
+
+export interface Head {
+  seq: number;
+  id: string;
+}
+
+export interface RequestRecord {
+  id: string;
+  /** kind + canonical body hash: the same requestId must mean the same append. */
+  digest: string;
+}
+
+export interface Equivocation {
+  author: string;
+  seq: number;
+  entries: [Entry, Entry];
+  at: number;
+}
+
+export interface StoreOptions {
+  readOnly?: boolean;
+}
+
+export class JournalStore {
+  readonly readOnly: boolean;
+  private readonly root: RootDatabase;
+  private readonly entries: Database<Buffer, [string, number]>;
+  private readonly ids: Database<[string, number], string>;
+  private readonly headsDb: Database<Head, string>;
+  private readonly arrivals: Database<string, number>;
+  private readonly requests: Database<RequestRecord, string>;
+  private readonly equivocationsDb: Database<
+    { entries: [string, string]; at: number },
+    [string, number]
+  >;
+  private readonly views: Database<Record<string, unknown>, [string, string]>;
+  /** Writer only: the authoritative heads, arrival counter and blocked feeds. */
+  private heads = new Map<string, Head>();
+  private blocked = new Set<string>();
+  private nextArrival = 1;
+
+  private constructor(dir: string, options: StoreOptions) {
+    this.readOnly = options.readOnly === true;
+    if (!this.readOnly) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.root = open({ path: join(dir, 'journal.mdb'), maxDbs: 12, readOnly: this.readOnly });
+    const db = <V, K extends string | number | [string, number] | [string, string]>(
+      name: string,
+      binary = false,
+    ) => this.root.openDB<V, K>(name, binary ? { encoding: 'binary' } : {});
+    this.entries = db('entries', true);
+    this.ids = db('ids');
+    this.headsDb = db('heads');
+    this.arrivals = db('arrivals');
+    this.requests = db('requests');
+    this.equivocationsDb = db('equivocations');
+    this.views = db('views');
+  }
+
+  static async open(dir: string, options: StoreOptions = {}): Promise<JournalStore> {
+    const store = new JournalStore(dir, options);
+    const meta = store.root.openDB<number, string>('meta', {});
+    const format = meta.get('format');
+    if (format === undefined && !store.readOnly) await meta.put('format', STORE_FORMAT);
+    else if (format !== undefined && format !== STORE_FORMAT) {
+      throw new MeshError(
+        'ERR_STORAGE_FORMAT',
+        `journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it (see README, Formats)`,
+      );
+    }
+    if (!store.readOnly) store.loadWriterState();
+    return store;
+  }
+
+  /** The author's head, or undefined for an unknown feed. */
+  head(author: string): Head | undefined {
+    return this.readOnly ? this.headsDb.get(author) : this.heads.get(author);
+  }
+
+  /** author → head seq, for every feed. */
+  versionVector(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (!this.readOnly) {
+      for (const [author, h] of this.heads) out[author] = h.seq;
+      return out;
+    }
+    for (const { key, value } of this.headsDb.getRange()) out[key] = value.seq;
+    return out;
+  }
+
+  get(author: string, seq: number): Entry | undefined {
+    const bytes = this.entries.getBinary([author, seq]);
+    return bytes ? decodeEntry(bytes) : undefined;
+  }
+
+  /** The stored bytes of (author, seq). */
+  getBytes(author: string, seq: number): Uint8Array | undefined {
+    return this.entries.getBinary([author, seq]) ?? undefined;
+  }
+
+  /** The id of (author, seq), recomputed from its stored bytes. */
+  idAt(author: string, seq: number): string | undefined {
+    const bytes = this.getBytes(author, seq);
+    return bytes ? entryId(bytes) : undefined;
+  }
+
+  byId(id: string): Entry | undefined {
+    const at = this.ids.get(id);
+    return at ? this.get(at[0], at[1]) : undefined;
+  }
+
+  /** Entries from `fromSeq` to `toSeq` inclusive (at most `limit`, capped at MAX_RANGE). */
+  range(
+    author: string,
+    fromSeq: number,
+    toSeq = Number.MAX_SAFE_INTEGER,
+    limit = MAX_RANGE,
+  ): Entry[] {
+    const out: Entry[] = [];
+    for (const { value } of this.entries.getRange({
+      start: [author, fromSeq],
+      end: [author, toSeq + 1],
+      limit: Math.min(limit, MAX_RANGE),
+    })) {
+      out.push(decodeEntry(value));
+    }
+    return out;
+  }
+
+  /** Local arrivals after `after` (exclusive), oldest first. */
+  tail(after = 0, limit = 100): Array<{ arrival: number; id: string; entry: Entry }> {
+    const out: Array<{ arrival: number; id: string; entry: Entry }> = [];
+    for (const { key, value } of this.arrivals.getRange({
+      start: after + 1,
+      limit: Math.min(limit, MAX_RANGE),
+    })) {
+      const entry = this.byId(value);
+      if (entry) out.push({ arrival: key, id: value, entry });
+    }
+    return out;
+  }
+
+  request(requestId: string): RequestRecord | undefined {
+    return this.requests.get(requestId);
+  }
+
+  isBlocked(author: string): boolean {
+    if (!this.readOnly) return this.blocked.has(author);
+    for (const _ of this.equivocationsDb.getKeys({
+      start: [author, 0],
+      end: [author, Number.MAX_SAFE_INTEGER],
+    })) {
+      return true;
+    }
+    return false;
+  }
+
+  equivocations(): Equivocation[] {
+    return [...this.equivocationsDb.getRange()].map(({ key, value }) => ({
+      author: key[0],
+      seq: key[1],
+      entries: value.entries.map((b64) => decodeEntry(Buffer.from(b64, 'base64'))) as [
+        Entry,
+        Entry,
+      ],
+      at: value.at,
+    }));
+  }
+
+  view(view: ViewName, key: string): Record<string, unknown> | undefined {
+    return this.views.get([view, key]);
+  }
+
+  viewAll(view: ViewName, limit = MAX_RANGE): Array<[string, Record<string, unknown>]> {
+    const out: Array<[string, Record<string, unknown>]> = [];
+    for (const { key, value } of this.views.getRange({
+      start: [view, ''],
+      end: [view + '\u0000', ''],
+      limit,
+    })) {
+      out.push([key[1], value]);
+    }
+    return out;
+  }
+
+  /** Number of entries stored (all feeds). */
+  count(): number {
+    return this.entries.getCount();
+  }
+
+  /**
+   * Append entries (already checked, signature-verified and chained by the
+   * caller) with their view rows and request records, in one transaction.
+   * Resolves once durable. On failure nothing of the batch is stored and the
+   * in-memory state is reloaded from disk.
+   */
+  async commit(
+    batch: readonly CheckedEntry[],
+    requests: ReadonlyArray<[string, RequestRecord]> = [],
+  ): Promise<void> {
+    this.assertWritable();
+    const staged = new Map<string, Head>();
+    let arrival = this.nextArrival;
+    for (const c of batch) staged.set(c.entry.author, { seq: c.entry.seq, id: c.id });
+    try {
+      await this.root.transaction(() => {
+        for (const c of batch) {
+          const { author, seq } = c.entry;
+          this.entries.putSync(
+            [author, seq],
+            Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength),
+          );
+          this.ids.putSync(c.id, [author, seq]);
+          this.arrivals.putSync(arrival++, c.id);
+          for (const [view, key, row] of viewRows(c)) this.views.putSync([view, key], row);
+        }
+        for (const [author, head] of staged) this.headsDb.putSync(author, head);
+        for (const [requestId, record] of requests) this.requests.putSync(requestId, record);
+      });
+    } catch (err) {
+      this.loadWriterState();
+      throw storageError(err);
+    }
+    for (const [author, head] of staged) this.heads.set(author, head);
+    this.nextArrival = arrival;
+  }
+
+  /** Keep both signed entries as proof and stop accepting the feed. */
+  async recordEquivocation(
+    author: string,
+    seq: number,
+    a: Uint8Array,
+    b: Uint8Array,
+  ): Promise<void> {
+    this.assertWritable();
+    const entries: [string, string] = [
+      Buffer.from(a).toString('base64'),
+      Buffer.from(b).toString('base64'),
+    ];
+    try {
+      await this.equivocationsDb.put([author, seq], { entries, at: Date.now() });
+    } catch (err) {
+      throw storageError(err);
+    }
+    this.blocked.add(author);
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new MeshError('ERR_READ_ONLY', 'this journal handle is read-only');
+  }
+
+  private loadWriterState(): void {
+    this.heads = new Map();
+    for (const { key, value } of this.headsDb.getRange()) this.heads.set(key, value);
+    this.blocked = new Set();
+    for (const key of this.equivocationsDb.getKeys()) this.blocked.add(key[0]);
+    let last = 0;
+    for (const key of this.arrivals.getKeys({ reverse: true, limit: 1 })) last = key;
+    this.nextArrival = last + 1;
+  }
+}
+
+/** Disk full is its own code: the operator frees space and appends resume. */
+function storageError(err: unknown): MeshError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/ENOSPC|No space left|MDB_MAP_FULL|-30792|\b28\b/.test(message)) {
+    return new MeshError('ERR_STORAGE_FULL', `journal storage is full: ${message}`);
+  }
+  return new MeshError('ERR_STORAGE', `journal storage failed: ${message}`);
+}

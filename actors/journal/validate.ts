@@ -1,0 +1,118 @@
+/**
+ * Everything the journal checks about one entry on its own, before it looks
+ * at the feed it belongs to. Checks run cheapest first and each failure has
+ * its own code:
+ *
+ *   ERR_MALFORMED_ENTRY  not an object, missing/extra fields, wrong types,
+ *                        wrong `v`, prev/seq inconsistent (prev null iff seq 1)
+ *   ERR_BAD_DID          author is not an Ed25519 did:key (the "wrong key for
+ *                        DID" case: with did:key the DID *is* the key)
+ *   ERR_UNKNOWN_KIND     kind is not one of ENTRY_KINDS
+ *   ERR_SCHEMA           body is not a journal value or not the kind's schema
+ *   ERR_TOO_LARGE        canonical form over MAX_ENTRY_BYTES
+ *   ERR_BAD_SIGNATURE    signature fails the pinned Ed25519 rule
+ *
+ * Feed checks (seq gap, prev mismatch, equivocation) are the store's.
+ */
+import { MeshError } from '../../runtime/errors.js';
+import { assertJournalValue, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
+import { bodySchemas, isEntryKind } from '../../runtime/domain/entries.js';
+import {
+  ENTRY_VERSION,
+  MAX_ENTRY_BYTES,
+  encodeEntry,
+  entryId,
+  sigFromString,
+  signingBytes,
+} from './codec.js';
+import type { Entry } from './codec.js';
+import type { EntryKind } from '../../runtime/domain/entries.js';
+
+const FIELDS = ['author', 'body', 'kind', 'prev', 'seq', 'sig', 'ts', 'v'];
+const ID = /^[0-9a-f]{64}$/;
+/** 64 bytes in unpadded base64url. */
+const SIG = /^[A-Za-z0-9_-]{86}$/;
+
+/** A structurally valid entry with its stored bytes and id. */
+export interface CheckedEntry {
+  entry: Entry;
+  bytes: Uint8Array;
+  id: string;
+}
+
+/** All checks but the signature (that one is CPU work and may run on a pool). */
+export function checkEntry(raw: unknown, where = 'entry'): CheckedEntry {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw malformed(`${where} must be an object`);
+  }
+  const e = raw as Record<string, unknown>;
+  const keys = Object.keys(e).sort();
+  if (keys.length !== FIELDS.length || keys.some((k, i) => k !== FIELDS[i])) {
+    throw malformed(`${where} must have exactly the fields ${FIELDS.join(', ')}`);
+  }
+  if (e.v !== ENTRY_VERSION) throw malformed(`${where}.v must be ${ENTRY_VERSION}`);
+  if (!Number.isSafeInteger(e.seq) || (e.seq as number) < 1) {
+    throw malformed(`${where}.seq must be a positive safe integer`);
+  }
+  if (e.seq === 1 ? e.prev !== null : typeof e.prev !== 'string' || !ID.test(e.prev)) {
+    throw malformed(`${where}.prev must be null for seq 1, else a 64-hex-digit id`);
+  }
+  if (!Number.isSafeInteger(e.ts) || (e.ts as number) < 0) {
+    throw malformed(`${where}.ts must be a non-negative safe integer`);
+  }
+  if (typeof e.sig !== 'string' || !SIG.test(e.sig)) {
+    throw malformed(`${where}.sig must be 86 base64url characters`);
+  }
+  if (typeof e.author !== 'string') throw malformed(`${where}.author must be a string`);
+  publicKeyFromDid(e.author);
+  checkBody(e.kind, e.body, where);
+  return sealEntry(e as unknown as Entry, where);
+}
+
+/** Kind known and body valid for it: what an append is checked for before it is signed. */
+export function checkBody(
+  kind: unknown,
+  body: unknown,
+  where = 'entry',
+): asserts kind is EntryKind {
+  if (!isEntryKind(kind)) {
+    throw new MeshError(
+      'ERR_UNKNOWN_KIND',
+      `${where}.kind ${JSON.stringify(kind)} is not a known kind`,
+    );
+  }
+  assertJournalValue(body, `${where}.body`);
+  const parsed = bodySchemas[kind].safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const path = issue.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('');
+    throw new MeshError('ERR_SCHEMA', `${where}.body${path} ${issue.message} (kind ${kind})`);
+  }
+}
+
+/** Encode, size-check and id an entry whose fields are known good. */
+export function sealEntry(entry: Entry, where = 'entry'): CheckedEntry {
+  const bytes = encodeEntry(entry);
+  if (bytes.length > MAX_ENTRY_BYTES) {
+    throw new MeshError(
+      'ERR_TOO_LARGE',
+      `${where} is ${bytes.length} bytes; the limit is ${MAX_ENTRY_BYTES}`,
+    );
+  }
+  return { entry, bytes, id: entryId(bytes) };
+}
+
+/** True when the entry's signature holds under its author's key (the pinned rule). */
+export function signatureValid(entry: Entry): boolean {
+  return verify(sigFromString(entry.sig), signingBytes(entry), publicKeyFromDid(entry.author));
+}
+
+export function badSignature(where: string): MeshError {
+  return new MeshError('ERR_BAD_SIGNATURE', `${where} has an invalid signature`);
+}
+
+function malformed(message: string): MeshError {
+  return new MeshError('ERR_MALFORMED_ENTRY', message);
+}
