@@ -19,6 +19,7 @@
  * than a setTimeout per ask: creating and clearing a timer per message costs
  * more than the rest of an ask's bookkeeping together.
  */
+import { receiveMessageOnPort } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import {
   actorExited,
@@ -261,6 +262,10 @@ export class Endpoint {
   }
 
   private dropPort(link: Link, port: MessagePort): void {
+    // Replies the peer sent before it went away may still sit in the port:
+    // the worker's 'exit' (and so peerDown) and its last messages arrive
+    // independently. Deliver them before the port is closed.
+    for (let m; (m = receiveMessageOnPort(port));) this.portOnMessage(link, m.message as Envelope);
     link.port = null;
     port.removeAllListeners('message');
     port.removeAllListeners('close');
@@ -318,6 +323,8 @@ export class Endpoint {
       for (const [id, pending] of link.pending) {
         if (pending.deadline <= now) {
           this.settle(link, id);
+          // A queued (unsent) ask gives its queue slot back.
+          if (!pending.sent) link.queue = link.queue.filter((env) => env.id !== id);
           pending.reject(timeout(link.peer, pending.action, pending.timeoutMs));
         } else if (pending.deadline < next) {
           next = pending.deadline;

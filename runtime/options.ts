@@ -13,7 +13,7 @@ export function parseOptions<S extends z.ZodType>(
   input: unknown,
   root = 'options',
 ): z.output<S> {
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const path =

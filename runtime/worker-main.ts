@@ -69,12 +69,21 @@ const control: ControlApi = {
     // Drain what was accepted, but never past the deadline: the supervisor
     // terminates us at its shutdown timeout anyway, and the stop hook must
     // get its turn before that.
+    // The stop hook gets what is left of the same deadline; past it the
+    // stop fails (the supervisor logs it and terminates the worker).
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
-    await Promise.race([dispatcher.drain(), deadline]);
-    clearTimeout(timer);
-    await actor.stop();
-    endpoint.close();
+    let late = false;
+    const deadline = new Promise<void>(
+      (resolve) => (timer = setTimeout(() => resolve(void (late = true)), deadlineMs)),
+    );
+    try {
+      await Promise.race([dispatcher.drain(), deadline]);
+      await Promise.race([actor.stop(), deadline]);
+    } finally {
+      clearTimeout(timer);
+      endpoint.close();
+    }
+    if (late) throw new Error(`stop did not finish within ${deadlineMs} ms`);
   },
 };
 Comlink.expose(control, nodeEndpoint(parentPort as never));

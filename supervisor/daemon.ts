@@ -18,6 +18,8 @@ import { createRootLogger } from './logger.js';
 import { loadConfig, supervisorInput } from './config.js';
 import type { Config } from './config.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';
+import { lockStateDir } from './state-lock.js';
+import type { StateLock } from './state-lock.js';
 import { Supervisor } from './supervisor.js';
 
 /** Two deliveries closer than this are one operator action (see header). */
@@ -44,6 +46,14 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<number> {
   const log = createRootLogger(config.node.log_level);
   const stateDir = resolve(config.node.state_dir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  let lock: StateLock;
+  try {
+    lock = lockStateDir(stateDir);
+  } catch (err) {
+    log.fatal({ err, code: (err as { code?: string }).code }, 'state directory in use');
+    return 1;
+  }
+  process.once('exit', () => lock.release());
   log.info({ stateDir, config: options.configPath ?? '(embedded defaults)' }, 'meshnode starting');
 
   const sup = new Supervisor(supervisorInput(config), { logger: log });
@@ -60,11 +70,13 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<number> {
     log.fatal({ err, code: (err as { code?: string }).code }, 'meshnode failed to start');
     await sup.stop('start failed');
     removeSignals();
+    lock.release();
     return 1;
   }
   const result = await sup.done;
   metrics?.close();
   removeSignals();
+  lock.release();
   log.info(result, 'meshnode stopped');
   return result.code;
 }

@@ -22,4 +22,3 @@ export function logPortOnMessage(target: PinoLogger): (record: LogRecord) => voi
     if (LEVELS.includes(record.level)) target[record.level](record.fields, record.msg);
   };
 }
-

@@ -31,8 +31,6 @@ import { recordRestart } from './intensity.js';
 
 /** The worker bootstrap every child runs (compiled beside this file's tree). */
 const WORKER_MAIN = new URL('../runtime/worker-main.js', import.meta.url);
-/** Grace beyond a child's shutdownMs for the stop call itself to come back. */
-const STOP_CALL_SLACK_MS = 500;
 
 export type ChildState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'dead';
 
@@ -193,11 +191,11 @@ export class Supervisor extends EventEmitter {
     }));
   }
 
-  stats(name: string, timeoutMs?: number): Promise<ActorStats> {
+  async stats(name: string, timeoutMs?: number): Promise<ActorStats> {
     return this.controlOf(name).stats(timeoutMs);
   }
 
-  inspect(name: string): Promise<ActorInspect> {
+  async inspect(name: string): Promise<ActorInspect> {
     return this.controlOf(name).inspect();
   }
 
@@ -372,7 +370,8 @@ export class Supervisor extends EventEmitter {
     const group = this.restartGroup(child);
     // Stop the rest of the group in reverse start order, then start all in order.
     for (const c of [...group].reverse()) {
-      if (c !== child && c.instance) await this.stopChild(c, false);
+      // A temporary sibling will not come back: its neighbours must know (final).
+      if (c !== child && c.instance) await this.stopChild(c, c.spec.restart === 'temporary');
     }
     for (const c of group) {
       if (c !== child && c.spec.restart === 'temporary') continue;
@@ -416,7 +415,7 @@ export class Supervisor extends EventEmitter {
     const { shutdownMs } = child.spec;
     if (shutdownMs > 0) {
       try {
-        await instance.control.stop(shutdownMs, shutdownMs + STOP_CALL_SLACK_MS);
+        await instance.control.stop(shutdownMs, shutdownMs);
       } catch (err) {
         this.log.warn({ actor: child.spec.name, err }, 'graceful stop failed; terminating');
       }
