@@ -27,7 +27,7 @@ import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import {
   blake2b256Hex,
-  canonicalBytes,
+  canonicalize,
   generateKeyPair,
   readKeyFile,
   sign,
@@ -37,11 +37,19 @@ import type { KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import { MeshError } from '../../runtime/errors.js';
 import { ADMIN } from '../../runtime/types.js';
-import { ENTRY_VERSION, sigToString, signingBytes } from './codec.js';
-import type { Entry } from './codec.js';
+import {
+  ENTRY_VERSION,
+  MAX_ENTRY_BYTES,
+  entryId,
+  sigToString,
+  signedCanonical,
+  unsignedCanonical,
+} from './codec.js';
+import type { Entry, UnsignedEntry } from './codec.js';
 import { EquivocationError, planBatch } from './feed.js';
 import { JournalStore, MAX_RANGE } from './store.js';
-import { badSignature, checkBody, checkEntry, sealEntry, signatureValid } from './validate.js';
+import { checkAndVerify, checkBody } from './validate.js';
+import type { TaskResult } from './verify-task.js';
 import type { CheckedEntry } from './validate.js';
 import { VIEWS } from './views.js';
 import type { ViewName } from './views.js';
@@ -53,6 +61,7 @@ export const MAX_BATCH = 1000;
 const INLINE_VERIFY_BELOW = 48;
 /** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+const utf8 = new TextEncoder();
 
 export interface AppendResult {
   id: string;
@@ -64,6 +73,8 @@ export interface AppendResult {
 interface QueuedAppend {
   kind: EntryKind;
   body: Record<string, unknown>;
+  /** The body's canonical JSON, computed once for the digest and reused for the signature. */
+  bodyJson: string;
   requestId: string;
   digest: string;
   resolve: (r: AppendResult) => void;
@@ -142,7 +153,8 @@ export default class JournalActor extends Actor {
       );
     }
     checkBody(kind, body, 'append');
-    const digest = blake2b256Hex(canonicalBytes({ kind, body }));
+    const bodyJson = canonicalize(body);
+    const digest = blake2b256Hex(utf8.encode(`${kind}\n${bodyJson}`));
     const done = this.store.request(requestId) ?? this.inflight.get(requestId);
     if (done) {
       if (done.digest !== digest) {
@@ -158,6 +170,7 @@ export default class JournalActor extends Actor {
       this.queue.push({
         kind,
         body: body as Record<string, unknown>,
+        bodyJson,
         requestId,
         digest,
         resolve,
@@ -171,13 +184,20 @@ export default class JournalActor extends Actor {
     return result;
   }
 
+  /**
+   * Flush on the next check phase, not in a microtask: the port delivers the
+   * messages already waiting in this loop turn first, so they join the batch
+   * (a microtask flush would commit — and fsync — one append at a time).
+   */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    this.onLane(() => {
-      this.flushScheduled = false;
-      return this.flushAppends();
-    });
+    setImmediate(() =>
+      this.onLane(() => {
+        this.flushScheduled = false;
+        return this.flushAppends();
+      }),
+    );
   }
 
   /** One group commit: sign everything queued (up to MAX_BATCH) as this node, one transaction. */
@@ -185,11 +205,12 @@ export default class JournalActor extends Actor {
     const batch = this.queue.splice(0, MAX_BATCH);
     if (this.queue.length > 0) this.scheduleFlush();
     if (batch.length === 0) return;
+    const committed: QueuedAppend[] = [];
     const author = this.key.did;
     let head = this.store.head(author);
     const sealed: CheckedEntry[] = [];
     for (const a of batch) {
-      const unsigned = {
+      const unsigned: UnsignedEntry = {
         v: ENTRY_VERSION,
         author,
         seq: (head?.seq ?? 0) + 1,
@@ -197,28 +218,39 @@ export default class JournalActor extends Actor {
         ts: Date.now(),
         kind: a.kind,
         body: a.body,
-      } as const;
-      const entry: Entry = {
-        ...unsigned,
-        sig: sigToString(sign(this.key, signingBytes(unsigned))),
       };
-      const c = sealEntry(entry, 'append');
+      const unsignedJson = unsignedCanonical(unsigned, a.bodyJson);
+      const sig = sigToString(sign(this.key, utf8.encode(unsignedJson)));
+      const bytes = utf8.encode(signedCanonical(unsignedJson, sig));
+      if (bytes.length > MAX_ENTRY_BYTES) {
+        // Only this append fails; its batch-mates go on.
+        a.reject(
+          new MeshError(
+            'ERR_TOO_LARGE',
+            `append is ${bytes.length} bytes; the limit is ${MAX_ENTRY_BYTES}`,
+          ),
+        );
+        continue;
+      }
+      const c: CheckedEntry = { entry: { ...unsigned, sig }, bytes, id: entryId(bytes) };
       sealed.push(c);
-      head = { seq: entry.seq, id: c.id };
+      committed.push(a);
+      head = { seq: unsigned.seq, id: c.id };
     }
+    if (sealed.length === 0) return;
     try {
       await this.store.commit(
         sealed,
-        batch.map((a, i) => [a.requestId, { id: sealed[i]!.id, digest: a.digest }]),
+        committed.map((a, i) => [a.requestId, { id: sealed[i]!.id, digest: a.digest }]),
       );
     } catch (err) {
-      this.log.error({ err, entries: batch.length }, 'append commit failed');
-      for (const a of batch) a.reject(err);
+      this.log.error({ err, entries: committed.length }, 'append commit failed');
+      for (const a of committed) a.reject(err);
       return;
     }
     this.commits.inc();
-    this.appended.inc(batch.length);
-    batch.forEach((a, i) => a.resolve(this.resultOf(sealed[i]!.entry, sealed[i]!.id)));
+    this.appended.inc(committed.length);
+    committed.forEach((a, i) => a.resolve(this.resultOf(sealed[i]!.entry, sealed[i]!.id)));
     this.notify(sealed);
   }
 
@@ -232,11 +264,13 @@ export default class JournalActor extends Actor {
         `ingest of ${entries.length} entries; the limit is ${MAX_BATCH}`,
       );
     }
-    const checked = entries.map((e, i) => checkEntry(e, `entries[${i}]`));
-    const valid = await this.verifySignatures(checked.map((c) => c.entry));
-    const bad = valid.indexOf(false);
-    if (bad >= 0) throw badSignature(`entries[${bad}]`);
+    // Take the lane slot now, check meanwhile: batches apply in the order
+    // they arrived (each may extend the feeds of the one before) while their
+    // checks run in parallel on the pool.
+    const checking = this.checkAll(entries);
+    checking.catch(() => {});
     return this.onLane(async () => {
+      const checked = await checking;
       let plan;
       try {
         plan = planBatch(checked, this.store);
@@ -260,20 +294,33 @@ export default class JournalActor extends Actor {
     this.log.warn({ author: err.author, seq: err.seq }, 'equivocation: feed stopped, proof kept');
   }
 
-  private async verifySignatures(entries: Entry[]): Promise<boolean[]> {
-    if (entries.length < INLINE_VERIFY_BELOW) return entries.map((e) => safeVerify(e));
+  /**
+   * Check untrusted entries completely (structure, schema, size, id,
+   * signature). Small batches inline; large ones on the pool, in one chunk per
+   * thread, so the writer's thread only chains and commits. Throws the
+   * refusal of the first bad entry: the batch is all or nothing.
+   */
+  private async checkAll(entries: unknown[]): Promise<CheckedEntry[]> {
+    if (entries.length < INLINE_VERIFY_BELOW)
+      return entries.map((e, i) => checkAndVerify(e, `entries[${i}]`));
     this.pool ??= new Piscina({
       filename: new URL('./verify-task.js', import.meta.url).href,
       minThreads: 1,
       maxThreads: availableParallelism(),
       idleTimeout: 30_000,
     });
-    const threads = this.pool.maxThreads;
-    const size = Math.ceil(entries.length / threads);
-    const chunks: Entry[][] = [];
-    for (let i = 0; i < entries.length; i += size) chunks.push(entries.slice(i, i + size));
-    const results = (await Promise.all(chunks.map((c) => this.pool!.run(c)))) as boolean[][];
-    return results.flat();
+    const size = Math.ceil(entries.length / this.pool.maxThreads);
+    const tasks: Promise<TaskResult[]>[] = [];
+    for (let i = 0; i < entries.length; i += size) {
+      tasks.push(
+        this.pool.run({ entries: entries.slice(i, i + size), offset: i }) as Promise<TaskResult[]>,
+      );
+    }
+    const results = (await Promise.all(tasks)).flat();
+    return results.map((r, i) => {
+      if (!r.ok) throw new MeshError(r.code, r.message);
+      return { entry: entries[i] as Entry, id: r.id, bytes: r.bytes };
+    });
   }
 
   private gossipOnRange(data: unknown): Entry[] {
@@ -336,14 +383,6 @@ export default class JournalActor extends Actor {
     const run = this.lane.then(job);
     this.lane = run.catch(() => {});
     return run;
-  }
-}
-
-function safeVerify(entry: Entry): boolean {
-  try {
-    return signatureValid(entry);
-  } catch {
-    return false;
   }
 }
 

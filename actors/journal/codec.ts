@@ -58,6 +58,30 @@ export function entryId(encoded: Uint8Array): string {
   return blake2b256Hex(encoded);
 }
 
+/**
+ * The canonical JSON of an unsigned entry, assembled from the canonical JSON
+ * of its body. The top-level fields need no escaping — author is a did:key
+ * (base58), kind a known name, prev hex or null, seq/ts/v integers — and
+ * their keys are written in RFC 8785 order, so this equals
+ * `canonicalize(unsigned)` (a test holds it to that) at a fraction of the
+ * cost: appends canonicalize each body once, for both the request digest and
+ * the signature.
+ */
+export function unsignedCanonical(u: UnsignedEntry, bodyCanonical: string): string {
+  const prev = u.prev === null ? 'null' : `"${u.prev}"`;
+  return `{"author":"${u.author}","body":${bodyCanonical},"kind":"${u.kind}","prev":${prev},"seq":${u.seq},"ts":${u.ts},"v":${u.v}}`;
+}
+
+/**
+ * Insert `sig` into an unsigned entry's canonical JSON: "sig" sorts between
+ * "seq" and "ts", and the last `,"ts":` is the top-level one (only the ts
+ * number and "v" follow it).
+ */
+export function signedCanonical(unsignedJson: string, sig: string): string {
+  const at = unsignedJson.lastIndexOf(',"ts":');
+  return `${unsignedJson.slice(0, at)},"sig":"${sig}"${unsignedJson.slice(at)}`;
+}
+
 export function sigToString(sig: Uint8Array): string {
   return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('base64url');
 }

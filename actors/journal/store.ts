@@ -13,9 +13,9 @@
  *   views          [view, key] → row (views.ts)
  *   meta           'format' → STORE_FORMAT
  *
- * Durability: lmdb-js resolves a transaction's promise only once it is
- * committed and flushed to disk (we do not set separateFlushed), so an ack
- * sent after `commit()` resolves is durable. Commits are serialised by the
+ * Durability: commits are synchronous LMDB transactions, which fsync before
+ * they return (the environment is opened without noSync), so an ack sent
+ * after `commit()` resolves is durable. Commits are serialised by the
  * caller: a failed commit must not be followed by one that chains onto it.
  */
 import { mkdirSync } from 'node:fs';
@@ -237,7 +237,11 @@ export class JournalStore {
     let arrival = this.nextArrival;
     for (const c of batch) staged.set(c.entry.author, { seq: c.entry.seq, id: c.id });
     try {
-      await this.root.transaction(() => {
+      // Synchronous commit: measured ~1.5x the rate of lmdb-js's async
+      // transaction() for small transactions here (no hop to its write thread
+      // and back), and it holds the thread only for the fsync — which the
+      // caller would await anyway before acknowledging.
+      this.root.transactionSync(() => {
         for (const c of batch) {
           const { author, seq } = c.entry;
           this.entries.putSync(

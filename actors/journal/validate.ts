@@ -15,19 +15,18 @@
  * Feed checks (seq gap, prev mismatch, equivocation) are the store's.
  */
 import { MeshError } from '../../runtime/errors.js';
-import { assertJournalValue, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
-import { bodySchemas, isEntryKind } from '../../runtime/domain/entries.js';
 import {
-  ENTRY_VERSION,
-  MAX_ENTRY_BYTES,
-  encodeEntry,
-  entryId,
-  sigFromString,
-  signingBytes,
-} from './codec.js';
+  assertJournalValue,
+  canonicalize,
+  publicKeyFromDid,
+  verify,
+} from '../../runtime/crypto/index.js';
+import { bodySchemas, isEntryKind } from '../../runtime/domain/entries.js';
+import { ENTRY_VERSION, MAX_ENTRY_BYTES, entryId, sigFromString, signingBytes } from './codec.js';
 import type { Entry } from './codec.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 
+const utf8 = new TextEncoder();
 const FIELDS = ['author', 'body', 'kind', 'prev', 'seq', 'sig', 'ts', 'v'];
 const ID = /^[0-9a-f]{64}$/;
 /** 64 bytes in unpadded base64url. */
@@ -38,7 +37,13 @@ export interface CheckedEntry {
   entry: Entry;
   bytes: Uint8Array;
   id: string;
+  /** The canonical JSON the bytes encode, when at hand (saves re-canonicalizing for the signature). */
+  json?: string;
 }
+
+/** Per-thread cache of authors' public keys: many entries share few authors, base58 costs µs. */
+const KEY_CACHE_SIZE = 4096;
+const authorKeys = new Map<string, Uint8Array>();
 
 /** All checks but the signature (that one is CPU work and may run on a pool). */
 export function checkEntry(raw: unknown, where = 'entry'): CheckedEntry {
@@ -64,7 +69,7 @@ export function checkEntry(raw: unknown, where = 'entry'): CheckedEntry {
     throw malformed(`${where}.sig must be 86 base64url characters`);
   }
   if (typeof e.author !== 'string') throw malformed(`${where}.author must be a string`);
-  publicKeyFromDid(e.author);
+  authorKey(e.author);
   checkBody(e.kind, e.body, where);
   return sealEntry(e as unknown as Entry, where);
 }
@@ -94,19 +99,48 @@ export function checkBody(
 
 /** Encode, size-check and id an entry whose fields are known good. */
 export function sealEntry(entry: Entry, where = 'entry'): CheckedEntry {
-  const bytes = encodeEntry(entry);
+  const json = canonicalize(entry);
+  const bytes = utf8.encode(json);
   if (bytes.length > MAX_ENTRY_BYTES) {
     throw new MeshError(
       'ERR_TOO_LARGE',
       `${where} is ${bytes.length} bytes; the limit is ${MAX_ENTRY_BYTES}`,
     );
   }
-  return { entry, bytes, id: entryId(bytes) };
+  return { entry, bytes, id: entryId(bytes), json };
 }
 
 /** True when the entry's signature holds under its author's key (the pinned rule). */
-export function signatureValid(entry: Entry): boolean {
-  return verify(sigFromString(entry.sig), signingBytes(entry), publicKeyFromDid(entry.author));
+export function signatureValid(entry: Entry, json?: string): boolean {
+  // The signed bytes are the canonical JSON without the top-level sig member;
+  // from the entry's own canonical JSON that is one splice (the last
+  // occurrence of the member is the top-level one: only ts and v follow it).
+  let signed: Uint8Array;
+  if (json !== undefined) {
+    const member = `,"sig":"${entry.sig}"`;
+    const at = json.lastIndexOf(member);
+    signed = utf8.encode(json.slice(0, at) + json.slice(at + member.length));
+  } else {
+    signed = signingBytes(entry);
+  }
+  return verify(sigFromString(entry.sig), signed, authorKey(entry.author));
+}
+
+/** checkEntry and the signature: everything one entry can be checked for on its own. */
+export function checkAndVerify(raw: unknown, where = 'entry'): CheckedEntry {
+  const c = checkEntry(raw, where);
+  if (!signatureValid(c.entry, c.json)) throw badSignature(where);
+  return c;
+}
+
+function authorKey(did: string): Uint8Array {
+  let key = authorKeys.get(did);
+  if (key === undefined) {
+    key = publicKeyFromDid(did);
+    if (authorKeys.size >= KEY_CACHE_SIZE) authorKeys.delete(authorKeys.keys().next().value!);
+    authorKeys.set(did, key);
+  }
+  return key;
 }
 
 export function badSignature(where: string): MeshError {

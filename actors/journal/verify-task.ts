@@ -1,17 +1,32 @@
 /**
- * Piscina task: verify a chunk of entries' signatures off the writer's
- * thread. Input entries are untrusted plain objects that already passed
- * checkEntry on the writer; the answer is one boolean per entry.
+ * Piscina task: check a chunk of untrusted entries completely — structure,
+ * schema, size, id and signature — off the writer's thread. The writer then
+ * only chains and commits. One result per entry: its id and stored bytes, or
+ * the coded reason it was refused.
  */
-import type { Entry } from './codec.js';
-import { signatureValid } from './validate.js';
+import { checkAndVerify } from './validate.js';
 
-export default function verifyChunk(entries: Entry[]): boolean[] {
-  return entries.map((e) => {
+export type TaskResult =
+  { ok: true; id: string; bytes: Uint8Array } | { ok: false; code: string; message: string };
+
+export default function checkChunk({
+  entries,
+  offset,
+}: {
+  entries: unknown[];
+  offset: number;
+}): TaskResult[] {
+  return entries.map((raw, i) => {
     try {
-      return signatureValid(e);
-    } catch {
-      return false;
+      const c = checkAndVerify(raw, `entries[${offset + i}]`);
+      return { ok: true, id: c.id, bytes: c.bytes };
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      return {
+        ok: false,
+        code: e.code ?? 'ERR_MALFORMED_ENTRY',
+        message: e.message ?? String(err),
+      };
     }
   });
 }

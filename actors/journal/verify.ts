@@ -22,9 +22,14 @@ export type VerifyReport =
     };
 
 /** Entries read per range call while walking a feed. */
-const CHUNK = 500;
+const CHUNK = 200;
 
-export function verifyJournal(store: JournalStore): VerifyReport {
+/**
+ * Async: it yields to the event loop after every chunk, so a long verify on
+ * the writer's thread never starves heartbeats or appends (a 30k-entry
+ * journal takes seconds: every signature is checked).
+ */
+export async function verifyJournal(store: JournalStore): Promise<VerifyReport> {
   const heads = store.versionVector();
   let entries = 0;
   let feeds = 0;
@@ -43,6 +48,7 @@ export function verifyJournal(store: JournalStore): VerifyReport {
       message,
     });
     while (expectSeq <= head.seq) {
+      await new Promise((resolve) => setImmediate(resolve));
       const chunk = store.range(author, expectSeq, head.seq, CHUNK);
       if (chunk.length === 0)
         return fail(expectSeq, 'ERR_SEQ_GAP', `entry ${expectSeq} is missing`);

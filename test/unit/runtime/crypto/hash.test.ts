@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { blake2b } from '@noble/hashes/blake2.js';
 import * as assert from 'uvu/assert';
 import {
   blake2b256,
@@ -65,6 +67,13 @@ test('bytesEqual', () => {
   assert.ok(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2)));
   assert.not.ok(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 3)));
   assert.not.ok(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2, 3)));
+});
+
+test('the WebAssembly BLAKE2b-256 agrees with the noble reference on every length 0..1024 and random inputs', () => {
+  for (let len = 0; len <= 1024; len++) {
+    const data = randomBytes(len);
+    assert.equal(blake2b256(data), blake2b(data, { dkLen: 32 }), `length ${len}`);
+  }
 });
 
 test.run();
