@@ -30,6 +30,8 @@ import {
   toPayload,
 } from './errors.js';
 import { ASK, REPLY, REPLY_ERROR, TELL } from './types.js';
+import { fromWire } from './wire.js';
+import type { Wire } from './wire.js';
 import type { Envelope, LinkState } from './types.js';
 
 export interface AskOptions {
@@ -64,7 +66,7 @@ interface Link {
   state: LinkState;
   port: MessagePort | null;
   pending: Map<number, Pending>;
-  queue: Envelope[];
+  queue: Wire[];
 }
 
 export class Endpoint {
@@ -104,7 +106,7 @@ export class Endpoint {
     if (link.port) this.dropPort(link, link.port);
     link.port = port;
     link.state = 'up';
-    port.on('message', (env: Envelope) => this.portOnMessage(link, env));
+    port.on('message', (wire: Wire) => this.portOnMessage(link, wire));
     port.on('close', () => this.portOnClose(link, port));
     this.flush(link);
   }
@@ -127,17 +129,11 @@ export class Endpoint {
       this.deadLetters++;
       return false;
     }
-    const env: Envelope = {
-      k: TELL,
-      id: this.nextId++,
-      from: this.name,
-      to,
-      action,
-      ts: Date.now(),
-      data,
-    };
-    if (tags) env.tags = tags;
-    return this.send(link, env);
+    const id = this.nextId++;
+    const wire: Wire = tags
+      ? [TELL, id, action, Date.now(), data, undefined, tags]
+      : [TELL, id, action, Date.now(), data];
+    return this.send(link, wire);
   }
 
   ask(to: string, action: string, data?: unknown, options?: AskOptions): Promise<unknown> {
@@ -145,8 +141,10 @@ export class Endpoint {
     if (!link) return Promise.reject(noRoute(this.name, to));
     if (link.state === 'gone') return Promise.reject(actorExited(to, action));
     const id = this.nextId++;
-    const env: Envelope = { k: ASK, id, from: this.name, to, action, ts: Date.now(), data };
-    if (options?.tags) env.tags = options.tags;
+    const tags = options?.tags;
+    const wire: Wire = tags
+      ? [ASK, id, action, Date.now(), data, undefined, tags]
+      : [ASK, id, action, Date.now(), data];
     const timeoutMs = options?.timeoutMs ?? this.askTimeoutMs;
     return new Promise((resolve, reject) => {
       const deadline = performance.now() + timeoutMs;
@@ -158,45 +156,38 @@ export class Endpoint {
       link.pending.set(id, pending);
       this.pendingCount++;
       this.armTimer(deadline);
-      pending.sent = this.send(link, env);
+      pending.sent = this.send(link, wire);
     });
   }
 
   /** Answer an ask. A reply to a peer that went away is a dead letter. */
   reply(ask: Envelope, sender: string, data: unknown): void {
-    const link = this.links.get(sender);
-    if (!link?.port) {
+    const port = this.links.get(sender)?.port;
+    if (!port) {
       this.deadLetters++;
       return;
     }
-    link.port.postMessage({
-      k: REPLY,
-      id: this.nextId++,
-      from: this.name,
-      to: sender,
-      action: ask.action,
-      ts: Date.now(),
-      ref: ask.id,
-      data,
-    } satisfies Envelope);
+    port.postMessage([REPLY, this.nextId++, ask.action, Date.now(), data, ask.id] satisfies Wire);
   }
 
   replyError(ask: Envelope, sender: string, err: unknown): void {
-    const link = this.links.get(sender);
-    if (!link?.port) {
+    const port = this.links.get(sender)?.port;
+    if (!port) {
       this.deadLetters++;
       return;
     }
-    link.port.postMessage({
-      k: REPLY_ERROR,
-      id: this.nextId++,
-      from: this.name,
-      to: sender,
-      action: ask.action,
-      ts: Date.now(),
-      ref: ask.id,
-      error: toPayload(err),
-    } satisfies Envelope);
+    const error = toPayload(err);
+    const wire: Wire = [
+      REPLY_ERROR,
+      this.nextId++,
+      ask.action,
+      Date.now(),
+      undefined,
+      ask.id,
+      undefined,
+      error,
+    ];
+    port.postMessage(wire);
   }
 
   /** Link table for the inspector. */
@@ -224,33 +215,35 @@ export class Endpoint {
     this.timer = null;
   }
 
-  private send(link: Link, env: Envelope): boolean {
+  private send(link: Link, wire: Wire): boolean {
     if (link.port) {
-      link.port.postMessage(env);
+      link.port.postMessage(wire);
       return true;
     }
     if (link.queue.length >= this.queueLimit) {
       this.deadLetters++;
       return false;
     }
-    link.queue.push(env);
+    link.queue.push(wire);
     return false;
   }
 
-  private portOnMessage(link: Link, env: Envelope): void {
-    if (env.k === REPLY || env.k === REPLY_ERROR) {
-      const pending = link.pending.get(env.ref!);
+  private portOnMessage(link: Link, wire: Wire): void {
+    const k = wire[0];
+    if (k === REPLY || k === REPLY_ERROR) {
+      const ref = wire[5]!;
+      const pending = link.pending.get(ref);
       if (!pending) {
         // A late reply to an ask that already timed out or was rejected.
         this.deadLetters++;
         return;
       }
-      this.settle(link, env.ref!);
-      if (env.k === REPLY) pending.resolve(env.data);
-      else pending.reject(errorFromPayload(env.error!));
+      this.settle(link, ref);
+      if (k === REPLY) pending.resolve(wire[4]);
+      else pending.reject(errorFromPayload(wire[7]!));
       return;
     }
-    this.onRequest(env, link.peer);
+    this.onRequest(fromWire(wire, link.peer, this.name), link.peer);
   }
 
   private portOnClose(link: Link, port: MessagePort): void {
@@ -265,7 +258,7 @@ export class Endpoint {
     // Replies the peer sent before it went away may still sit in the port:
     // the worker's 'exit' (and so peerDown) and its last messages arrive
     // independently. Deliver them before the port is closed.
-    for (let m; (m = receiveMessageOnPort(port));) this.portOnMessage(link, m.message as Envelope);
+    for (let m; (m = receiveMessageOnPort(port));) this.portOnMessage(link, m.message as Wire);
     link.port = null;
     port.removeAllListeners('message');
     port.removeAllListeners('close');
@@ -276,13 +269,13 @@ export class Endpoint {
   private flush(link: Link): void {
     const queued = link.queue;
     link.queue = [];
-    for (const env of queued) {
-      if (env.k === ASK) {
-        const pending = link.pending.get(env.id);
+    for (const wire of queued) {
+      if (wire[0] === ASK) {
+        const pending = link.pending.get(wire[1]);
         if (!pending) continue;
         pending.sent = true;
       }
-      link.port!.postMessage(env);
+      link.port!.postMessage(wire);
     }
   }
 
@@ -324,7 +317,7 @@ export class Endpoint {
         if (pending.deadline <= now) {
           this.settle(link, id);
           // A queued (unsent) ask gives its queue slot back.
-          if (!pending.sent) link.queue = link.queue.filter((env) => env.id !== id);
+          if (!pending.sent) link.queue = link.queue.filter((w) => w[1] !== id);
           pending.reject(timeout(link.peer, pending.action, pending.timeoutMs));
         } else if (pending.deadline < next) {
           next = pending.deadline;

@@ -6,6 +6,8 @@
 import { MessageChannel } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import * as assert from 'uvu/assert';
+import { fromWire, toWire } from '../../../runtime/wire.js';
+import type { Wire } from '../../../runtime/wire.js';
 import type { Endpoint } from '../../../runtime/endpoint.js';
 import { ASK, REPLY, TELL } from '../../../runtime/types.js';
 import type { Envelope } from '../../../runtime/types.js';
@@ -43,7 +45,7 @@ test('ask resolves with the reply whose ref matches its id, even when replies co
   keep(port2);
   a.attach('b', port1);
   const asks: Envelope[] = [];
-  port2.on('message', (env: Envelope) => asks.push(env));
+  port2.on('message', (w: Wire) => asks.push(fromWire(w, 'a', 'b')));
 
   const p = [1, 2, 3].map((n) => a.ask('b', 'times10', n, { tags: { n: String(n) } }));
   await until(() => asks.length === 3, 1000, 'three asks on the wire');
@@ -58,16 +60,18 @@ test('ask resolves with the reply whose ref matches its id, even when replies co
   assert.is(new Set(asks.map((e) => e.id)).size, 3, 'ids are unique');
   // Answer in reverse order: each ask must take the reply carrying its own id as ref.
   for (const env of [...asks].reverse()) {
-    port2.postMessage({
-      k: REPLY,
-      id: 100 + env.id,
-      from: 'b',
-      to: 'a',
-      action: env.action,
-      ts: Date.now(),
-      ref: env.id,
-      data: (env.data as number) * 10,
-    } satisfies Envelope);
+    port2.postMessage(
+      toWire({
+        k: REPLY,
+        id: 100 + env.id,
+        from: 'b',
+        to: 'a',
+        action: env.action,
+        ts: Date.now(),
+        ref: env.id,
+        data: (env.data as number) * 10,
+      } satisfies Envelope),
+    );
   }
   assert.equal(await Promise.all(p), [10, 20, 30]);
   assert.is(a.pendingAsks, 0);
@@ -91,15 +95,17 @@ test('a reply whose ref matches no pending ask is counted as a dead letter', asy
   const { port1, port2 } = new MessageChannel();
   keep(port2);
   a.attach('b', port1);
-  port2.postMessage({
-    k: REPLY,
-    id: 1,
-    from: 'b',
-    to: 'a',
-    action: 'x',
-    ts: Date.now(),
-    ref: 999,
-  } satisfies Envelope);
+  port2.postMessage(
+    toWire({
+      k: REPLY,
+      id: 1,
+      from: 'b',
+      to: 'a',
+      action: 'x',
+      ts: Date.now(),
+      ref: 999,
+    } satisfies Envelope),
+  );
   await until(() => a.deadLetters === 1, 1000, 'dead letter counted');
 });
 
@@ -259,22 +265,26 @@ test('a reply the peer sent before the supervisor reports it down still settles 
   const { port1, port2 } = new MessageChannel();
   keep(port2);
   a.attach('b', port1);
-  const arrived = new Promise<Envelope>((resolve) => port2.once('message', resolve));
+  const arrived = new Promise<Envelope>((resolve) =>
+    port2.once('message', (w: Wire) => resolve(fromWire(w, 'a', 'b'))),
+  );
   const ask = track(a.ask('b', 'x'));
   const env = await arrived;
   // The peer answers, then dies; the supervisor's peerDown reaches this
   // thread before the reply was dispatched (the worker 'exit' event and the
   // port's messages are separate event sources on the main thread).
-  port2.postMessage({
-    k: REPLY,
-    id: 1,
-    from: 'b',
-    to: 'a',
-    action: 'x',
-    ts: Date.now(),
-    ref: env.id,
-    data: 'answered',
-  } satisfies Envelope);
+  port2.postMessage(
+    toWire({
+      k: REPLY,
+      id: 1,
+      from: 'b',
+      to: 'a',
+      action: 'x',
+      ts: Date.now(),
+      ref: env.id,
+      data: 'answered',
+    } satisfies Envelope),
+  );
   a.peerDown('b', false);
   const r = await ask;
   assert.ok(r.ok, `the reply was sent, yet the ask rejected ${r.code}`);
