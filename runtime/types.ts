@@ -102,17 +102,19 @@ export interface WorkerBoot {
 
 /** Control plane, exposed by each worker with comlink. */
 export interface ControlApi {
+  /** Become the actor `boot` describes (a warm spare's first call; cold workers boot themselves). */
+  boot(boot: WorkerBoot): Promise<void>;
   /** Run the actor's init; resolves when it is ready to serve. */
   init(): Promise<void>;
   /** Attach a (new) port for a peer: initial wiring or re-wiring after a restart. */
-  connect(peer: string, port: MessagePort): void;
+  connect(peer: string, port: MessagePort): Promise<void>;
   /**
    * The peer's worker exited. `final`: no restart will follow (temporary
    * child, or the node is stopping), so asks queued for it reject now.
    */
-  peerDown(peer: string, final: boolean): void;
+  peerDown(peer: string, final: boolean): Promise<void>;
   health(): { ok: true; ts: number };
-  stats(): ActorStats;
+  stats(): Promise<ActorStats>;
   inspect(): Promise<ActorInspect>;
   /** Stop accepting, drain, run the actor's stop hook; bounded by deadlineMs. */
   stop(deadlineMs: number): Promise<void>;

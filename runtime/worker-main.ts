@@ -1,8 +1,15 @@
 /**
  * Worker-thread bootstrap: the first module every actor's worker runs.
- * It builds the actor's data plane (Endpoint + Dispatcher), imports the
- * actor module named in workerData, and exposes the control plane
- * (ControlApi) to the supervisor with comlink.
+ * It exposes the control plane (ControlApi, comlink) at once, then boots:
+ * builds the actor's data plane (Endpoint + Dispatcher) and imports the
+ * actor module.
+ *
+ * Two ways in:
+ *  - cold: workerData is the WorkerBoot; the worker boots itself;
+ *  - warm spare: workerData is `{ standby: true }`; the worker loads this
+ *    runtime and waits for the supervisor's `boot(WorkerBoot)` call. Thread
+ *    and runtime start-up are then already paid when an actor must restart.
+ * Control calls that need the actor wait for the boot to finish.
  *
  * Kept small on purpose: everything imported here is paid on every
  * (re)start, and restart latency is a budgeted figure.
@@ -11,7 +18,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import type { ActorClass } from './actor.js';
+import type { Actor, ActorClass } from './actor.js';
 import { Dispatcher } from './dispatcher.js';
 import { Endpoint } from './endpoint.js';
 import { createForwardingLogger } from './log.js';
@@ -19,56 +26,43 @@ import { MetricsRegistry } from './metrics.js';
 import type { ActorInspect, ActorStats, ControlApi, WorkerBoot } from './types.js';
 
 if (!parentPort) throw new Error('runtime/worker-main.js must run on a worker thread');
-const boot = workerData as WorkerBoot;
 
-const log = createForwardingLogger(boot.logPort, boot.logLevel);
-const endpoint = new Endpoint({
-  name: boot.name,
-  peers: boot.peers,
-  askTimeoutMs: boot.askTimeoutMs,
-  queueLimit: boot.mailbox.highWater,
-});
-const dispatcher = new Dispatcher(endpoint, {
-  name: boot.name,
-  highWater: boot.mailbox.highWater,
-  concurrency: boot.mailbox.concurrency,
-});
-dispatcher.onTellError = (action, err) => log.error({ action, err }, 'tell handler failed');
-const metrics = new MetricsRegistry();
-
-const mod = (await import(boot.moduleUrl)) as { default?: ActorClass };
-if (typeof mod.default !== 'function') {
-  throw new TypeError(`${boot.moduleUrl} must default-export a class extending Actor`);
+interface Booted {
+  boot: WorkerBoot;
+  endpoint: Endpoint;
+  dispatcher: Dispatcher;
+  metrics: MetricsRegistry;
+  actor: Actor;
 }
-const actor = new mod.default({
-  name: boot.name,
-  options: boot.options,
-  endpoint,
-  dispatcher,
-  log,
-  metrics,
-  exit: () => process.exit(0),
-});
+
+let booting: Promise<Booted> | null = null;
+const booted = (): Promise<Booted> => booting ?? Promise.reject(new Error('worker not booted'));
 
 const control: ControlApi = {
-  init: async () => {
-    await actor.init();
-    dispatcher.open();
+  boot: async (boot: WorkerBoot) => {
+    booting ??= bootActor(boot);
+    await booting;
   },
-  connect: (peer: string, port: MessagePort) => endpoint.attach(peer, port),
-  peerDown: (peer: string, final: boolean) => endpoint.peerDown(peer, final),
+  init: async () => {
+    const b = await booted();
+    await b.actor.init();
+    b.dispatcher.open();
+  },
+  connect: async (peer: string, port: MessagePort) => (await booted()).endpoint.attach(peer, port),
+  peerDown: async (peer: string, final: boolean) => (await booted()).endpoint.peerDown(peer, final),
   health: () => ({ ok: true, ts: Date.now() }),
-  stats,
-  inspect: async (): Promise<ActorInspect> => ({
-    stats: stats(),
-    links: endpoint.describeLinks(),
-    actions: dispatcher.describeRoutes(),
-    state: actor.inspectState(),
-  }),
+  stats: async () => stats(await booted()),
+  inspect: async (): Promise<ActorInspect> => {
+    const b = await booted();
+    return {
+      stats: stats(b),
+      links: b.endpoint.describeLinks(),
+      actions: b.dispatcher.describeRoutes(),
+      state: b.actor.inspectState(),
+    };
+  },
   stop: async (deadlineMs: number) => {
-    // Drain what was accepted, but never past the deadline: the supervisor
-    // terminates us at its shutdown timeout anyway, and the stop hook must
-    // get its turn before that.
+    const b = await booted();
     // The stop hook gets what is left of the same deadline; past it the
     // stop fails (the supervisor logs it and terminates the worker).
     let timer: NodeJS.Timeout | undefined;
@@ -77,18 +71,53 @@ const control: ControlApi = {
       (resolve) => (timer = setTimeout(() => resolve(void (late = true)), deadlineMs)),
     );
     try {
-      await Promise.race([dispatcher.drain(), deadline]);
-      await Promise.race([actor.stop(), deadline]);
+      await Promise.race([b.dispatcher.drain(), deadline]);
+      await Promise.race([b.actor.stop(), deadline]);
     } finally {
       clearTimeout(timer);
-      endpoint.close();
+      b.endpoint.close();
     }
     if (late) throw new Error(`stop did not finish within ${deadlineMs} ms`);
   },
 };
 Comlink.expose(control, nodeEndpoint(parentPort as never));
+if (!(workerData as { standby?: boolean }).standby) {
+  // A boot failure (say, the module does not load) is reported by init().
+  control.boot(workerData as WorkerBoot).catch(() => {});
+}
 
-function stats(): ActorStats {
+async function bootActor(boot: WorkerBoot): Promise<Booted> {
+  const log = createForwardingLogger(boot.logPort, boot.logLevel);
+  const endpoint = new Endpoint({
+    name: boot.name,
+    peers: boot.peers,
+    askTimeoutMs: boot.askTimeoutMs,
+    queueLimit: boot.mailbox.highWater,
+  });
+  const dispatcher = new Dispatcher(endpoint, {
+    name: boot.name,
+    highWater: boot.mailbox.highWater,
+    concurrency: boot.mailbox.concurrency,
+  });
+  dispatcher.onTellError = (action, err) => log.error({ action, err }, 'tell handler failed');
+  const metrics = new MetricsRegistry();
+  const mod = (await import(boot.moduleUrl)) as { default?: ActorClass };
+  if (typeof mod.default !== 'function') {
+    throw new TypeError(`${boot.moduleUrl} must default-export a class extending Actor`);
+  }
+  const actor = new mod.default({
+    name: boot.name,
+    options: boot.options,
+    endpoint,
+    dispatcher,
+    log,
+    metrics,
+    exit: () => process.exit(0),
+  });
+  return { boot, endpoint, dispatcher, metrics, actor };
+}
+
+function stats({ boot, endpoint, dispatcher, metrics }: Booted): ActorStats {
   const mem = process.memoryUsage();
   return {
     name: boot.name,

@@ -22,6 +22,7 @@ import { actorName, nonNegativeInt, oneOf, parseOptions, positiveInt } from '../
 
 export const RESTARTS = ['permanent', 'transient', 'temporary'] as const;
 export const STRATEGIES = ['one_for_one', 'rest_for_one', 'one_for_all'] as const;
+export const SPARE_POLICIES = ['after_restart', 'always', 'never'] as const;
 
 /** Defaults and why. */
 const DEFAULTS = {
@@ -98,6 +99,13 @@ export const supervisorSchema = z.strictObject({
     .array(z.tuple([actorName(), actorName()]), { error: 'must be a list of [a, b] pairs' })
     .default([]),
   logLevel: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const).default('info'),
+  /**
+   * A warm spare worker (runtime loaded, no actor) makes a restart skip
+   * thread start-up. `after_restart`: kept from the first restart on, so a
+   * node that never restarts an actor pays nothing (~10 MB otherwise);
+   * `always`: from start; `never`.
+   */
+  spareWorker: oneOf(SPARE_POLICIES).default('after_restart'),
 });
 
 export type SupervisorInput = z.input<typeof supervisorSchema>;

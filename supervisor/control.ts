@@ -9,7 +9,7 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { control } from '../runtime/errors.js';
-import type { ActorInspect, ActorStats, ControlApi } from '../runtime/types.js';
+import type { ActorInspect, ActorStats, ControlApi, WorkerBoot } from '../runtime/types.js';
 
 /** Control calls are small and local; anything slower than this means a stuck actor. */
 const DEFAULT_CALL_TIMEOUT_MS = 2000;
@@ -32,6 +32,15 @@ export class ControlChannel {
       for (const reject of this.inFlight) reject(control(this.name, 'call', 'worker exited'));
       this.inFlight.clear();
     });
+  }
+
+  /** Hand a warm spare its actor (the log port travels with it). */
+  boot(boot: WorkerBoot, timeoutMs: number): Promise<void> {
+    return this.call(
+      'boot',
+      () => this.remote.boot(Comlink.transfer(boot, [boot.logPort as never])),
+      timeoutMs,
+    );
   }
 
   init(timeoutMs: number): Promise<void> {

@@ -60,6 +60,8 @@ export interface SupervisorResult {
 
 interface Instance {
   worker: Worker;
+  /** Set when the worker is a warm spare that must be told what to become. */
+  bootWith: WorkerBoot | null;
   control: ControlChannel;
   exited: Promise<ExitInfo>;
   logPort: MessagePort;
@@ -92,6 +94,9 @@ export class Supervisor extends EventEmitter {
   private readonly byName = new Map<string, Child>();
   private readonly admin: Endpoint;
   private restartHistory: number[] = [];
+  /** The warm spare, and the resourceLimits it must have (null: no spare wanted yet). */
+  private spare: { worker: Worker; limits: string } | null = null;
+  private spareLimits: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private stopping = false;
   private resolveDone!: (r: SupervisorResult) => void;
@@ -135,6 +140,10 @@ export class Supervisor extends EventEmitter {
         }
       }
       this.log.info({ actors: this.children.map((c) => c.spec.name) }, 'all actors up');
+      if (this.options.spareWorker === 'always') {
+        this.spareLimits = JSON.stringify(this.children[0]?.spec.resourceLimits ?? {});
+        this.refillSpare();
+      }
     });
   }
 
@@ -199,6 +208,11 @@ export class Supervisor extends EventEmitter {
     return this.controlOf(name).inspect();
   }
 
+  /** Thread id of the warm spare worker, or null when there is none. */
+  get spareThreadId(): number | null {
+    return this.spare?.worker.threadId ?? null;
+  }
+
   /** Outstanding asks of the admin endpoint (tests assert none is left hanging). */
   get pendingAdminAsks(): number {
     return this.admin.pendingAsks;
@@ -228,6 +242,7 @@ export class Supervisor extends EventEmitter {
     const instance = this.spawn(child);
     child.instance = instance;
     try {
+      if (instance.bootWith) await instance.control.boot(instance.bootWith, spec.initTimeoutMs);
       // Wire before init, so init may ask neighbours that are already up.
       await this.wire(child, instance);
       await instance.control.init(spec.initTimeoutMs);
@@ -262,15 +277,19 @@ export class Supervisor extends EventEmitter {
       logLevel: this.options.logLevel,
       logPort: logs.port2,
     };
-    const worker = new Worker(WORKER_MAIN, {
-      workerData: boot,
-      transferList: [logs.port2],
-      resourceLimits: spec.resourceLimits,
-    });
+    const spare = this.takeSpare(JSON.stringify(spec.resourceLimits));
+    const worker =
+      spare ??
+      new Worker(WORKER_MAIN, {
+        workerData: boot,
+        transferList: [logs.port2],
+        resourceLimits: spec.resourceLimits,
+      });
     const actorLog = this.log.child({ actor: spec.name });
     logs.port1.on('message', logPortOnMessage(actorLog) as (r: LogRecord) => void);
     const instance: Instance = {
       worker,
+      bootWith: spare ? boot : null,
       control: undefined as unknown as ControlChannel,
       exited: undefined as unknown as Promise<ExitInfo>,
       logPort: logs.port1,
@@ -379,6 +398,10 @@ export class Supervisor extends EventEmitter {
       try {
         await this.startChild(c);
         this.emit('child:restarted', { name: c.spec.name, restarts: c.restarts });
+        if (this.options.spareWorker === 'after_restart') {
+          this.spareLimits = JSON.stringify(c.spec.resourceLimits);
+          setImmediate(() => this.refillSpare());
+        }
       } catch (err) {
         this.log.error({ actor: c.spec.name, err }, 'restart failed');
         // A failed start is another failure: it counts toward intensity.
@@ -429,7 +452,38 @@ export class Supervisor extends EventEmitter {
     this.notifyPeerDown(child, final);
   }
 
+  /** Hand out the spare if its limits fit; a fresh one is started after the restart. */
+  private takeSpare(limits: string): Worker | null {
+    const spare = this.spare;
+    if (!spare || spare.limits !== limits) return null;
+    this.spare = null;
+    spare.worker.removeAllListeners('exit');
+    spare.worker.removeAllListeners('error');
+    spare.worker.ref();
+    return spare.worker;
+  }
+
+  private refillSpare(): void {
+    if (this.stopping || this.spare || this.spareLimits === null) return;
+    const limits = this.spareLimits;
+    const worker = new Worker(WORKER_MAIN, {
+      workerData: { standby: true },
+      resourceLimits: JSON.parse(limits) as ChildSpec['resourceLimits'],
+    });
+    // A spare alone must not keep the process alive, nor crash it.
+    worker.unref();
+    worker.on('error', () => {});
+    worker.once('exit', () => {
+      if (this.spare?.worker === worker) this.spare = null;
+    });
+    this.spare = { worker, limits };
+  }
+
   private async stopAll(): Promise<void> {
+    this.spareLimits = null;
+    const spare = this.spare;
+    this.spare = null;
+    await spare?.worker.terminate();
     for (const child of [...this.children].reverse()) {
       if (child.instance) await this.stopChild(child, true);
     }

@@ -30,8 +30,9 @@
  *
  * Any other stdout line is information for humans and must not start with
  * `bench `; suites use `info SUITE.NAME: free text` (see `Reporter.info`).
- * A suite exits 0 when every figure is ok, 1 when one is FAIL or the suite
- * threw; it must exit on its own (stop supervisors, terminate workers).
+ * A suite (through `runSuite`) exits 0 when every figure is ok, 3 when a
+ * figure is FAIL, 2 when its body threw (any other non-zero code is a crash
+ * too); it must exit on its own (stop supervisors, terminate workers).
  */
 
 /** Parses a figure line; groups: suite, figure, value, unit, baseline, baselineUnit, ratio, op, target, targetUnit?, verdict. */
@@ -76,7 +77,7 @@ export function createReporter(suite: string): Reporter {
       const ok =
         Number.isFinite(subject) && (f.op === '<=' ? subject <= f.target : subject >= f.target);
       if (!ok) failures++;
-      const target = `${f.op} ${num(f.target)}${f.on === 'value' ? ` ${f.unit}` : ''}`;
+      const target = `${f.op} ${plain(f.target)}${f.on === 'value' ? ` ${f.unit}` : ''}`;
       const line =
         `bench ${suite}.${f.name}: ${num(f.value)} ${f.unit}, ` +
         `baseline ${num(f.baseline)} ${f.baselineUnit ?? f.unit}, ` +
@@ -95,10 +96,15 @@ export function createReporter(suite: string): Reporter {
   };
 }
 
+/** Exit codes of a suite run through `runSuite`. */
+export const EXIT_CRASH = 2;
+export const EXIT_FAIL = 3;
+
 /**
- * Run a suite's body: exit code 1 if it throws or a figure FAILs. Never calls
- * process.exit: a suite that leaves a handle open hangs, and the runner's
- * time limit reports it, so leaks are seen rather than hidden.
+ * Run a suite's body: exit code EXIT_CRASH if it throws, EXIT_FAIL if a
+ * figure FAILs. Never calls process.exit: a suite that leaves a handle open
+ * hangs, and the runner's time limit reports it, so leaks are seen rather
+ * than hidden.
  */
 export async function runSuite(suite: string, body: (r: Reporter) => Promise<void>): Promise<void> {
   const reporter = createReporter(suite);
@@ -107,11 +113,17 @@ export async function runSuite(suite: string, body: (r: Reporter) => Promise<voi
     await body(reporter);
   } catch (err) {
     console.error(`bench ${suite} crashed:`, err);
-    process.exitCode = 1;
+    process.exitCode = EXIT_CRASH;
     return;
   }
   reporter.info('elapsed', `${((performance.now() - started) / 1000).toFixed(1)} s`);
-  if (reporter.failures > 0) process.exitCode = 1;
+  if (reporter.failures > 0) process.exitCode = EXIT_FAIL;
+}
+
+/** A target as written (1.5, 0.7, 40): shortest plain decimal. */
+function plain(v: number): string {
+  const s = String(v);
+  return /e/i.test(s) ? v.toFixed(6).replace(/\.?0+$/, '') : s;
 }
 
 /** A plain decimal with a sensible number of digits (never exponent notation). */

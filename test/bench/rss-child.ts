@@ -64,7 +64,9 @@ if (mode === 'empty' || mode === 'actors') {
         NAMES.map((name) => ({
           name,
           module: probeModule,
-          options: { peers: TOPOLOGY.flatMap(([a, b]) => (a === name ? [b] : b === name ? [a] : [])) },
+          options: {
+            peers: TOPOLOGY.flatMap(([a, b]) => (a === name ? [b] : b === name ? [a] : [])),
+          },
         })),
       );
       used = 'probe';
