@@ -118,6 +118,26 @@ options = { stopDelayMs = 20000 }
   await node.exited;
 });
 
+test('restart intensity exceeded: every actor stopped in reverse order, the process exits 1', async () => {
+  // An extra actor that crashes 100 ms after every start; 2 restarts allowed.
+  const node = startNode(
+    BASE.replace('[metrics]', '[supervisor]\nmax_restarts = 2\nperiod_seconds = 60\n[metrics]') +
+      `
+[[actors.extra]]
+name = "crasher"
+module = "${PROBE}"
+options = { crashAfterMs = 100 }
+`,
+  );
+  await node.exited;
+  const exits = node.lines.filter((l) => l.msg === 'actor exited' && l.actor === 'crasher');
+  assert.is(exits.length, 3, 'two crashes restarted, the third escalates');
+  const stopped = node.lines.filter((l) => l.msg === 'actor stopped').map((l) => l.actor);
+  assert.equal(stopped, ['gossip', 'grants', 'nft', 'journal']);
+  assert.is(node.lines.find((l) => l.msg === 'meshnode stopped')?.code, 1);
+  assert.is(node.proc.exitCode, 1);
+});
+
 test('an invalid config file is refused with the field named, exit non-zero', async () => {
   const node = startNode(BASE + '\n[supervisor]\nmax_restarts = -1\n');
   await node.exited;
