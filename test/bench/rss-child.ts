@@ -4,16 +4,21 @@
  * suite did before (other supervisors, samples, JIT) is counted.
  *
  * MODE:
- *   node    a bare Node process that imports nothing;
- *   empty   a started supervisor with zero actors (the baseline);
- *   actors  a started supervisor with the node's four actors — the real
- *           modules (dist/actors/NAME/actor.js) if all four are built and
- *           start, else probe actors under the same names and topology.
+ *   node       a bare Node process that imports nothing;
+ *   empty      a started supervisor with zero actors (the baseline);
+ *   actors     the node's four actors as the daemon starts them
+ *              (supervisorInput of a default config, state in a fresh temp
+ *              directory); if that cannot start, probe actors under the same
+ *              names and topology (the reason goes to stderr);
+ *   restarted  as `actors`, after one actor (nft) was killed and restarted:
+ *              includes the warm spare worker the supervisor then keeps.
  *
  * After start it settles, collects garbage, and prints one JSON line on
- * stdout: { mode, actors, rssBytes, heapUsedBytes, externalBytes }.
+ * stdout: { mode, actors, rssBytes, heapUsedBytes, externalBytes, threads }.
  */
-import { existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SETTLE_MS = Number(process.env.MESHNODE_BENCH_RSS_SETTLE_MS ?? 1500);
@@ -32,44 +37,53 @@ const gc = () => (globalThis as { gc?: () => void }).gc?.();
 const mode = process.argv[2] ?? 'actors';
 let used = 'none';
 let stop: () => Promise<unknown> = async () => {};
+let stateDir: string | null = null;
 
-if (mode === 'empty' || mode === 'actors') {
+if (mode !== 'node') {
   const { pino } = await import('pino');
   const { Supervisor } = await import('../../supervisor/supervisor.js');
   const logger = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }));
-  const probeModule = fileURLToPath(new URL('../fixtures/actors/probe.js', import.meta.url));
-  const realModule = (name: string) =>
-    fileURLToPath(new URL(`../../actors/${name}/actor.js`, import.meta.url));
+  type Sup = InstanceType<typeof Supervisor>;
 
-  const start = async (children: Array<{ name: string; module: string; options?: object }>) => {
-    const sup = new Supervisor({ children, topology: children.length ? TOPOLOGY : [] }, { logger });
+  const startWith = async (input: Record<string, unknown>): Promise<Sup> => {
+    const sup = new Supervisor(input, { logger });
     await sup.start();
     return sup;
   };
 
-  let sup;
+  const real = async (): Promise<Sup> => {
+    const { parseConfig, supervisorInput } = await import('../../supervisor/config.js');
+    stateDir = mkdtempSync(join(tmpdir(), 'meshnode-bench-rss-'));
+    const input = supervisorInput(
+      parseConfig({ node: { state_dir: stateDir, log_level: 'warn' } }),
+    );
+    return startWith(input as Record<string, unknown>);
+  };
+
+  const probes = (): Promise<Sup> => {
+    const module = fileURLToPath(new URL('../fixtures/actors/probe.js', import.meta.url));
+    const peersOf = (n: string) =>
+      TOPOLOGY.flatMap(([a, b]) => (a === n ? [b] : b === n ? [a] : []));
+    const children = NAMES.map((name) => ({ name, module, options: { peers: peersOf(name) } }));
+    return startWith({ children, topology: TOPOLOGY });
+  };
+
+  let sup: Sup | undefined;
   if (mode === 'empty') {
-    sup = await start([]);
+    sup = await startWith({ children: [] });
   } else {
-    if (NAMES.every((n) => existsSync(realModule(n)))) {
-      try {
-        sup = await start(NAMES.map((name) => ({ name, module: realModule(name) })));
-        used = 'real';
-      } catch (err) {
-        console.error(`real actors did not start (${(err as Error).message}); using probes`);
-      }
-    }
-    if (!sup) {
-      sup = await start(
-        NAMES.map((name) => ({
-          name,
-          module: probeModule,
-          options: {
-            peers: TOPOLOGY.flatMap(([a, b]) => (a === name ? [b] : b === name ? [a] : [])),
-          },
-        })),
-      );
+    try {
+      sup = await real();
+      used = 'real';
+    } catch (err) {
+      console.error(`real actors did not start (${(err as Error).message}); using probes`);
+      sup = await probes();
       used = 'probe';
+    }
+    if (mode === 'restarted') {
+      const restarted = new Promise((resolve) => sup!.once('child:restarted', resolve));
+      await sup.kill('nft', 'bench: restart for the spare');
+      await restarted;
     }
   }
   const running = sup;
@@ -88,6 +102,17 @@ console.log(
     rssBytes: mem.rss,
     heapUsedBytes: mem.heapUsed,
     externalBytes: mem.external,
+    threads: threads(),
   }),
 );
 await stop();
+if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+
+/** Threads of this process (Linux), or -1 where /proc is not there. */
+function threads(): number {
+  try {
+    return readdirSync('/proc/self/task').length;
+  } catch {
+    return -1;
+  }
+}
