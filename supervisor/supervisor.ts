@@ -29,6 +29,8 @@ import type { ChildSpec, SupervisorOptions } from './child-spec.js';
 import { ControlChannel } from './control.js';
 import { recordRestart } from './intensity.js';
 
+/** A worker that has not ended this long after terminate() never will (see terminate()). */
+const TERMINATE_DEADLINE_MS = 10_000;
 /** The worker bootstrap every child runs (compiled beside this file's tree). */
 const WORKER_MAIN = new URL('../runtime/worker-main.js', import.meta.url);
 
@@ -72,6 +74,8 @@ interface Instance {
   killReason: string | null;
   error: Error | null;
   startedAt: number;
+  /** Set by the first terminate(): later calls wait on the same one. */
+  terminating?: Promise<unknown>;
 }
 
 interface Child {
@@ -185,7 +189,7 @@ export class Supervisor extends EventEmitter {
     const instance = this.mustGet(name).instance;
     if (!instance) return;
     instance.killReason = reason;
-    await instance.worker.terminate();
+    await this.terminate(name, instance);
   }
 
   info(): ChildInfo[] {
@@ -248,7 +252,7 @@ export class Supervisor extends EventEmitter {
       await instance.control.init(spec.initTimeoutMs);
     } catch (err) {
       instance.expectedExit = true;
-      await instance.worker.terminate();
+      await this.terminate(spec.name, instance);
       await instance.exited;
       child.instance = null;
       child.state = 'dead';
@@ -341,7 +345,7 @@ export class Supervisor extends EventEmitter {
           if (child.instance !== instance || instance.expectedExit) return;
           this.log.warn({ actor: child.spec.name, timeoutMs }, 'missed heartbeat; terminating');
           instance.killReason = 'heartbeat';
-          void instance.worker.terminate();
+          void this.terminate(child.spec.name, instance);
         },
       );
     }, intervalMs);
@@ -443,13 +447,41 @@ export class Supervisor extends EventEmitter {
         this.log.warn({ actor: child.spec.name, err }, 'graceful stop failed; terminating');
       }
     }
-    await instance.worker.terminate();
+    await this.terminate(child.spec.name, instance);
     await instance.exited;
     child.instance = null;
     child.state = 'stopped';
     this.log.info({ actor: child.spec.name }, 'actor stopped');
     this.emit('child:stopped', { name: child.spec.name });
     this.notifyPeerDown(child, final);
+  }
+
+  /**
+   * Terminate a worker, once, and make sure it really ends. A worker killed
+   * inside a native call can deadlock its own teardown (seen: lmdb-js holds a
+   * per-thread lock during a synchronous commit, and teardown waits on it), and
+   * then terminate() never resolves and no 'exit' comes. Nothing in this
+   * process can free that thread, so past the deadline the node exits hard
+   * (SIGKILL of itself, after a fatal log line) and the service manager
+   * restarts it whole, rather than hanging forever half-alive.
+   */
+  private terminate(name: string, instance: Instance): Promise<unknown> {
+    instance.terminating ??= (async () => {
+      const timer = setTimeout(() => {
+        this.log.fatal(
+          { actor: name, deadlineMs: TERMINATE_DEADLINE_MS },
+          'worker did not terminate; exiting hard so the node is restarted whole',
+        );
+        process.kill(process.pid, 'SIGKILL');
+      }, TERMINATE_DEADLINE_MS);
+      try {
+        await instance.worker.terminate();
+        await instance.exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    })();
+    return instance.terminating;
   }
 
   /** Hand out the spare if its limits fit; a fresh one is started after the restart. */

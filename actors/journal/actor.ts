@@ -22,7 +22,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import {
@@ -84,7 +84,7 @@ interface QueuedAppend {
 export default class JournalActor extends Actor {
   private store!: JournalStore;
   private key!: KeyPair;
-  private pool: Piscina | null = null;
+  private pool: Promise<Piscina> | null = null;
   private lane: Promise<unknown> = Promise.resolve();
   private queue: QueuedAppend[] = [];
   private flushScheduled = false;
@@ -127,7 +127,7 @@ export default class JournalActor extends Actor {
   override async stop(): Promise<void> {
     // Everything accepted was drained by the dispatcher; wait for the lane's last commit.
     await this.lane.catch(() => {});
-    await this.pool?.destroy();
+    await (await this.pool)?.destroy();
     await this.store?.close();
   }
 
@@ -303,17 +303,23 @@ export default class JournalActor extends Actor {
   private async checkAll(entries: unknown[]): Promise<CheckedEntry[]> {
     if (entries.length < INLINE_VERIFY_BELOW)
       return entries.map((e, i) => checkAndVerify(e, `entries[${i}]`));
-    this.pool ??= new Piscina({
-      filename: new URL('./verify-task.js', import.meta.url).href,
-      minThreads: 1,
-      maxThreads: availableParallelism(),
-      idleTimeout: 30_000,
-    });
-    const size = Math.ceil(entries.length / this.pool.maxThreads);
+    // piscina is imported on first use: most journals never see a large
+    // batch, and the import costs start-up time and memory on every restart.
+    this.pool ??= import('piscina').then(
+      ({ Piscina }) =>
+        new Piscina({
+          filename: new URL('./verify-task.js', import.meta.url).href,
+          minThreads: 1,
+          maxThreads: availableParallelism(),
+          idleTimeout: 30_000,
+        }),
+    );
+    const pool = await this.pool;
+    const size = Math.ceil(entries.length / pool.maxThreads);
     const tasks: Promise<TaskResult[]>[] = [];
     for (let i = 0; i < entries.length; i += size) {
       tasks.push(
-        this.pool.run({ entries: entries.slice(i, i + size), offset: i }) as Promise<TaskResult[]>,
+        pool.run({ entries: entries.slice(i, i + size), offset: i }) as Promise<TaskResult[]>,
       );
     }
     const results = (await Promise.all(tasks)).flat();

@@ -13,12 +13,12 @@
  *   views          [view, key] → row (views.ts)
  *   meta           'format' → STORE_FORMAT
  *
- * Durability: commits are synchronous LMDB transactions, which fsync before
- * they return (the environment is opened without noSync), so an ack sent
+ * Durability: a commit's puts are one lmdb-js transaction (same event turn),
+ * and their promises resolve only once it is flushed to disk, so an ack sent
  * after `commit()` resolves is durable. Commits are serialised by the
  * caller: a failed commit must not be followed by one that chains onto it.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
@@ -31,6 +31,29 @@ import type { ViewName } from './views.js';
 
 /** On-disk layout version; a different one refuses to open (see README, Formats). */
 export const STORE_FORMAT = 1;
+/**
+ * lmdb-js, when a commit fails (disk full), rejects the writes' promises and
+ * also an internal promise of its own that nobody can observe; unhandled, it
+ * would take the worker down — though the failure was already reported to the
+ * caller as ERR_STORAGE_FULL. Swallow exactly that one; anything else stays a
+ * crash, as an unhandled rejection must.
+ */
+const LMDB_COMMIT_FAILED = 'Commit failed (see commitError for details)';
+let commitFailureFilterInstalled = false;
+function installCommitFailureFilter(): void {
+  if (commitFailureFilterInstalled) return;
+  commitFailureFilterInstalled = true;
+  process.on('unhandledRejection', (reason) => {
+    if (reason instanceof Error && reason.message === LMDB_COMMIT_FAILED) {
+      (reason as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
+      return;
+    }
+    throw reason;
+  });
+}
+
+/** A string key part longer than this could exceed LMDB's 1978-byte key limit once encoded. */
+const MAX_KEY_PART = 1024;
 /** Upper bound of one range read: keeps a reply's size bounded. */
 export const MAX_RANGE = 1000;
 
@@ -73,9 +96,14 @@ export class JournalStore {
   private heads = new Map<string, Head>();
   private blocked = new Set<string>();
   private nextArrival = 1;
+  private closed = false;
 
-  private constructor(dir: string, options: StoreOptions) {
+  private constructor(
+    private readonly dir: string,
+    options: StoreOptions,
+  ) {
     this.readOnly = options.readOnly === true;
+    if (!this.readOnly) installCommitFailureFilter();
     if (!this.readOnly) mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.root = open({ path: join(dir, 'journal.mdb'), maxDbs: 12, readOnly: this.readOnly });
     const db = <V, K extends string | number | [string, number] | [string, string]>(
@@ -97,6 +125,7 @@ export class JournalStore {
     const format = meta.get('format');
     if (format === undefined && !store.readOnly) await meta.put('format', STORE_FORMAT);
     else if (format !== undefined && format !== STORE_FORMAT) {
+      await store.close();
       throw new MeshError(
         'ERR_STORAGE_FORMAT',
         `journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it (see README, Formats)`,
@@ -157,6 +186,24 @@ export class JournalStore {
       limit: Math.min(limit, MAX_RANGE),
     })) {
       out.push(decodeEntry(value));
+    }
+    return out;
+  }
+
+  /** Stored bytes of a feed's entries from `fromSeq` to `toSeq`, undecoded (for verify). */
+  rangeBytes(
+    author: string,
+    fromSeq: number,
+    toSeq: number,
+    limit = MAX_RANGE,
+  ): Array<{ seq: number; bytes: Uint8Array }> {
+    const out: Array<{ seq: number; bytes: Uint8Array }> = [];
+    for (const { key, value } of this.entries.getRange({
+      start: [author, fromSeq],
+      end: [author, toSeq + 1],
+      limit: Math.min(limit, MAX_RANGE),
+    })) {
+      out.push({ seq: key[1], bytes: value });
     }
     return out;
   }
@@ -233,31 +280,61 @@ export class JournalStore {
     requests: ReadonlyArray<[string, RequestRecord]> = [],
   ): Promise<void> {
     this.assertWritable();
+    if (this.closed) throw new MeshError('ERR_STORAGE', 'the journal is closed');
     const staged = new Map<string, Head>();
     let arrival = this.nextArrival;
     for (const c of batch) staged.set(c.entry.author, { seq: c.entry.seq, id: c.id });
+    // Every row is an async put issued in this one synchronous loop: lmdb-js
+    // puts all writes of one event turn into one transaction, committed and
+    // fsynced on its own write thread, and resolves each put only once that
+    // transaction is on disk. So the batch is atomic and the await is the
+    // durable ack. (A synchronous transactionSync was ~20% faster for single
+    // appends, but a worker terminated inside it deadlocks its own teardown
+    // on lmdb-js's per-thread lock — a crash must never hang the node.)
+    // Anything that would make a put throw synchronously is refused before the
+    // first put, so a batch never half-enters the event turn's transaction.
+    for (const [requestId] of requests) {
+      if (Buffer.byteLength(requestId) > MAX_KEY_PART) {
+        throw new MeshError(
+          'ERR_STORAGE',
+          `request id of ${Buffer.byteLength(requestId)} bytes is too long a key`,
+        );
+      }
+    }
+    for (const c of batch) {
+      for (const [, key] of viewRows(c)) {
+        if (Buffer.byteLength(key) > MAX_KEY_PART)
+          throw new MeshError('ERR_STORAGE', 'view key too long');
+      }
+    }
+    const writes: Promise<boolean>[] = [];
+    for (const c of batch) {
+      const { author, seq } = c.entry;
+      writes.push(
+        this.entries.put(
+          [author, seq],
+          Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength),
+        ),
+        this.ids.put(c.id, [author, seq]),
+        this.arrivals.put(arrival++, c.id),
+      );
+      for (const [view, key, row] of viewRows(c)) writes.push(this.views.put([view, key], row));
+    }
+    for (const [author, head] of staged) writes.push(this.headsDb.put(author, head));
+    for (const [requestId, record] of requests) writes.push(this.requests.put(requestId, record));
     try {
-      // Synchronous commit: measured ~1.5x the rate of lmdb-js's async
-      // transaction() for small transactions here (no hop to its write thread
-      // and back), and it holds the thread only for the fsync — which the
-      // caller would await anyway before acknowledging.
-      this.root.transactionSync(() => {
-        for (const c of batch) {
-          const { author, seq } = c.entry;
-          this.entries.putSync(
-            [author, seq],
-            Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength),
-          );
-          this.ids.putSync(c.id, [author, seq]);
-          this.arrivals.putSync(arrival++, c.id);
-          for (const [view, key, row] of viewRows(c)) this.views.putSync([view, key], row);
-        }
-        for (const [author, head] of staged) this.headsDb.putSync(author, head);
-        for (const [requestId, record] of requests) this.requests.putSync(requestId, record);
-      });
+      await Promise.all(writes);
     } catch (err) {
-      this.loadWriterState();
-      throw storageError(err);
+      // lmdb-js rejects a failed commit's puts with a stand-in error and the
+      // real one later, on `commitError`; unobserved, that promise would be an
+      // unhandled rejection and take the worker down.
+      (err as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
+      try {
+        this.loadWriterState();
+      } catch {
+        // The environment itself is gone; the storage error below says why.
+      }
+      throw storageError(err, this.dir);
     }
     for (const [author, head] of staged) this.heads.set(author, head);
     this.nextArrival = arrival;
@@ -278,12 +355,14 @@ export class JournalStore {
     try {
       await this.equivocationsDb.put([author, seq], { entries, at: Date.now() });
     } catch (err) {
-      throw storageError(err);
+      throw storageError(err, this.dir);
     }
     this.blocked.add(author);
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.root.close();
   }
 
@@ -302,11 +381,27 @@ export class JournalStore {
   }
 }
 
-/** Disk full is its own code: the operator frees space and appends resume. */
-function storageError(err: unknown): MeshError {
+/** Below this much free space a failed write is taken to be a full disk. */
+const FULL_BELOW_BYTES = 1024 * 1024;
+
+/**
+ * Disk full is its own code: the operator frees space and appends resume.
+ * LMDB does not always say ENOSPC — a short write on a full tmpfs surfaces as
+ * EIO — so an I/O error is also checked against the filesystem's free space.
+ */
+function storageError(err: unknown, dir: string): MeshError {
   const message = err instanceof Error ? err.message : String(err);
-  if (/ENOSPC|No space left|MDB_MAP_FULL|-30792|\b28\b/.test(message)) {
+  if (/ENOSPC|No space left|MDB_MAP_FULL|-30792/.test(message) || lowOnSpace(dir)) {
     return new MeshError('ERR_STORAGE_FULL', `journal storage is full: ${message}`);
   }
   return new MeshError('ERR_STORAGE', `journal storage failed: ${message}`);
+}
+
+function lowOnSpace(dir: string): boolean {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize < FULL_BELOW_BYTES;
+  } catch {
+    return false;
+  }
 }

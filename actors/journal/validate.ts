@@ -27,10 +27,22 @@ import type { Entry } from './codec.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 
 const utf8 = new TextEncoder();
+/**
+ * A body may take the entry limit less room for the other fields (author 56,
+ * prev 64, sig 86 characters and the rest, ~330 bytes), so any entry over
+ * MAX_ENTRY_BYTES has a body over this and is refused before its schema runs.
+ */
+export const MAX_BODY_BYTES = MAX_ENTRY_BYTES - 512;
 const FIELDS = ['author', 'body', 'kind', 'prev', 'seq', 'sig', 'ts', 'v'];
 const ID = /^[0-9a-f]{64}$/;
 /** 64 bytes in unpadded base64url. */
-const SIG = /^[A-Za-z0-9_-]{86}$/;
+/**
+ * 64 bytes in unpadded base64url, canonical: 86 characters whose last one
+ * carries 2 data bits and 4 zero bits, so it is one of A, Q, g, w. Without
+ * that rule one signature has 16 spellings, each a different entry id, and
+ * anyone relaying an entry could forge an "equivocation" of its author.
+ */
+const SIG = /^[A-Za-z0-9_-]{85}[AQgw]$/;
 
 /** A structurally valid entry with its stored bytes and id. */
 export interface CheckedEntry {
@@ -87,6 +99,15 @@ export function checkBody(
     );
   }
   assertJournalValue(body, `${where}.body`);
+  // Size before schema: bounded work for whatever arrives, and an oversized
+  // body is refused as ERR_TOO_LARGE whatever else is wrong with it.
+  const bodyBytes = Buffer.byteLength(canonicalize(body));
+  if (bodyBytes > MAX_BODY_BYTES) {
+    throw new MeshError(
+      'ERR_TOO_LARGE',
+      `${where}.body is ${bodyBytes} bytes; the limit is ${MAX_BODY_BYTES}`,
+    );
+  }
   const parsed = bodySchemas[kind].safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

@@ -5,7 +5,8 @@
  * read-only handle.
  */
 import { MeshError } from '../../runtime/errors.js';
-import { entryId } from './codec.js';
+import { decodeEntry, entryId } from './codec.js';
+import type { Entry } from './codec.js';
 import type { JournalStore } from './store.js';
 import { checkEntry, signatureValid } from './validate.js';
 
@@ -49,29 +50,42 @@ export async function verifyJournal(store: JournalStore): Promise<VerifyReport> 
     });
     while (expectSeq <= head.seq) {
       await new Promise((resolve) => setImmediate(resolve));
-      const chunk = store.range(author, expectSeq, head.seq, CHUNK);
+      const chunk = store.rangeBytes(author, expectSeq, head.seq, CHUNK);
       if (chunk.length === 0)
         return fail(expectSeq, 'ERR_SEQ_GAP', `entry ${expectSeq} is missing`);
-      for (const raw of chunk) {
-        if (raw.seq !== expectSeq)
+      for (const { seq, bytes } of chunk) {
+        if (seq !== expectSeq)
           return fail(expectSeq, 'ERR_SEQ_GAP', `entry ${expectSeq} is missing`);
+        // Decode inside the try: stored bytes that are not even JSON are a
+        // finding to report, not a reason for verify itself to fail.
+        let entry: Entry;
         let id: string;
         try {
-          const c = checkEntry(raw, `${author}#${raw.seq}`);
+          entry = decodeEntry(bytes);
+          const c = checkEntry(entry, `${author}#${seq}`);
           id = c.id;
-          if (entryId(store.getBytes(author, raw.seq)!) !== id) {
-            throw new MeshError('ERR_MALFORMED_ENTRY', 'stored bytes are not canonical');
+          if (entryId(bytes) !== id || c.entry.seq !== seq || c.entry.author !== author) {
+            throw new MeshError(
+              'ERR_MALFORMED_ENTRY',
+              'stored bytes are not this entry in canonical form',
+            );
           }
-          if (!signatureValid(c.entry))
+          if (!signatureValid(c.entry, c.json))
             throw new MeshError('ERR_BAD_SIGNATURE', 'invalid signature');
         } catch (err) {
           const e = err as { code?: string; message?: string };
-          return fail(raw.seq, e.code ?? 'ERR_MALFORMED_ENTRY', e.message ?? String(err));
+          const code = e.code ?? 'ERR_MALFORMED_ENTRY';
+          return fail(
+            seq,
+            code.startsWith('ERR_') ? code : 'ERR_MALFORMED_ENTRY',
+            e.message ?? String(err),
+          );
         }
-        if (raw.prev !== prevId)
-          return fail(raw.seq, 'ERR_PREV_MISMATCH', 'prev does not link to the previous entry');
-        if (store.byId(id)?.seq !== raw.seq)
-          return fail(raw.seq, 'ERR_MALFORMED_ENTRY', 'id index does not point here');
+        if (entry.prev !== prevId)
+          return fail(seq, 'ERR_PREV_MISMATCH', 'prev does not link to the previous entry');
+        if (store.idAt(author, seq) !== id || store.byId(id)?.seq !== seq) {
+          return fail(seq, 'ERR_MALFORMED_ENTRY', 'id index does not point here');
+        }
         prevId = id;
         expectSeq++;
         entries++;

@@ -29,7 +29,9 @@
  * cofactorless equation in 5 rejects them unless the torsion component
  * cancels, the same on every node. `verifyReference` re-implements the rule
  * with @noble/curves (steps 1-4, noble's strict verify, and the cofactorless
- * equation, since noble checks the cofactored one) for differential tests.
+ * equation, since noble checks the cofactored one) for differential tests;
+ * it lives in reference.ts so the hot path never loads noble (~20 ms and
+ * several MB per worker).
  *
  * Keys
  * ----
@@ -57,9 +59,6 @@ import { constants } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { inspect } from 'node:util';
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { bytesToNumberLE } from '@noble/curves/utils.js';
-import { sha512 } from '@noble/hashes/sha2.js';
 import { MeshError } from '../errors.js';
 import { didFromPublicKey } from './did-key.js';
 
@@ -313,32 +312,6 @@ export function verify(sig: Uint8Array, msg: Uint8Array, publicKey: Uint8Array):
   if (!precheck(sig, publicKey) || !(msg instanceof Uint8Array)) return false;
   try {
     return nodeVerify(null, msg, publicKeyObject(publicKey), sig);
-  } catch {
-    return false;
-  }
-}
-
-const { Point } = ed25519;
-const L = Point.Fn.ORDER;
-
-/**
- * The same rule computed with @noble/curves instead of OpenSSL, for
- * differential tests only (about 10x slower): the pre-checks, noble's strict
- * RFC 8032 verify (`zip215: false`, cofactored equation), and the
- * cofactorless equation [S]B == R + [k]A, which is what OpenSSL checks and so
- * what the rule pins.
- */
-export function verifyReference(sig: Uint8Array, msg: Uint8Array, publicKey: Uint8Array): boolean {
-  if (!precheck(sig, publicKey) || !(msg instanceof Uint8Array)) return false;
-  try {
-    if (!ed25519.verify(sig, msg, publicKey, { zip215: false })) return false;
-    const r = sig.subarray(0, 32);
-    const A = Point.fromBytes(publicKey, false);
-    const R = Point.fromBytes(r, false);
-    const S = bytesToNumberLE(sig.subarray(32, 64));
-    const digest = sha512.create().update(r).update(publicKey).update(msg).digest();
-    const k = bytesToNumberLE(digest) % L;
-    return Point.BASE.multiplyUnsafe(S).equals(R.add(A.multiplyUnsafe(k)));
   } catch {
     return false;
   }

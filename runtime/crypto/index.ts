@@ -27,7 +27,8 @@ export {
   SIGNATURE_LENGTH,
   SMALL_ORDER_ENCODINGS,
   verify,
-  verifyReference,
   writeKeyFile,
   type KeyFile,
 } from './ed25519.js';
+// verifyReference (noble) is imported from './reference.js' by tests only: not re-exported, so importing
+// this index never loads @noble/curves.

@@ -24,8 +24,12 @@ const MAX_LEASE_SECONDS = 30 * 24 * 3600;
 const name = () => z.string().regex(NAME, { error: 'must match ^[a-z][a-z0-9_]{0,31}$' });
 const did = () => z.string().regex(DID, { error: 'must be an Ed25519 did:key' });
 const id = () => z.string().regex(ID, { error: 'must be a 64-hex-digit entry id' });
+/** An IP literal, no IPv6 zone id (`%eth0` is local to a host and unbounded in length). */
 const ip = () =>
-  z.string().refine((s) => isIP(s) !== 0, { error: 'must be an IP address literal' });
+  z
+    .string()
+    .max(39, { error: 'must be an IP address literal' })
+    .refine((s) => isIP(s) !== 0 && !s.includes('%'), { error: 'must be an IP address literal' });
 const int = (min: number, max: number) =>
   z
     .number()

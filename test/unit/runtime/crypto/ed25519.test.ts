@@ -13,9 +13,9 @@ import {
   sign,
   SMALL_ORDER_ENCODINGS,
   verify,
-  verifyReference,
 } from '../../../../runtime/crypto/ed25519.js';
 import { blake2b256, fromHex, toHex } from '../../../../runtime/crypto/hash.js';
+import { verifyReference } from '../../../../runtime/crypto/reference.js';
 import { describe } from '../../../helpers/test.js';
 import { readVectorJson } from './vectors.js';
 
