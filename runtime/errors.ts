@@ -43,6 +43,23 @@
  *                      group/others, is malformed, or would be overwritten.
  * ERR_BAD_KEY          A seed or public key of the wrong length or type.
  * ERR_BAD_ENCODING     Malformed hex or base64 input.
+ *
+ * Journal (actors/journal/)
+ * ERR_MALFORMED_ENTRY  Not an entry: missing/extra fields, wrong types or v,
+ *                      prev/seq inconsistent, non-canonical sig spelling.
+ * ERR_UNKNOWN_KIND     The entry's kind is not one of ENTRY_KINDS.
+ * ERR_TOO_LARGE        An entry, body or batch over its size limit.
+ * ERR_BAD_SIGNATURE    The signature fails the pinned Ed25519 rule.
+ * ERR_SEQ_GAP          seq does not follow the author's head.
+ * ERR_PREV_MISMATCH    prev is not the id of the author's head entry.
+ * ERR_EQUIVOCATION     Two different entries for one (author, seq); the proof
+ *                      is kept and the feed stopped.
+ * ERR_BAD_REQUEST      A journal request lacks a field or has the wrong type.
+ * ERR_REQUEST_REUSED   An append's requestId was used for a different append.
+ * ERR_STORAGE          The store failed (I/O, closed, key too long).
+ * ERR_STORAGE_FULL     The disk is full; nothing of the batch was stored.
+ * ERR_STORAGE_FORMAT   The store on disk has another format version.
+ * ERR_READ_ONLY        A write through a read-only journal handle.
  */
 
 export type ErrorCode =
@@ -64,7 +81,20 @@ export type ErrorCode =
   | 'ERR_BAD_DID'
   | 'ERR_KEY_FILE'
   | 'ERR_BAD_KEY'
-  | 'ERR_BAD_ENCODING';
+  | 'ERR_BAD_ENCODING'
+  | 'ERR_MALFORMED_ENTRY'
+  | 'ERR_UNKNOWN_KIND'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_BAD_SIGNATURE'
+  | 'ERR_SEQ_GAP'
+  | 'ERR_PREV_MISMATCH'
+  | 'ERR_EQUIVOCATION'
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_REQUEST_REUSED'
+  | 'ERR_STORAGE'
+  | 'ERR_STORAGE_FULL'
+  | 'ERR_STORAGE_FORMAT'
+  | 'ERR_READ_ONLY';
 
 /** The base of every coded error. `code` is the contract. */
 export class MeshError extends Error {
