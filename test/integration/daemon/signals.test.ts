@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { PROBE } from '../../helpers/supervisor.js';
+import { jsonLines } from '../../helpers/process.js';
 import { describe, tempDir, until } from '../../helpers/test.js';
 
 const test = describe('daemon/signals', 60_000);
@@ -29,17 +30,7 @@ function startNode(configToml: string): Node {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const lines: Array<Record<string, unknown>> = [];
-  let buf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.startsWith('{')) lines.push(JSON.parse(line) as Record<string, unknown>);
-    }
-  });
+  const { lines } = jsonLines(proc);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   return { proc, lines, exited };
 }

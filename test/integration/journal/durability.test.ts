@@ -18,6 +18,7 @@ import { LOCK_FILE } from '../../../supervisor/state-lock.js';
 import type { Supervisor } from '../../../supervisor/supervisor.js';
 import { append, bodies, journalDir, startNode, status, withNode } from '../../helpers/journal.js';
 import type { AppendAck } from '../../helpers/journal.js';
+import { jsonLines } from '../../helpers/process.js';
 import { describe, sleep, tempDir, until } from '../../helpers/test.js';
 
 const test = describe('journal/durability', 60_000);
@@ -29,26 +30,6 @@ interface Ack {
   requestId: string;
   id: string;
   seq: number;
-}
-
-/** Read a child's stdout as JSON lines. */
-function jsonLines(proc: ChildProcess): {
-  lines: Array<Record<string, unknown>>;
-  closed: Promise<void>;
-} {
-  const lines: Array<Record<string, unknown>> = [];
-  let buf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.startsWith('{')) lines.push(JSON.parse(line) as Record<string, unknown>);
-    }
-  });
-  const closed = new Promise<void>((resolve) => proc.stdout!.once('close', () => resolve()));
-  return { lines, closed };
 }
 
 const exitOf = (proc: ChildProcess) =>
