@@ -73,6 +73,19 @@ export function createMetricsRegistry(sup: Supervisor): Registry {
     (s) => s.latency.p99Us / 1e6,
   );
   gauge('meshnode_actor_heap_used_bytes', 'V8 heap used by the actor thread', (s) => s.heapUsed);
+  // The actors' own metrics (journal_appends_total, …), one series per name.
+  new Gauge({
+    name: 'meshnode_actor_metric',
+    help: "An actor's own metric, by name (from its MetricsRegistry)",
+    labelNames: ['actor', 'metric'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [actor, s] of await gather()) {
+        for (const [metric, value] of Object.entries(s.metrics)) this.set({ actor, metric }, value);
+      }
+    },
+  });
   new Gauge({
     name: 'meshnode_actor_up',
     help: '1 when the actor is running',

@@ -1,0 +1,48 @@
+/**
+ * Prometheus exposition of what actors report: scraped over HTTP on loopback
+ * from a running supervisor.
+ */
+import type { AddressInfo } from 'node:net';
+import * as assert from 'uvu/assert';
+import { createMetricsRegistry, serveMetrics } from '../../../supervisor/metrics.js';
+import { probe, withSupervisor } from '../../helpers/supervisor.js';
+import { describe } from '../../helpers/test.js';
+
+const test = describe('supervisor/metrics', 20_000);
+
+const sample = (text: string, series: string): number | undefined => {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
+test('a scrape shows per-actor counters, up, restarts and the actors’ own metrics', async () => {
+  await withSupervisor({ children: [probe('a'), probe('b')] }, async (sup) => {
+    for (let i = 0; i < 7; i++) await sup.ask('a', 'ping');
+    const up = new Promise((resolve) => sup.once('child:up', resolve));
+    sup.tell('b', 'crash', { kind: 'throw' });
+    await up;
+    const server = await serveMetrics(createMetricsRegistry(sup), '127.0.0.1:0');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.is(res.status, 200);
+      const text = await res.text();
+      assert.ok((sample(text, 'meshnode_actor_handled_total{actor="a"}') ?? 0) >= 7);
+      assert.is(sample(text, 'meshnode_actor_up{actor="a"}'), 1);
+      assert.is(sample(text, 'meshnode_actor_up{actor="b"}'), 1);
+      assert.is(sample(text, 'meshnode_actor_restarts_total{actor="b"}'), 1);
+      assert.is(sample(text, 'meshnode_actor_restarts_total{actor="a"}'), 0);
+      assert.is(sample(text, 'meshnode_actor_metric{actor="a",metric="probe_pings_total"}'), 7);
+      assert.is((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+test('metrics bind where told: loopback by default in the node config', async () => {
+  const { parseConfig } = await import('../../../supervisor/config.js');
+  assert.match(parseConfig({}).metrics.listen, /^127\.0\.0\.1:/);
+});
+
+test.run();
