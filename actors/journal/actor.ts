@@ -27,7 +27,6 @@ import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import {
   blake2b256Hex,
-  canonicalize,
   generateKeyPair,
   readKeyFile,
   sign,
@@ -48,7 +47,7 @@ import {
 import type { Entry, UnsignedEntry } from './codec.js';
 import { EquivocationError, planBatch } from './feed.js';
 import { JournalStore, MAX_RANGE } from './store.js';
-import { checkAndVerify, checkBody } from './validate.js';
+import { checkAndVerify, checkBodyJson } from './validate.js';
 import type { TaskResult } from './verify-task.js';
 import type { CheckedEntry } from './validate.js';
 import { VIEWS } from './views.js';
@@ -152,8 +151,7 @@ export default class JournalActor extends Actor {
         'append.requestId must be 1-128 printable ASCII characters',
       );
     }
-    checkBody(kind, body, 'append');
-    const bodyJson = canonicalize(body);
+    const bodyJson = checkBodyJson(kind, body, 'append');
     const digest = blake2b256Hex(utf8.encode(`${kind}\n${bodyJson}`));
     const done = this.store.request(requestId) ?? this.inflight.get(requestId);
     if (done) {
@@ -168,7 +166,7 @@ export default class JournalActor extends Actor {
     }
     const result = new Promise<AppendResult>((resolve, reject) => {
       this.queue.push({
-        kind,
+        kind: kind as EntryKind,
         body: body as Record<string, unknown>,
         bodyJson,
         requestId,

@@ -22,7 +22,15 @@ import {
   verify,
 } from '../../runtime/crypto/index.js';
 import { bodySchemas, isEntryKind } from '../../runtime/domain/entries.js';
-import { ENTRY_VERSION, MAX_ENTRY_BYTES, entryId, sigFromString, signingBytes } from './codec.js';
+import {
+  ENTRY_VERSION,
+  MAX_ENTRY_BYTES,
+  entryId,
+  sigFromString,
+  signedCanonical,
+  signingBytes,
+  unsignedCanonical,
+} from './codec.js';
 import type { Entry } from './codec.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 
@@ -82,8 +90,13 @@ export function checkEntry(raw: unknown, where = 'entry'): CheckedEntry {
   }
   if (typeof e.author !== 'string') throw malformed(`${where}.author must be a string`);
   authorKey(e.author);
-  checkBody(e.kind, e.body, where);
-  return sealEntry(e as unknown as Entry, where);
+  const bodyJson = checkBodyJson(e.kind, e.body, where);
+  // Every top-level field is now known to need no escaping, so the entry's
+  // canonical JSON is assembled around the body's (codec.ts; equal to
+  // canonicalize(entry), which the codec tests hold it to).
+  const entry = e as unknown as Entry;
+  const json = signedCanonical(unsignedCanonical(entry, bodyJson), entry.sig);
+  return sealJson(entry, json, where);
 }
 
 /** Kind known and body valid for it: what an append is checked for before it is signed. */
@@ -92,6 +105,11 @@ export function checkBody(
   body: unknown,
   where = 'entry',
 ): asserts kind is EntryKind {
+  checkBodyJson(kind, body, where);
+}
+
+/** checkBody, returning the body's canonical JSON (computed anyway for the size check). */
+export function checkBodyJson(kind: unknown, body: unknown, where = 'entry'): string {
   if (!isEntryKind(kind)) {
     throw new MeshError(
       'ERR_UNKNOWN_KIND',
@@ -101,7 +119,8 @@ export function checkBody(
   assertJournalValue(body, `${where}.body`);
   // Size before schema: bounded work for whatever arrives, and an oversized
   // body is refused as ERR_TOO_LARGE whatever else is wrong with it.
-  const bodyBytes = Buffer.byteLength(canonicalize(body));
+  const bodyJson = canonicalize(body);
+  const bodyBytes = Buffer.byteLength(bodyJson);
   if (bodyBytes > MAX_BODY_BYTES) {
     throw new MeshError(
       'ERR_TOO_LARGE',
@@ -116,11 +135,15 @@ export function checkBody(
       .join('');
     throw new MeshError('ERR_SCHEMA', `${where}.body${path} ${issue.message} (kind ${kind})`);
   }
+  return bodyJson;
 }
 
 /** Encode, size-check and id an entry whose fields are known good. */
 export function sealEntry(entry: Entry, where = 'entry'): CheckedEntry {
-  const json = canonicalize(entry);
+  return sealJson(entry, canonicalize(entry), where);
+}
+
+function sealJson(entry: Entry, json: string, where: string): CheckedEntry {
   const bytes = utf8.encode(json);
   if (bytes.length > MAX_ENTRY_BYTES) {
     throw new MeshError(
