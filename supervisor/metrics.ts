@@ -35,28 +35,31 @@ export function createMetricsRegistry(sup: Supervisor): Registry {
       return out;
     })());
 
-  const counter = (name: string, help: string, pick: (s: ActorStats) => number) =>
-    new Counter({
+  // One per-actor series per metric, set from the scrape's snapshot. Counters
+  // are re-based each scrape (reset + inc): the source of truth is the actor.
+  const perActor = (
+    kind: 'counter' | 'gauge',
+    name: string,
+    help: string,
+    pick: (s: ActorStats) => number,
+  ) => {
+    const Metric = kind === 'counter' ? Counter : Gauge;
+    return new Metric({
       name,
       help,
       labelNames: ['actor'],
       registers: [registry],
       async collect() {
         this.reset();
-        for (const [actor, s] of await gather()) this.inc({ actor }, pick(s));
+        for (const [actor, s] of await gather()) {
+          if (this instanceof Counter) this.inc({ actor }, pick(s));
+          else (this as Gauge).set({ actor }, pick(s));
+        }
       },
     });
-  const gauge = (name: string, help: string, pick: (s: ActorStats) => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ['actor'],
-      registers: [registry],
-      async collect() {
-        this.reset();
-        for (const [actor, s] of await gather()) this.set({ actor }, pick(s));
-      },
-    });
+  };
+  const counter = perActor.bind(null, 'counter');
+  const gauge = perActor.bind(null, 'gauge');
 
   counter('meshnode_actor_received_total', 'Messages received by the actor', (s) => s.received);
   counter('meshnode_actor_handled_total', 'Messages handled by the actor', (s) => s.handled);
