@@ -30,7 +30,7 @@ import {
   toPayload,
 } from './errors.js';
 import { ASK, REPLY, REPLY_ERROR, TELL } from './types.js';
-import { fromWire } from './wire.js';
+import { fromWire, requestWire } from './wire.js';
 import type { Wire } from './wire.js';
 import type { Envelope, LinkState } from './types.js';
 
@@ -129,11 +129,7 @@ export class Endpoint {
       this.deadLetters++;
       return false;
     }
-    const id = this.nextId++;
-    const wire: Wire = tags
-      ? [TELL, id, action, Date.now(), data, undefined, tags]
-      : [TELL, id, action, Date.now(), data];
-    return this.send(link, wire);
+    return this.send(link, requestWire(TELL, this.nextId++, action, data, tags));
   }
 
   ask(to: string, action: string, data?: unknown, options?: AskOptions): Promise<unknown> {
@@ -141,10 +137,7 @@ export class Endpoint {
     if (!link) return Promise.reject(noRoute(this.name, to));
     if (link.state === 'gone') return Promise.reject(actorExited(to, action));
     const id = this.nextId++;
-    const tags = options?.tags;
-    const wire: Wire = tags
-      ? [ASK, id, action, Date.now(), data, undefined, tags]
-      : [ASK, id, action, Date.now(), data];
+    const wire = requestWire(ASK, id, action, data, options?.tags);
     const timeoutMs = options?.timeoutMs ?? this.askTimeoutMs;
     return new Promise((resolve, reject) => {
       const deadline = performance.now() + timeoutMs;

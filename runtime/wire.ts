@@ -33,6 +33,19 @@ export function toWire(env: Envelope): Wire {
   return [env.k, env.id, env.action, env.ts, env.data];
 }
 
+/** A tell's or ask's tuple, built directly (the hot path: no Envelope object first). */
+export function requestWire(
+  k: EnvelopeKind,
+  id: number,
+  action: string,
+  data: unknown,
+  tags: Record<string, string> | undefined,
+): Wire {
+  return tags
+    ? [k, id, action, Date.now(), data, undefined, tags]
+    : [k, id, action, Date.now(), data];
+}
+
 /** Rebuild the envelope: `from` is the channel's peer, `to` the receiving endpoint. */
 export function fromWire(w: Wire, from: string, to: string): Envelope {
   const env: Envelope = { k: w[0], id: w[1], from, to, action: w[2], ts: w[3], data: w[4] };

@@ -253,7 +253,6 @@ export class Supervisor extends EventEmitter {
     } catch (err) {
       instance.expectedExit = true;
       await this.terminate(spec.name, instance);
-      await instance.exited;
       child.instance = null;
       child.state = 'dead';
       this.notifyPeerDown(child, false);
@@ -448,7 +447,6 @@ export class Supervisor extends EventEmitter {
       }
     }
     await this.terminate(child.spec.name, instance);
-    await instance.exited;
     child.instance = null;
     child.state = 'stopped';
     this.log.info({ actor: child.spec.name }, 'actor stopped');

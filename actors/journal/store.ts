@@ -301,14 +301,15 @@ export class JournalStore {
         );
       }
     }
-    for (const c of batch) {
-      for (const [, key] of viewRows(c)) {
+    const rows = batch.map(viewRows);
+    for (const entryRows of rows) {
+      for (const [, key] of entryRows) {
         if (Buffer.byteLength(key) > MAX_KEY_PART)
           throw new MeshError('ERR_STORAGE', 'view key too long');
       }
     }
     const writes: Promise<boolean>[] = [];
-    for (const c of batch) {
+    batch.forEach((c, i) => {
       const { author, seq } = c.entry;
       writes.push(
         this.entries.put(
@@ -318,8 +319,8 @@ export class JournalStore {
         this.ids.put(c.id, [author, seq]),
         this.arrivals.put(arrival++, c.id),
       );
-      for (const [view, key, row] of viewRows(c)) writes.push(this.views.put([view, key], row));
-    }
+      for (const [view, key, row] of rows[i]!) writes.push(this.views.put([view, key], row));
+    });
     for (const [author, head] of staged) writes.push(this.headsDb.put(author, head));
     for (const [requestId, record] of requests) writes.push(this.requests.put(requestId, record));
     try {

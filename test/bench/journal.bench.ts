@@ -179,16 +179,7 @@ async function plainLoop(r: Reporter, body: Record<string, unknown>): Promise<nu
   for (let start = 0; start < CONCURRENT_N; start += IN_FLIGHT) {
     const batch: CheckedEntry[] = [];
     for (let i = start; i < Math.min(start + IN_FLIGHT, CONCURRENT_N); i++) {
-      const unsigned: UnsignedEntry = {
-        v: ENTRY_VERSION,
-        author: key.did,
-        seq: i + 1,
-        prev,
-        ts: Date.now(),
-        kind: 'subscribe',
-        body,
-      };
-      const c = sealEntry({ ...unsigned, sig: sigToString(sign(key, signingBytes(unsigned))) });
+      const c = sealEntry(signed(key, i + 1, prev, Date.now(), 'subscribe', body));
       prev = c.id;
       batch.push(c);
     }
@@ -204,16 +195,7 @@ async function plainLoop(r: Reporter, body: Record<string, unknown>): Promise<nu
   prev = null;
   t = performance.now();
   await inFlight(CONCURRENT_N, (i) => {
-    const unsigned: UnsignedEntry = {
-      v: ENTRY_VERSION,
-      author: key.did,
-      seq: i + 1,
-      prev,
-      ts: Date.now(),
-      kind: 'subscribe',
-      body,
-    };
-    const bytes = encodeEntry({ ...unsigned, sig: sigToString(sign(key, signingBytes(unsigned))) });
+    const bytes = encodeEntry(signed(key, i + 1, prev, Date.now(), 'subscribe', body));
     prev = entryId(bytes);
     return db.put(i, Buffer.from(bytes));
   });
@@ -279,20 +261,28 @@ function makeFeed(key: KeyPair, n: number): Entry[] {
   const out: Entry[] = [];
   let prev: string | null = null;
   for (let seq = 1; seq <= n; seq++) {
-    const unsigned: UnsignedEntry = {
-      v: ENTRY_VERSION,
-      author: key.did,
-      seq,
-      prev,
-      ts: 1_700_000_000_000 + seq,
-      kind: 'node',
-      body: { name: `n${seq % 10}`, gossip: 'ws://127.0.0.1:7300', meshIp: '10.0.0.1' },
-    };
-    const entry: Entry = { ...unsigned, sig: sigToString(sign(key, signingBytes(unsigned))) };
+    const entry = signed(key, seq, prev, 1_700_000_000_000 + seq, 'node', {
+      name: `n${seq % 10}`,
+      gossip: 'ws://127.0.0.1:7300',
+      meshIp: '10.0.0.1',
+    });
     prev = entryId(encodeEntry(entry));
     out.push(entry);
   }
   return out;
+}
+
+/** A signed entry of `key`'s feed. */
+function signed(
+  key: KeyPair,
+  seq: number,
+  prev: string | null,
+  ts: number,
+  kind: UnsignedEntry['kind'],
+  body: Record<string, unknown>,
+): Entry {
+  const unsigned: UnsignedEntry = { v: ENTRY_VERSION, author: key.did, seq, prev, ts, kind, body };
+  return { ...unsigned, sig: sigToString(sign(key, signingBytes(unsigned))) };
 }
 
 /** Run `total` operations with at most IN_FLIGHT pending. */
