@@ -60,6 +60,23 @@
  * ERR_STORAGE_FULL     The disk is full; nothing of the batch was stored.
  * ERR_STORAGE_FORMAT   The store on disk has another format version.
  * ERR_READ_ONLY        A write through a read-only journal handle.
+ * ERR_SELF_SYNC_PENDING The journal will not append as this node until it has
+ *                      learned its own feed's head from a peer (a restored
+ *                      node must not fork its feed); `journal forceSelfHead`
+ *                      overrides.
+ * ERR_BAD_PROOF        An equivocation proof that does not prove one: not two
+ *                      valid, different entries for one (author, seq).
+ *
+ * Gossip (a peer's frames; each also costs the peer score):
+ * ERR_BAD_FRAME        Not a frame of the negotiated version: not JSON, binary,
+ *                      unknown type, wrong fields, over a count limit.
+ * ERR_PROTOCOL         A well-formed frame at the wrong time: before the
+ *                      handshake, unsolicited entries, too many open requests.
+ * ERR_HANDSHAKE        The peer's handshake failed: bad signature, malformed
+ *                      DID, no common protocol version, a second hello.
+ * ERR_NOT_ALLOWED      The mesh is closed and the peer's DID is not on the
+ *                      allowlist.
+ * ERR_BANNED           The peer is banned (score fell below the threshold).
  */
 
 export type ErrorCode =
@@ -94,7 +111,14 @@ export type ErrorCode =
   | 'ERR_STORAGE'
   | 'ERR_STORAGE_FULL'
   | 'ERR_STORAGE_FORMAT'
-  | 'ERR_READ_ONLY';
+  | 'ERR_READ_ONLY'
+  | 'ERR_SELF_SYNC_PENDING'
+  | 'ERR_BAD_PROOF'
+  | 'ERR_BAD_FRAME'
+  | 'ERR_PROTOCOL'
+  | 'ERR_HANDSHAKE'
+  | 'ERR_NOT_ALLOWED'
+  | 'ERR_BANNED';
 
 /** The base of every coded error. `code` is the contract. */
 export class MeshError extends Error {
@@ -153,6 +177,12 @@ export const stateLocked = (dir: string, pid: number): MeshError =>
     'ERR_STATE_LOCKED',
     `state directory ${dir} is in use by another meshnode process (pid ${pid})`,
   );
+
+export const badFrame = (why: string): MeshError => new MeshError('ERR_BAD_FRAME', why);
+
+export const protocolViolation = (why: string): MeshError => new MeshError('ERR_PROTOCOL', why);
+
+export const handshakeFailed = (why: string): MeshError => new MeshError('ERR_HANDSHAKE', why);
 
 /** Shape an error for a reply that crosses a thread boundary. */
 export function toPayload(err: unknown): { code: string; message: string } {

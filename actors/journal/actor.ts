@@ -26,13 +26,14 @@ import type { Piscina } from 'piscina';
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import {
+  authBytes,
   blake2b256Hex,
   generateKeyPair,
   readKeyFile,
   sign,
   writeKeyFile,
 } from '../../runtime/crypto/index.js';
-import type { KeyPair } from '../../runtime/crypto/index.js';
+import type { AuthTranscript, KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import { MeshError } from '../../runtime/errors.js';
 import { ADMIN } from '../../runtime/types.js';
@@ -89,6 +90,12 @@ export default class JournalActor extends Actor {
   private flushScheduled = false;
   private readonly inflight = new Map<string, { digest: string; result: Promise<AppendResult> }>();
   private readonly subscribers = new Set<string>();
+  /**
+   * True until this node knows its own feed's head from a peer (set when
+   * gossip has peers to ask): appending as ourselves from a restored, older
+   * copy of the journal would fork our own feed.
+   */
+  private awaitingSelfHead = this.options.awaitSelfSync === true;
   private readonly appended = this.metrics.counter('journal_appends_total');
   private readonly ingested = this.metrics.counter('journal_ingested_total');
   private readonly equivocations = this.metrics.counter('journal_equivocations_total');
@@ -111,6 +118,11 @@ export default class JournalActor extends Actor {
     this.on('subscribe', ['gossip', 'grants'], (_data, env) => void this.subscribers.add(env.from));
     this.on('identity', ['gossip', 'grants', ADMIN], () => ({ did: this.key.did }));
     this.on('status', [ADMIN], () => this.adminOnStatus());
+    this.on('signAuth', ['gossip'], (data) => this.gossipOnSignAuth(data));
+    this.on('proof', ['gossip', ADMIN], (data) => this.gossipOnProof(data));
+    this.on('proofs', ['gossip', ADMIN], () => this.store.equivocations().map(proofOf));
+    this.on('selfSynced', ['gossip'], () => this.selfHeadKnown('learned from a peer'));
+    this.on('forceSelfHead', [ADMIN], () => this.selfHeadKnown('forced by the operator'));
   }
 
   override async init(): Promise<void> {
@@ -149,6 +161,12 @@ export default class JournalActor extends Actor {
       throw new MeshError(
         'ERR_BAD_REQUEST',
         'append.requestId must be 1-128 printable ASCII characters',
+      );
+    }
+    if (this.awaitingSelfHead) {
+      throw new MeshError(
+        'ERR_SELF_SYNC_PENDING',
+        'not appending as this node until its own feed head is learned from a peer (or forced)',
       );
     }
     const bodyJson = checkBodyJson(kind, body, 'append');
@@ -327,6 +345,53 @@ export default class JournalActor extends Actor {
     });
   }
 
+  /** Sign a gossip handshake: the context prefix makes it unusable as an entry signature. */
+  private gossipOnSignAuth(data: unknown): string {
+    const t = (data ?? {}) as Partial<AuthTranscript>;
+    const strings = [t.signer, t.peer, t.challenge, t.own];
+    if (!Number.isSafeInteger(t.version) || strings.some((s) => typeof s !== 'string')) {
+      throw new MeshError(
+        'ERR_BAD_REQUEST',
+        'signAuth needs version, signer, peer, challenge, own',
+      );
+    }
+    if (t.signer !== this.key.did) {
+      throw new MeshError('ERR_BAD_REQUEST', 'signAuth.signer must be this node');
+    }
+    return sigToString(sign(this.key, authBytes(t as AuthTranscript)));
+  }
+
+  /**
+   * An equivocation proof from a peer: two valid, different entries of one
+   * author at one seq. Kept like one we found ourselves, and the feed stops.
+   */
+  private async gossipOnProof(data: unknown): Promise<{ recorded: boolean }> {
+    const { author, seq, entries } = (data ?? {}) as Record<string, unknown>;
+    if (!Array.isArray(entries) || entries.length !== 2) {
+      throw new MeshError('ERR_BAD_PROOF', 'a proof is two entries');
+    }
+    const [a, b] = entries.map((e, i) => checkAndVerify(e, `proof.entries[${i}]`));
+    if (a!.entry.author !== author || b!.entry.author !== author) {
+      throw new MeshError('ERR_BAD_PROOF', 'proof entries are not both by its author');
+    }
+    if (a!.entry.seq !== seq || b!.entry.seq !== seq || a!.id === b!.id) {
+      throw new MeshError(
+        'ERR_BAD_PROOF',
+        'proof entries are not two different entries at its seq',
+      );
+    }
+    if (this.store.isBlocked(author)) return { recorded: false };
+    await this.onLane(() => this.keepProof(new EquivocationError(author, seq, a!.bytes, b!.bytes)));
+    return { recorded: true };
+  }
+
+  private selfHeadKnown(how: string): { head: number } {
+    const head = this.store.head(this.key.did)?.seq ?? 0;
+    if (this.awaitingSelfHead) this.log.info({ head, how }, 'own feed head known: appends open');
+    this.awaitingSelfHead = false;
+    return { head };
+  }
+
   private gossipOnRange(data: unknown): Entry[] {
     const { author, from, to, limit } = (data ?? {}) as Record<string, unknown>;
     if (typeof author !== 'string' || !Number.isSafeInteger(from)) {
@@ -364,6 +429,7 @@ export default class JournalActor extends Actor {
       entries: this.store.count(),
       equivocations: this.store.equivocations().length,
       queued: this.queue.length,
+      awaitingSelfHead: this.awaitingSelfHead,
     };
   }
 
@@ -388,6 +454,14 @@ export default class JournalActor extends Actor {
     this.lane = run.catch(() => {});
     return run;
   }
+}
+
+function proofOf(e: { author: string; seq: number; entries: [Entry, Entry] }): {
+  author: string;
+  seq: number;
+  entries: [Entry, Entry];
+} {
+  return { author: e.author, seq: e.seq, entries: e.entries };
 }
 
 /** The node's key: read it, or create it (0600) on the first start. Never logged. */

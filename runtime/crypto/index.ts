@@ -32,3 +32,4 @@ export {
 } from './ed25519.js';
 // verifyReference (noble) is imported from './reference.js' by tests only: not re-exported, so importing
 // this index never loads @noble/curves.
+export { authBytes, GOSSIP_AUTH_CONTEXT, type AuthTranscript } from './auth.js';

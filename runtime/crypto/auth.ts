@@ -1,0 +1,35 @@
+/**
+ * Gossip handshake signatures, made with the node key (which only the
+ * journal holds). The signed bytes start with a context line that no journal
+ * entry can start with (entries sign canonical JSON, which begins with `{`),
+ * so a handshake signature can never be replayed as an entry signature, nor
+ * the reverse.
+ */
+import { canonicalize } from './canonical.js';
+
+export const GOSSIP_AUTH_CONTEXT = 'meshnode-gossip-auth-v1\n';
+
+export interface AuthTranscript {
+  version: number;
+  /** The DID that signs. */
+  signer: string;
+  /** The DID it is talking to. */
+  peer: string;
+  /** The nonce the peer sent: the challenge. */
+  challenge: string;
+  /** The nonce the signer sent: binds the signature to this one session. */
+  own: string;
+}
+
+export function authBytes(t: AuthTranscript): Uint8Array {
+  return new TextEncoder().encode(
+    GOSSIP_AUTH_CONTEXT +
+      canonicalize({
+        version: t.version,
+        signer: t.signer,
+        peer: t.peer,
+        challenge: t.challenge,
+        own: t.own,
+      }),
+  );
+}
