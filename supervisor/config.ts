@@ -43,7 +43,16 @@ function builtinSpec(
   const stateDir = resolve(config.node.state_dir);
   switch (name) {
     case 'journal':
-      return { options: { stateDir }, mailbox: { highWater: 8192, concurrency: 4096 } };
+      return {
+        options: {
+          stateDir,
+          // A node with peers to ask learns its own feed's head before it appends as itself.
+          awaitSelfSync: config.gossip.peers.length > 0 && config.gossip.self_sync === 'peers',
+        },
+        mailbox: { highWater: 8192, concurrency: 4096 },
+      };
+    case 'gossip':
+      return { options: { stateDir, ...gossipOptions(config.gossip) } };
     default:
       return { options: { stateDir } };
   }
@@ -70,6 +79,51 @@ const extraActor = actorTuning.extend({
   links: z.array(actorName()).default([]),
 });
 
+/** ws:// or wss:// URL of a peer's gossip endpoint. */
+const wsUrl = () =>
+  z.string({ error: 'must be a ws:// or wss:// URL' }).regex(/^wss?:\/\/[^\s]+$/, {
+    error: 'must be a ws:// or wss:// URL',
+  });
+
+const gossipSchema = z
+  .strictObject({
+    /** host:port of the gossip server; "" for none (this node only dials out). */
+    listen: z
+      .string({ error: 'must be "host:port" or ""' })
+      .regex(/^$|^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/, { error: 'must be "host:port" or ""' })
+      .default('127.0.0.1:7946'),
+    path: z
+      .string({ error: 'must be a URL path' })
+      .regex(/^\/[A-Za-z0-9/_-]*$/, { error: 'must be a URL path' })
+      .default('/gossip'),
+    /** Peers to dial, as ws:// URLs. */
+    peers: z.array(wsUrl()).default([]),
+    /** open: any DID that proves itself; closed: only the DIDs in the allowlist file. */
+    mode: oneOf(['open', 'closed'] as const).default('open'),
+    allowlist: z.string({ error: 'must be a path' }).default(''),
+    /** Also dial the gossip endpoints announced in `node` records. */
+    discover: z.boolean({ error: 'must be true or false' }).default(true),
+    /** peers: learn our own feed head from a peer before appending; force: trust the local copy. */
+    self_sync: oneOf(['peers', 'force'] as const).default('peers'),
+    max_peers: positiveInt().default(64),
+    max_pending_handshakes: positiveInt().default(128),
+    max_frame_bytes: positiveInt().default(4 * 1024 * 1024),
+    max_entries_per_frame: positiveInt().max(5000, { error: 'must be at most 5000' }).default(500),
+    max_wants_in_flight: positiveInt().default(16),
+    handshake_timeout_ms: positiveInt().default(5000),
+    idle_timeout_ms: positiveInt().default(60_000),
+    anti_entropy_ms: positiveInt().default(10_000),
+    rate_frames_per_s: positiveInt().default(2000),
+    burst_frames: positiveInt().default(4000),
+    max_buffered_bytes: positiveInt().default(8 * 1024 * 1024),
+    backoff_base_ms: positiveInt().default(500),
+    backoff_max_ms: positiveInt().default(30_000),
+  })
+  .refine((g) => g.mode === 'open' || g.allowlist !== '', {
+    error: 'must name a file when gossip.mode is closed',
+    path: ['allowlist'],
+  });
+
 export const configSchema = z.strictObject({
   node: z
     .strictObject({
@@ -95,6 +149,7 @@ export const configSchema = z.strictObject({
       listen: z.string({ error: 'must be "host:port" or ""' }).default('127.0.0.1:9464'),
     })
     .prefault({}),
+  gossip: gossipSchema.prefault({}),
   actors: z
     .strictObject({
       journal: actorTuning.optional(),
@@ -156,6 +211,31 @@ export function supervisorInput(config: Config): SupervisorInput {
     logLevel: config.node.log_level,
     children: [...builtin, ...extra],
     topology,
+  };
+}
+
+/** The gossip actor's options (mesh.ts MeshOptions) from the [gossip] section. */
+function gossipOptions(g: Config['gossip']): Record<string, unknown> {
+  return {
+    listen: g.listen,
+    path: g.path,
+    peers: g.peers,
+    mode: g.mode,
+    allowlist: g.allowlist === '' ? '' : resolve(g.allowlist),
+    discover: g.discover,
+    maxPeers: g.max_peers,
+    maxPendingHandshakes: g.max_pending_handshakes,
+    maxFrameBytes: g.max_frame_bytes,
+    maxEntriesPerFrame: g.max_entries_per_frame,
+    maxWantsInFlight: g.max_wants_in_flight,
+    handshakeTimeoutMs: g.handshake_timeout_ms,
+    idleTimeoutMs: g.idle_timeout_ms,
+    antiEntropyMs: g.anti_entropy_ms,
+    rateFrames: g.rate_frames_per_s,
+    burstFrames: g.burst_frames,
+    maxBufferedBytes: g.max_buffered_bytes,
+    backoffBaseMs: g.backoff_base_ms,
+    backoffMaxMs: g.backoff_max_ms,
   };
 }
 

@@ -1,21 +1,106 @@
 /**
- * The sync gossiper actor (DESIGN §5). This module is the process shell the
- * supervisor runs: it answers the operator's `status`. Its domain arrives
- * with issue 4 and lands in this folder.
+ * The sync gossiper actor (DESIGN §5): the node's WebSocket face to the
+ * mesh. The protocol lives in mesh.ts (sync) and peer.ts (one connection);
+ * this shell wires it to the journal — every entry a peer hands over goes
+ * to the journal's `ingest`, which verifies it; gossip never appends — and
+ * answers the operator.
  */
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
+import type { AuthTranscript } from '../../runtime/crypto/index.js';
+import { MeshError } from '../../runtime/errors.js';
 import { ADMIN } from '../../runtime/types.js';
+import { Mesh } from './mesh.js';
+import type { JournalPort, MeshOptions, Proof } from './mesh.js';
+
+/** Ingesting a full frame verifies up to maxEntriesPerFrame signatures: give it time. */
+const INGEST_TIMEOUT_MS = 30_000;
+/** How often the peer gauges are refreshed. */
+const GAUGE_INTERVAL_MS = 1000;
 
 export default class GossipActor extends Actor {
-  private readonly startedAt = Date.now();
+  private mesh: Mesh | undefined;
+  private gauges: NodeJS.Timeout | undefined;
+  private readonly peersGauge = this.metrics.gauge('gossip_peers');
+  private readonly bansGauge = this.metrics.gauge('gossip_bans');
+  private readonly bytesIn = this.metrics.gauge('gossip_bytes_in');
+  private readonly bytesOut = this.metrics.gauge('gossip_bytes_out');
+  private readonly ingestedGauge = this.metrics.gauge('gossip_entries_ingested');
+  private readonly invalidGauge = this.metrics.gauge('gossip_invalid_answers');
 
   constructor(ctx: ActorContext) {
     super(ctx);
-    this.on('status', [ADMIN], () => this.adminOnStatus());
+    this.on('status', [ADMIN], () => this.mesh?.describe() ?? { starting: true });
+    this.on('peers', [ADMIN], () => this.mesh?.describe() ?? { starting: true });
+    this.on('unban', [ADMIN], (data) => ({
+      unbanned: this.mesh?.unban(String((data as { did?: unknown })?.did)) ?? false,
+    }));
+    this.on('appended', ['journal'], (data) => this.journalOnAppended(data));
   }
 
-  private adminOnStatus(): { actor: string; since: number; peers: number } {
-    return { actor: this.name, since: this.startedAt, peers: 0 };
+  override async init(): Promise<void> {
+    const { did } = (await this.ask('journal', 'identity')) as { did: string };
+    this.mesh = new Mesh(did, this.journalPort(), this.options as unknown as MeshOptions, this.log);
+    await this.mesh.start();
+    await this.ask('journal', 'subscribe');
+    let bytesIn = 0;
+    let bytesOut = 0;
+    this.gauges = setInterval(() => {
+      const m = this.mesh!;
+      const peers = m.openPeers();
+      this.peersGauge.set(peers.length);
+      this.bansGauge.set(m.bans.size);
+      for (const p of peers) {
+        bytesIn += p.bytesIn;
+        bytesOut += p.bytesOut;
+        p.bytesIn = 0;
+        p.bytesOut = 0;
+      }
+      this.bytesIn.set(bytesIn);
+      this.bytesOut.set(bytesOut);
+      this.ingestedGauge.set(m.counters.ingested);
+      this.invalidGauge.set(m.counters.invalid);
+    }, GAUGE_INTERVAL_MS);
+    this.gauges.unref();
+  }
+
+  override async stop(): Promise<void> {
+    clearInterval(this.gauges);
+    await this.mesh?.stop();
+  }
+
+  override inspectState(): unknown {
+    return this.mesh?.describe();
+  }
+
+  private journalOnAppended(data: unknown): void {
+    const entries = (data as { entries?: unknown })?.entries;
+    if (!Array.isArray(entries)) throw new MeshError('ERR_BAD_REQUEST', 'appended.entries');
+    this.mesh?.journalOnAppended(entries as Array<{ author: string; seq: number }>);
+  }
+
+  private journalPort(): JournalPort {
+    return {
+      heads: () => this.ask('journal', 'heads') as Promise<Record<string, number>>,
+      range: (author, from, to, limit) =>
+        this.ask('journal', 'range', { author, from, to, limit }) as Promise<unknown[]>,
+      ingest: (entries) =>
+        this.ask('journal', 'ingest', { entries }, { timeoutMs: INGEST_TIMEOUT_MS }) as Promise<{
+          appended: number;
+          duplicates: number;
+        }>,
+      signAuth: (t: AuthTranscript) => this.ask('journal', 'signAuth', t) as Promise<string>,
+      proof: (p: Proof) => this.ask('journal', 'proof', p) as Promise<{ recorded: boolean }>,
+      proofs: () => this.ask('journal', 'proofs') as Promise<Proof[]>,
+      nodes: async () => {
+        const rows = (await this.ask('journal', 'view', { view: 'nodes' })) as Array<
+          [string, { gossip?: string }]
+        >;
+        return rows
+          .filter(([, r]) => typeof r.gossip === 'string')
+          .map(([did, r]) => ({ did, gossip: r.gossip! }));
+      },
+      selfSynced: async () => void (await this.ask('journal', 'selfSynced')),
+    };
   }
 }

@@ -1,0 +1,105 @@
+/**
+ * Gossip wire frames, codec version 1 (a versioned contract: see README,
+ * Formats). One frame per WebSocket text message, a JSON object with a type
+ * field `t`. Binary messages are not frames.
+ *
+ *   hello   {t, versions, did, nonce}     first frame each way
+ *   auth    {t, version, sig}             proof of the DID over both nonces
+ *   vv      {t, heads, more}              version vector, in chunks; more=false ends it
+ *   have    {t, heads}                    push notice: these feeds grew
+ *   want    {t, author, from, to}         ask for a range of one feed
+ *   entries {t, author, from, entries}    the answer: that feed's entries from `from`
+ *   proof   {t, author, seq, entries}     equivocation proof: two signed entries
+ *
+ * Decoding checks shape and counts only: entries are checked by the journal,
+ * which trusts nobody. Everything else a peer sends is refused with
+ * ERR_BAD_FRAME and costs it score.
+ */
+import { z } from 'zod';
+import { badFrame } from '../../runtime/errors.js';
+
+/** Protocol versions this build speaks, newest last. */
+export const PROTOCOL_VERSIONS: readonly number[] = [1];
+/** Authors per vv/have frame: bounds a frame whatever the mesh's size. */
+export const MAX_HEADS_PER_FRAME = 1000;
+/** Hard upper bound on entries per frame, whatever the config says. */
+export const MAX_ENTRIES_LIMIT = 5000;
+
+const did = z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/);
+const seq = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const heads = z
+  .record(did, z.number().int().min(0).max(Number.MAX_SAFE_INTEGER))
+  .refine((h) => Object.keys(h).length <= MAX_HEADS_PER_FRAME, {
+    error: `at most ${MAX_HEADS_PER_FRAME} heads per frame`,
+  });
+const nonce = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+const entryList = z.array(z.record(z.string(), z.unknown())).max(MAX_ENTRIES_LIMIT);
+
+const frameSchema = z.discriminatedUnion('t', [
+  z.strictObject({
+    t: z.literal('hello'),
+    versions: z.array(z.number().int().min(1).max(1000)).min(1).max(16),
+    did,
+    nonce,
+  }),
+  z.strictObject({
+    t: z.literal('auth'),
+    version: z.number().int().min(1),
+    sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
+  }),
+  z.strictObject({ t: z.literal('vv'), heads, more: z.boolean() }),
+  z.strictObject({ t: z.literal('have'), heads }),
+  z.strictObject({ t: z.literal('want'), author: did, from: seq, to: seq }),
+  z.strictObject({ t: z.literal('entries'), author: did, from: seq, entries: entryList }),
+  z.strictObject({
+    t: z.literal('proof'),
+    author: did,
+    seq,
+    entries: z.tuple([z.record(z.string(), z.unknown()), z.record(z.string(), z.unknown())]),
+  }),
+]);
+
+export type Frame = z.output<typeof frameSchema>;
+export type FrameType = Frame['t'];
+export type FrameOf<T extends FrameType> = Extract<Frame, { t: T }>;
+
+/**
+ * Decode one received message. `maxEntries` is this node's configured limit
+ * (the peer learns it the hard way: a frame over it is refused).
+ */
+export function decodeFrame(data: Buffer | string, isBinary: boolean, maxEntries: number): Frame {
+  if (isBinary) throw badFrame('binary message: frames are JSON text');
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+  } catch {
+    throw badFrame('frame is not JSON');
+  }
+  const parsed = frameSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw badFrame(`frame ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  const frame = parsed.data;
+  if (frame.t === 'entries' && frame.entries.length > maxEntries) {
+    throw badFrame(`entries frame of ${frame.entries.length}; the limit is ${maxEntries}`);
+  }
+  if (frame.t === 'want' && frame.to < frame.from) throw badFrame('want.to is before want.from');
+  return frame;
+}
+
+export function encodeFrame(frame: Frame): string {
+  return JSON.stringify(frame);
+}
+
+/** A version vector split into frames of at most MAX_HEADS_PER_FRAME authors. */
+export function vvFrames(all: Record<string, number>): Array<FrameOf<'vv'>> {
+  const authors = Object.keys(all);
+  const frames: Array<FrameOf<'vv'>> = [];
+  for (let i = 0; i < authors.length || frames.length === 0; i += MAX_HEADS_PER_FRAME) {
+    const heads: Record<string, number> = {};
+    for (const a of authors.slice(i, i + MAX_HEADS_PER_FRAME)) heads[a] = all[a]!;
+    frames.push({ t: 'vv', heads, more: i + MAX_HEADS_PER_FRAME < authors.length });
+  }
+  return frames;
+}

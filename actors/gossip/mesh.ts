@@ -1,0 +1,692 @@
+/**
+ * The gossiper's core: the WebSocket server, the dialer, the peer table and
+ * the sync protocol. The actor (actor.ts) wires it to the journal through a
+ * JournalPort; nothing here touches LMDB or the key.
+ *
+ * Sync, and why it is shaped so:
+ *  - Each side sends its version vector (author → head seq) after the
+ *    handshake and every anti-entropy period; a `have` pushes the heads of
+ *    feeds that just grew. A peer whose head is beyond ours for an author is
+ *    "ahead" for it.
+ *  - We pull with `want` (one author's range, at most maxEntriesPerFrame).
+ *    At most one want per author is open across all peers (`pending`), so
+ *    two peers never race to hand us the same entries and an answer always
+ *    starts at our head + 1. Different authors are pulled in parallel, up to
+ *    maxWantsInFlight per peer.
+ *  - A peer's answers are ingested one at a time in arrival order (its lane).
+ *    The journal verifies everything; an answer it refuses costs the peer.
+ *  - What the journal appends (ours or ingested) comes back as an `appended`
+ *    notice and is pushed on as `have` to every peer that lacks it: that is
+ *    what carries an entry across the mesh in a few round trips.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { AuthTranscript } from '../../runtime/crypto/index.js';
+import { MeshError } from '../../runtime/errors.js';
+import type { Logger } from '../../runtime/log.js';
+import { Allowlist } from './allowlist.js';
+import { vvFrames } from './frames.js';
+import type { Frame, FrameOf } from './frames.js';
+import { CLOSE, Peer } from './peer.js';
+import type { PeerHost, PeerLimits } from './peer.js';
+import { backoffDelay, banDuration, charge, currentScore } from './scoring.js';
+import type { Offence } from './scoring.js';
+
+/** Answers waiting to be served per peer; more is a peer ignoring the protocol. */
+const MAX_SERVING_QUEUE = 64;
+/** A connection that lasted this long resets its dial backoff. */
+const STABLE_LINK_MS = 10_000;
+/** Proofs sent to a new peer: enough for any real mesh, bounded for a hostile one. */
+const MAX_PROOFS_SENT = 100;
+
+/** Journal errors that mean the entries were forged or broken (the peer's fault). */
+const INVALID_ENTRY_CODES = new Set([
+  'ERR_BAD_SIGNATURE',
+  'ERR_MALFORMED_ENTRY',
+  'ERR_UNKNOWN_KIND',
+  'ERR_TOO_LARGE',
+  'ERR_SCHEMA',
+  'ERR_BAD_DID',
+  'ERR_BAD_ENCODING',
+]);
+/** Journal errors that mean the entries do not extend our feed where they claim to. */
+const CHAIN_CODES = new Set(['ERR_SEQ_GAP', 'ERR_PREV_MISMATCH']);
+
+export interface Proof {
+  author: string;
+  seq: number;
+  entries: [Record<string, unknown>, Record<string, unknown>];
+}
+
+/** The journal, as the gossiper uses it. */
+export interface JournalPort {
+  heads(): Promise<Record<string, number>>;
+  range(author: string, from: number, to: number, limit: number): Promise<unknown[]>;
+  ingest(entries: unknown[]): Promise<{ appended: number; duplicates: number }>;
+  signAuth(t: AuthTranscript): Promise<string>;
+  proof(p: Proof): Promise<{ recorded: boolean }>;
+  proofs(): Promise<Proof[]>;
+  /** Gossip endpoints announced in `node` records. */
+  nodes(): Promise<Array<{ did: string; gossip: string }>>;
+  selfSynced(): Promise<void>;
+}
+
+export interface MeshOptions extends PeerLimits {
+  /** host:port to listen on; '' for none (dial only). */
+  listen: string;
+  path: string;
+  peers: string[];
+  mode: 'open' | 'closed';
+  allowlist: string;
+  maxPeers: number;
+  maxPendingHandshakes: number;
+  maxFrameBytes: number;
+  maxWantsInFlight: number;
+  antiEntropyMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Follow the gossip endpoints of `node` records. */
+  discover: boolean;
+}
+
+interface DialTarget {
+  url: string;
+  did?: string;
+  attempt: number;
+  timer?: NodeJS.Timeout;
+  socket?: WebSocket;
+  source: 'config' | 'discovered';
+}
+
+export class Mesh implements PeerHost {
+  readonly peers = new Set<Peer>();
+  readonly byDid = new Map<string, Peer>();
+  readonly bans = new Map<string, { until: number; count: number; reason: string }>();
+  readonly local = new Map<string, number>();
+  readonly frozen = new Set<string>();
+  selfSynced = false;
+  port = 0;
+  private readonly pending = new Map<string, Peer>();
+  private readonly dials = new Map<string, DialTarget>();
+  private readonly allowlist: Allowlist | undefined;
+  private readonly pendingHave = new Map<string, number>();
+  private haveScheduled = false;
+  private server: Server | undefined;
+  private wss: WebSocketServer | undefined;
+  private tick: NodeJS.Timeout | undefined;
+  private stopped = false;
+  readonly counters = { bans: 0, invalid: 0, ingested: 0, refusedUpgrades: 0 };
+
+  constructor(
+    readonly did: string,
+    private readonly journal: JournalPort,
+    private readonly options: MeshOptions,
+    private readonly log: Logger,
+  ) {
+    if (options.mode === 'closed') this.allowlist = new Allowlist(options.allowlist);
+  }
+
+  async start(): Promise<void> {
+    if (this.allowlist) this.refreshAllowlist();
+    for (const [author, seq] of Object.entries(await this.journal.heads())) {
+      this.local.set(author, seq);
+    }
+    for (const p of await this.journal.proofs()) this.frozen.add(p.author);
+    if (this.options.listen !== '') await this.listen();
+    for (const url of this.options.peers) this.addDial(url, 'config');
+    if (this.options.peers.length === 0) void this.markSelfSynced();
+    this.tick = setInterval(() => void this.antiEntropy(), this.options.antiEntropyMs);
+    this.tick.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.tick);
+    for (const d of this.dials.values()) {
+      clearTimeout(d.timer);
+      d.socket?.terminate();
+    }
+    for (const p of this.peers) p.close(CLOSE.shutdown, 'node stopping');
+    this.wss?.close();
+    await new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
+  }
+
+  /** The journal appended these (ours or ingested): tell the peers that lack them. */
+  journalOnAppended(entries: Array<{ author: string; seq: number }>): void {
+    for (const { author, seq } of entries) {
+      if (seq > (this.local.get(author) ?? 0)) this.local.set(author, seq);
+      if (seq > (this.pendingHave.get(author) ?? 0)) this.pendingHave.set(author, seq);
+    }
+    if (this.haveScheduled) return;
+    this.haveScheduled = true;
+    // Coalesce a burst of appends into one `have` per peer.
+    setImmediate(() => {
+      this.haveScheduled = false;
+      const all = [...this.pendingHave];
+      this.pendingHave.clear();
+      for (const p of this.openPeers()) {
+        const heads: Record<string, number> = {};
+        let n = 0;
+        for (const [author, seq] of all) {
+          if ((p.heads.get(author) ?? 0) >= seq) continue;
+          heads[author] = seq;
+          if (++n === 1000) {
+            p.send({ t: 'have', heads: { ...heads } });
+            for (const k of Object.keys(heads)) delete heads[k];
+            n = 0;
+          }
+        }
+        if (n > 0) p.send({ t: 'have', heads });
+      }
+    });
+  }
+
+  openPeers(): Peer[] {
+    return [...this.peers].filter((p) => p.state === 'open');
+  }
+
+  /** Plain data for the console and `meshnode peers`. */
+  describe(): Record<string, unknown> {
+    const now = Date.now();
+    return {
+      did: this.did,
+      listening: this.port,
+      selfSynced: this.selfSynced,
+      peers: [...this.peers].map((p) => ({
+        did: p.did ?? null,
+        address: p.address,
+        url: p.url ?? null,
+        direction: p.direction,
+        state: p.state,
+        connectedAt: p.connectedAt,
+        lastSeen: p.lastSeen,
+        score: Math.round(currentScore(p.score, now)),
+        lag: this.lagOf(p),
+        framesIn: p.framesIn,
+        framesOut: p.framesOut,
+        bytesIn: p.bytesIn,
+        bytesOut: p.bytesOut,
+      })),
+      dialing: [...this.dials.values()].map((d) => ({
+        url: d.url,
+        did: d.did ?? null,
+        attempt: d.attempt,
+        source: d.source,
+      })),
+      bans: [...this.bans].map(([did, b]) => ({ did, ...b })),
+      frozen: [...this.frozen],
+    };
+  }
+
+  unban(did: string): boolean {
+    return this.bans.delete(did);
+  }
+
+  // --- PeerHost --------------------------------------------------------------
+
+  signAuth(t: AuthTranscript): Promise<string> {
+    return this.journal.signAuth(t);
+  }
+
+  admit(peer: Peer): { code: number; reason: string } | null {
+    const did = peer.did!;
+    const ban = this.bans.get(did);
+    if (ban && ban.until > Date.now()) {
+      return { code: CLOSE.banned, reason: `banned until ${new Date(ban.until).toISOString()}` };
+    }
+    if (this.allowlist) {
+      this.refreshAllowlist();
+      if (!this.allowlist.has(did))
+        return { code: CLOSE.notAllowed, reason: 'not on the allowlist' };
+    }
+    const existing = this.byDid.get(did);
+    if (existing && existing.state === 'open') {
+      // Both ends apply the same rule, so both keep the same connection: the
+      // one dialed by the smaller DID; between two from the same dialer, the newer.
+      const keepNew =
+        this.initiator(existing) === this.initiator(peer) ||
+        this.initiator(peer) === (this.did < did ? this.did : did);
+      if (!keepNew) return { code: CLOSE.duplicate, reason: 'duplicate connection' };
+      existing.close(CLOSE.duplicate, 'duplicate connection: replaced');
+    }
+    if (this.openPeers().length >= this.options.maxPeers) {
+      return { code: CLOSE.full, reason: 'max peers reached' };
+    }
+    return null;
+  }
+
+  peerOnOpen(peer: Peer): void {
+    const did = peer.did!;
+    this.byDid.set(did, peer);
+    if (peer.url) {
+      const d = this.dials.get(peer.url);
+      if (d) d.did = did;
+    }
+    this.log.info(
+      { peer: did, address: peer.address, direction: peer.direction },
+      'peer connected',
+    );
+    for (const f of vvFrames(Object.fromEntries(this.local))) peer.send(f);
+    void this.journal.proofs().then(
+      (proofs) => {
+        for (const p of proofs.slice(0, MAX_PROOFS_SENT)) peer.send({ t: 'proof', ...p });
+      },
+      () => {},
+    );
+  }
+
+  peerOnFrame(peer: Peer, frame: Frame): void {
+    switch (frame.t) {
+      case 'vv':
+      case 'have':
+        this.peerOnHeads(peer, frame.heads);
+        if (frame.t === 'vv' && !frame.more) {
+          peer.vvComplete = true;
+          this.checkSelfSync();
+        }
+        return;
+      case 'want':
+        return this.peerOnWant(peer, frame);
+      case 'entries':
+        return this.peerOnEntries(peer, frame);
+      case 'proof':
+        return void this.peerOnProof(peer, frame);
+      default:
+        this.peerOnOffence(
+          peer,
+          'protocol',
+          new MeshError('ERR_PROTOCOL', `unexpected ${frame.t}`),
+        );
+    }
+  }
+
+  peerOnOffence(peer: Peer, offence: Offence, err: Error): void {
+    const now = Date.now();
+    const { state, ban } = charge(peer.score, offence, now);
+    peer.score = state;
+    this.log.warn(
+      {
+        peer: peer.did,
+        address: peer.address,
+        offence,
+        code: (err as MeshError).code,
+        err: err.message,
+      },
+      'peer offence',
+    );
+    if (!ban || !peer.did) return;
+    const count = (this.bans.get(peer.did)?.count ?? 0) + 1;
+    const until = now + banDuration(count);
+    this.bans.set(peer.did, { until, count, reason: `${offence}: ${err.message}` });
+    this.counters.bans++;
+    peer.close(CLOSE.banned, `banned: ${offence}`);
+  }
+
+  peerOnClose(peer: Peer, code: number, reason: string): void {
+    this.peers.delete(peer);
+    if (peer.did && this.byDid.get(peer.did) === peer) this.byDid.delete(peer.did);
+    for (const author of peer.openWants.keys()) {
+      if (this.pending.get(author) === peer) this.pending.delete(author);
+    }
+    peer.openWants.clear();
+    if (peer.did) this.log.info({ peer: peer.did, code, reason }, 'peer disconnected');
+    if (peer.url) {
+      const d = this.dials.get(peer.url);
+      // A link that held for a while starts its backoff afresh; one that is
+      // refused right after the handshake (ban, allowlist) keeps backing off.
+      if (d && Date.now() - peer.connectedAt > STABLE_LINK_MS) d.attempt = 0;
+      this.scheduleDial(peer.url);
+    }
+    for (const p of this.openPeers()) this.schedule(p);
+  }
+
+  // --- sync ------------------------------------------------------------------
+
+  private peerOnHeads(peer: Peer, heads: Record<string, number>): void {
+    for (const [author, seq] of Object.entries(heads)) {
+      if (seq > (peer.heads.get(author) ?? 0)) peer.heads.set(author, seq);
+      if (seq > (this.local.get(author) ?? 0)) peer.ahead.add(author);
+    }
+    this.schedule(peer);
+  }
+
+  /** Ask `peer` for what it has and we lack, within the in-flight limits. */
+  private schedule(peer: Peer): void {
+    if (peer.state !== 'open') return;
+    for (const author of peer.ahead) {
+      if (peer.openWants.size >= this.options.maxWantsInFlight) return;
+      const theirs = peer.heads.get(author) ?? 0;
+      const ours = this.local.get(author) ?? 0;
+      if (theirs <= ours || this.frozen.has(author)) {
+        peer.ahead.delete(author);
+        continue;
+      }
+      if (this.pending.has(author)) continue;
+      const from = ours + 1;
+      const to = Math.min(theirs, ours + this.options.maxEntriesPerFrame);
+      this.pending.set(author, peer);
+      peer.openWants.set(author, { from, to });
+      peer.send({ t: 'want', author, from, to });
+    }
+  }
+
+  private peerOnWant(peer: Peer, want: FrameOf<'want'>): void {
+    if (peer.serving.length >= MAX_SERVING_QUEUE) {
+      this.peerOnOffence(peer, 'protocol', new MeshError('ERR_PROTOCOL', 'too many open wants'));
+      return;
+    }
+    peer.serving.push(want);
+    if (peer.serving.length === 1) void this.serve(peer);
+  }
+
+  /** Answer a peer's wants one after another, never faster than its socket drains. */
+  private async serve(peer: Peer): Promise<void> {
+    while (peer.serving.length > 0) {
+      const want = peer.serving[0]!;
+      if (!(await peer.drained())) return;
+      const limit = this.options.maxEntriesPerFrame;
+      let entries: unknown[] = [];
+      try {
+        entries = await this.journal.range(
+          want.author,
+          want.from,
+          Math.min(want.to, want.from + limit - 1),
+          limit,
+        );
+      } catch (err) {
+        this.log.warn({ err, peer: peer.did }, 'range read failed; answering empty');
+      }
+      peer.send({ t: 'entries', author: want.author, from: want.from, entries: entries as never });
+      peer.serving.shift();
+    }
+  }
+
+  private peerOnEntries(peer: Peer, frame: FrameOf<'entries'>): void {
+    const want = peer.openWants.get(frame.author);
+    if (!want || want.from !== frame.from) {
+      this.peerOnOffence(
+        peer,
+        'protocol',
+        new MeshError('ERR_PROTOCOL', 'entries nobody asked for'),
+      );
+      return;
+    }
+    const mismatch = frame.entries.findIndex(
+      (e, i) => e.author !== frame.author || e.seq !== frame.from + i,
+    );
+    if (mismatch >= 0 || frame.entries.length > want.to - want.from + 1) {
+      this.release(peer, frame.author);
+      peer.ahead.delete(frame.author);
+      this.peerOnOffence(
+        peer,
+        'protocol',
+        new MeshError('ERR_PROTOCOL', 'entries frame does not match its author and range'),
+      );
+      return;
+    }
+    if (frame.entries.length === 0) {
+      // It claimed a head it cannot serve: believe the answer, not the claim.
+      this.release(peer, frame.author);
+      peer.heads.set(frame.author, frame.from - 1);
+      peer.ahead.delete(frame.author);
+      this.peerOnOffence(peer, 'emptyAnswer', new MeshError('ERR_PROTOCOL', 'empty answer'));
+      this.schedule(peer);
+      return;
+    }
+    peer.lane = peer.lane.then(() => this.ingestAnswer(peer, frame));
+  }
+
+  private async ingestAnswer(peer: Peer, frame: FrameOf<'entries'>): Promise<void> {
+    const last = frame.from + frame.entries.length - 1;
+    try {
+      await this.journal.ingest(frame.entries);
+      this.counters.ingested += frame.entries.length;
+      if (last > (this.local.get(frame.author) ?? 0)) this.local.set(frame.author, last);
+    } catch (err) {
+      this.ingestOnError(peer, frame.author, err as MeshError);
+    } finally {
+      this.release(peer, frame.author);
+    }
+    this.checkSelfSync();
+    this.schedule(peer);
+    // Other peers may have been waiting for this author's pending slot.
+    for (const p of this.openPeers()) if (p !== peer) this.schedule(p);
+  }
+
+  private ingestOnError(peer: Peer, author: string, err: MeshError): void {
+    peer.ahead.delete(author);
+    if (INVALID_ENTRY_CODES.has(err.code)) {
+      this.counters.invalid++;
+      this.peerOnOffence(peer, 'invalidEntry', err);
+    } else if (CHAIN_CODES.has(err.code)) {
+      this.peerOnOffence(peer, 'protocol', err);
+    } else if (err.code === 'ERR_EQUIVOCATION') {
+      this.frozen.add(author);
+      this.peerOnOffence(peer, 'equivocation', err);
+      void this.spreadProofs();
+    } else {
+      // Our side (journal busy, restarting, disk full): not the peer's fault;
+      // anti-entropy will ask again.
+      this.log.warn({ err, author }, 'ingest failed on our side');
+    }
+  }
+
+  private async peerOnProof(peer: Peer, frame: FrameOf<'proof'>): Promise<void> {
+    if (this.frozen.has(frame.author)) return;
+    try {
+      const { recorded } = await this.journal.proof({
+        author: frame.author,
+        seq: frame.seq,
+        entries: frame.entries,
+      });
+      this.frozen.add(frame.author);
+      if (recorded) void this.spreadProofs();
+    } catch (err) {
+      const code = (err as MeshError).code;
+      if (code === 'ERR_BAD_PROOF' || INVALID_ENTRY_CODES.has(code)) {
+        this.peerOnOffence(peer, 'invalidEntry', err as Error);
+      }
+    }
+  }
+
+  /** Send every proof we hold to every peer (proofs are few; a peer ignores known ones). */
+  private async spreadProofs(): Promise<void> {
+    let proofs: Proof[];
+    try {
+      proofs = await this.journal.proofs();
+    } catch {
+      return;
+    }
+    for (const p of proofs) this.frozen.add(p.author);
+    for (const peer of this.openPeers()) {
+      for (const p of proofs.slice(0, MAX_PROOFS_SENT)) peer.send({ t: 'proof', ...p });
+    }
+  }
+
+  private release(peer: Peer, author: string): void {
+    peer.openWants.delete(author);
+    if (this.pending.get(author) === peer) this.pending.delete(author);
+  }
+
+  /**
+   * A restored node must not append as itself before it knows its own feed's
+   * head: it waits for one peer's complete version vector and pulls whatever
+   * of its own feed that peer has.
+   */
+  private checkSelfSync(): void {
+    if (this.selfSynced) return;
+    for (const p of this.openPeers()) {
+      if (!p.vvComplete) continue;
+      if ((p.heads.get(this.did) ?? 0) <= (this.local.get(this.did) ?? 0)) {
+        void this.markSelfSynced();
+        return;
+      }
+    }
+  }
+
+  private async markSelfSynced(): Promise<void> {
+    if (this.selfSynced) return;
+    this.selfSynced = true;
+    try {
+      await this.journal.selfSynced();
+      this.log.info({ head: this.local.get(this.did) ?? 0 }, 'own feed head confirmed');
+    } catch (err) {
+      this.selfSynced = false;
+      this.log.warn({ err }, 'could not confirm own feed head to the journal');
+    }
+  }
+
+  private async antiEntropy(): Promise<void> {
+    if (this.stopped) return;
+    if (this.allowlist && this.refreshAllowlist()) {
+      for (const p of this.openPeers()) {
+        if (!this.allowlist.has(p.did!)) p.close(CLOSE.notAllowed, 'removed from the allowlist');
+      }
+    }
+    // A target skipped because its DID was connected inbound is dialed again
+    // once that link is gone.
+    for (const d of this.dials.values()) if (!d.socket && !d.timer) this.dial(d);
+    const frames = vvFrames(Object.fromEntries(this.local));
+    for (const p of this.openPeers()) for (const f of frames) p.send(f);
+    if (this.options.discover) {
+      try {
+        for (const n of await this.journal.nodes()) {
+          if (n.did !== this.did && !this.byDid.has(n.did))
+            this.addDial(n.gossip, 'discovered', n.did);
+        }
+      } catch {
+        // The journal is restarting; next tick.
+      }
+    }
+  }
+
+  /** True if the list changed. */
+  private refreshAllowlist(): boolean {
+    const r = this.allowlist!.refresh();
+    if (r.error) this.log.warn({ path: this.allowlist!.path, error: r.error }, 'allowlist kept');
+    else if (r.changed) this.log.info({ dids: this.allowlist!.size }, 'allowlist loaded');
+    return r.changed;
+  }
+
+  // --- connections -----------------------------------------------------------
+
+  private initiator(p: Peer): string {
+    return p.direction === 'out' ? this.did : p.did!;
+  }
+
+  private async listen(): Promise<void> {
+    const { host, port } = parseHostPort(this.options.listen);
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.options.maxFrameBytes,
+      perMessageDeflate: false,
+    });
+    this.server = createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' });
+      res.end('meshnode gossip: WebSocket only\n');
+    });
+    this.server.headersTimeout = this.options.handshakeTimeoutMs;
+    this.server.requestTimeout = this.options.handshakeTimeoutMs;
+    this.server.on('upgrade', (req, socket, head) => this.serverOnUpgrade(req, socket, head));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    const addr = this.server.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : 0;
+    this.log.info({ host, port: this.port, path: this.options.path }, 'gossip listening');
+  }
+
+  private serverOnUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {});
+    const reject = (status: number, text: string) => {
+      this.counters.refusedUpgrades++;
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if ((req.url ?? '').split('?')[0] !== this.options.path) return reject(404, 'Not Found');
+    if (this.stopped) return reject(503, 'Service Unavailable');
+    const handshaking = [...this.peers].filter((p) => p.state === 'handshake').length;
+    if (
+      handshaking >= this.options.maxPendingHandshakes ||
+      this.peers.size >= this.options.maxPeers * 2
+    ) {
+      return reject(503, 'Service Unavailable');
+    }
+    this.wss!.handleUpgrade(req, socket, head, (ws) => {
+      this.adopt(ws, 'in', req.socket.remoteAddress ?? '?', undefined);
+    });
+  }
+
+  private adopt(
+    ws: WebSocket,
+    direction: 'in' | 'out',
+    address: string,
+    url: string | undefined,
+  ): void {
+    const peer = new Peer(ws, direction, address, url, this, this.options);
+    this.peers.add(peer);
+  }
+
+  private addDial(url: string, source: DialTarget['source'], did?: string): void {
+    if (this.dials.has(url)) return;
+    const d: DialTarget = { url, attempt: 0, source, ...(did ? { did } : {}) };
+    this.dials.set(url, d);
+    this.dial(d);
+  }
+
+  private dial(d: DialTarget): void {
+    if (this.stopped || d.socket) return;
+    if (d.did && (d.did === this.did || this.byDid.get(d.did)?.state === 'open')) return;
+    const ws = new WebSocket(d.url, {
+      maxPayload: this.options.maxFrameBytes,
+      handshakeTimeout: this.options.handshakeTimeoutMs,
+      perMessageDeflate: false,
+    });
+    d.socket = ws;
+    ws.on('error', () => {});
+    ws.once('open', () => {
+      d.socket = undefined;
+      this.adopt(ws, 'out', d.url, d.url);
+    });
+    ws.once('close', () => {
+      // Only a close before 'open' lands here with d.socket set: the dial failed.
+      if (d.socket === ws) {
+        d.socket = undefined;
+        this.scheduleDial(d.url);
+      }
+    });
+  }
+
+  private scheduleDial(url: string): void {
+    const d = this.dials.get(url);
+    if (!d || this.stopped || d.timer) return;
+    const delay = backoffDelay(d.attempt++, this.options.backoffBaseMs, this.options.backoffMaxMs);
+    d.timer = setTimeout(() => {
+      d.timer = undefined;
+      this.dial(d);
+    }, delay);
+    d.timer.unref();
+  }
+
+  private lagOf(p: Peer): Record<string, number> {
+    const lag: Record<string, number> = {};
+    for (const [author, seq] of p.heads) {
+      const d = seq - (this.local.get(author) ?? 0);
+      if (d !== 0) lag[author] = d;
+    }
+    return lag;
+  }
+}
+
+/** "host:port" or "[v6]:port". */
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[3]) > 65535) {
+    throw new MeshError('ERR_INVALID_OPTION', `listen address ${s} must be host:port`);
+  }
+  return { host: (m[1] ?? m[2])!, port: Number(m[3]) };
+}

@@ -1,0 +1,302 @@
+/**
+ * One WebSocket connection to another node: the handshake, the per-frame
+ * limits (rate, size, idle) and sending with backpressure. What the frames
+ * mean is the gossiper's business (mesh.ts); a Peer only hands it frames
+ * that arrived after a verified handshake.
+ *
+ * Handshake (both sides at once, no initiator role):
+ *   → hello {versions, did, nonce}      ← hello
+ *   → auth  {version, sig}              ← auth
+ * Each side signs {version, signer: own DID, peer: their DID, challenge:
+ * their nonce, own: own nonce} (runtime/crypto/auth.ts). The challenge makes
+ * a recorded auth useless in any other session; the two DIDs stop a relay
+ * from presenting one peer's proof to a third node. Only after our auth is
+ * sent and theirs verified does the gossiper see the peer (`admit`).
+ */
+import { randomBytes } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import { authBytes, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
+import type { AuthTranscript } from '../../runtime/crypto/index.js';
+import { MeshError, handshakeFailed, protocolViolation } from '../../runtime/errors.js';
+import { sigFromString } from '../journal/codec.js';
+import { PROTOCOL_VERSIONS, decodeFrame, encodeFrame } from './frames.js';
+import type { Frame, FrameOf } from './frames.js';
+import { FULL_SCORE, take } from './scoring.js';
+import type { Bucket, Offence, ScoreState } from './scoring.js';
+
+/**
+ * Close codes (4000-4999 are the application's range in RFC 6455). The
+ * reason text says more; tests and peers key on the code.
+ */
+export const CLOSE = {
+  shutdown: 1001,
+  badFrame: 4000,
+  handshake: 4001,
+  version: 4002,
+  notAllowed: 4003,
+  banned: 4004,
+  self: 4005,
+  handshakeTimeout: 4006,
+  idle: 4007,
+  full: 4008,
+  duplicate: 4009,
+  slow: 4011,
+} as const;
+
+/** A peer that ignores our close frame is cut off after this long. */
+const CLOSE_GRACE_MS = 1000;
+/** How often a blocked sender re-checks the socket's buffer. */
+const DRAIN_POLL_MS = 5;
+
+export interface PeerLimits {
+  maxEntriesPerFrame: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  rateFrames: number;
+  burstFrames: number;
+  /** Above this many bytes queued in the socket, senders wait. */
+  maxBufferedBytes: number;
+}
+
+/** What a Peer needs from the gossiper. */
+export interface PeerHost {
+  readonly did: string;
+  signAuth(t: AuthTranscript): Promise<string>;
+  /** After a verified handshake: null to admit, or why not. */
+  admit(peer: Peer): { code: number; reason: string } | null;
+  peerOnOpen(peer: Peer): void;
+  peerOnFrame(peer: Peer, frame: Frame): void;
+  peerOnOffence(peer: Peer, offence: Offence, err: Error): void;
+  peerOnClose(peer: Peer, code: number, reason: string): void;
+}
+
+export type PeerState = 'handshake' | 'open' | 'closed';
+
+let nextConnection = 1;
+
+export class Peer {
+  readonly connection = nextConnection++;
+  readonly connectedAt = Date.now();
+  state: PeerState = 'handshake';
+  did: string | undefined;
+  version = 0;
+  lastSeen = Date.now();
+  score: ScoreState = { score: FULL_SCORE, at: Date.now() };
+  framesIn = 0;
+  framesOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  closeCode = 0;
+  closeReason = '';
+  /** Sync state, owned by the gossiper. */
+  readonly heads = new Map<string, number>();
+  readonly ahead = new Set<string>();
+  readonly openWants = new Map<string, { from: number; to: number }>();
+  readonly serving: Array<FrameOf<'want'>> = [];
+  vvComplete = false;
+  /** Ingests of this peer's answers run one at a time, in arrival order. */
+  lane: Promise<void> = Promise.resolve();
+
+  private readonly nonce = randomBytes(32).toString('base64url');
+  private theirHello: FrameOf<'hello'> | undefined;
+  private authSent = false;
+  private authVerified = false;
+  private bucket: Bucket;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly direction: 'in' | 'out',
+    readonly address: string,
+    readonly url: string | undefined,
+    private readonly host: PeerHost,
+    private readonly limits: PeerLimits,
+  ) {
+    this.bucket = { tokens: limits.burstFrames, at: Date.now() };
+    ws.on('message', (data, isBinary) => this.socketOnMessage(data as Buffer, isBinary));
+    ws.on('pong', () => (this.lastSeen = Date.now()));
+    ws.on('close', (code, reason) => this.socketOnClose(code, reason.toString()));
+    ws.on('error', () => {}); // 'close' follows; the reason is logged there
+    this.timers.push(
+      setTimeout(() => {
+        if (this.state === 'handshake') this.close(CLOSE.handshakeTimeout, 'handshake timeout');
+      }, limits.handshakeTimeoutMs),
+    );
+    this.send({ t: 'hello', versions: [...PROTOCOL_VERSIONS], did: host.did, nonce: this.nonce });
+  }
+
+  /** Send a frame; false if the socket is no longer open. */
+  send(frame: Frame): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false;
+    const text = encodeFrame(frame);
+    this.framesOut++;
+    this.bytesOut += text.length;
+    this.ws.send(text);
+    return true;
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /**
+   * Resolve once the socket's queue is under the limit, so a slow reader
+   * makes us wait instead of growing our memory. A peer that does not read
+   * for a whole idle timeout is dropped.
+   */
+  async drained(): Promise<boolean> {
+    const since = Date.now();
+    while (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      if (this.state === 'closed') return false;
+      if (Date.now() - since > this.limits.idleTimeoutMs) {
+        this.close(CLOSE.slow, 'peer does not read: send buffer full');
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    }
+    return this.state !== 'closed';
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.finish();
+    try {
+      this.ws.close(code, reason.slice(0, 120));
+    } catch {
+      this.ws.terminate();
+    }
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  private socketOnMessage(data: Buffer, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    const now = Date.now();
+    this.lastSeen = now;
+    this.framesIn++;
+    this.bytesIn += data.length;
+    const taken = take(this.bucket, 1, this.limits.rateFrames, this.limits.burstFrames, now);
+    this.bucket = taken.bucket;
+    if (!taken.ok) {
+      if (this.state !== 'open') return this.close(CLOSE.badFrame, 'flood during handshake');
+      this.host.peerOnOffence(this, 'flood', protocolViolation('frame over the rate limit'));
+      return;
+    }
+    let frame: Frame;
+    try {
+      frame = decodeFrame(data, isBinary, this.limits.maxEntriesPerFrame);
+    } catch (err) {
+      if (this.state !== 'open') return this.close(CLOSE.badFrame, (err as Error).message);
+      this.host.peerOnOffence(this, 'malformed', err as Error);
+      return;
+    }
+    if (this.state === 'open') {
+      if (frame.t === 'hello' || frame.t === 'auth') {
+        this.host.peerOnOffence(this, 'protocol', protocolViolation(`${frame.t} after handshake`));
+        return;
+      }
+      this.host.peerOnFrame(this, frame);
+      return;
+    }
+    try {
+      this.handshakeOnFrame(frame);
+    } catch (err) {
+      const code =
+        err instanceof MeshError && err.code === 'ERR_BAD_FRAME' ? CLOSE.badFrame : CLOSE.handshake;
+      this.close(code, (err as Error).message);
+    }
+  }
+
+  private handshakeOnFrame(frame: Frame): void {
+    if (frame.t === 'hello') {
+      if (this.theirHello) throw handshakeFailed('second hello');
+      const version = Math.max(...frame.versions.filter((v) => PROTOCOL_VERSIONS.includes(v)));
+      if (!Number.isFinite(version)) {
+        return this.close(
+          CLOSE.version,
+          `no common protocol version (we speak ${PROTOCOL_VERSIONS.join(',')})`,
+        );
+      }
+      if (frame.did === this.host.did) return this.close(CLOSE.self, 'connected to itself');
+      this.theirHello = frame;
+      this.version = version;
+      void this.sendAuth(frame);
+      return;
+    }
+    if (frame.t === 'auth') {
+      const hello = this.theirHello;
+      if (!hello) throw handshakeFailed('auth before hello');
+      if (this.authVerified) throw handshakeFailed('second auth');
+      if (frame.version !== this.version) throw handshakeFailed('auth for another version');
+      const bytes = authBytes({
+        version: this.version,
+        signer: hello.did,
+        peer: this.host.did,
+        challenge: this.nonce,
+        own: hello.nonce,
+      });
+      if (!verify(sigFromString(frame.sig), bytes, publicKeyFromDid(hello.did))) {
+        throw handshakeFailed('handshake signature does not verify for that DID');
+      }
+      this.authVerified = true;
+      this.did = hello.did;
+      this.maybeOpen();
+      return;
+    }
+    throw handshakeFailed(`${frame.t} before the handshake finished`);
+  }
+
+  private async sendAuth(hello: FrameOf<'hello'>): Promise<void> {
+    let sig: string;
+    try {
+      sig = await this.host.signAuth({
+        version: this.version,
+        signer: this.host.did,
+        peer: hello.did,
+        challenge: hello.nonce,
+        own: this.nonce,
+      });
+    } catch (err) {
+      // Our side failed (journal restarting): not the peer's fault; it redials.
+      return this.close(CLOSE.shutdown, `cannot sign the handshake: ${(err as Error).message}`);
+    }
+    if (this.state === 'closed') return;
+    this.send({ t: 'auth', version: this.version, sig });
+    this.authSent = true;
+    this.maybeOpen();
+  }
+
+  private maybeOpen(): void {
+    if (!this.authSent || !this.authVerified || this.state !== 'handshake') return;
+    const refusal = this.host.admit(this);
+    if (refusal) return this.close(refusal.code, refusal.reason);
+    this.state = 'open';
+    const every = Math.max(50, Math.floor(this.limits.idleTimeoutMs / 3));
+    this.timers.push(
+      setInterval(() => {
+        if (Date.now() - this.lastSeen > this.limits.idleTimeoutMs) {
+          this.close(CLOSE.idle, 'idle timeout');
+        } else if (this.ws.readyState === this.ws.OPEN) {
+          this.ws.ping();
+        }
+      }, every),
+    );
+    this.host.peerOnOpen(this);
+  }
+
+  private socketOnClose(code: number, reason: string): void {
+    if (this.state !== 'closed') {
+      this.closeCode = code;
+      this.closeReason = reason || 'closed by peer';
+      this.finish();
+    }
+  }
+
+  /** Enter 'closed' exactly once and tell the gossiper. */
+  private finish(): void {
+    this.state = 'closed';
+    for (const t of this.timers) clearTimeout(t);
+    this.host.peerOnClose(this, this.closeCode, this.closeReason);
+  }
+}
