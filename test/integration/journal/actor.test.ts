@@ -580,11 +580,18 @@ test('each action names its authorities as designed; unknown actions are ERR_UNK
       subscribe: ['gossip', 'grants'],
       identity: ['admin', 'gossip', 'grants'],
       status: ['admin'],
+      signAuth: ['gossip'],
+      proof: ['admin', 'gossip'],
+      proofs: ['admin', 'gossip'],
+      selfSynced: ['gossip'],
+      forceSelfHead: ['admin'],
     });
     // Gossip relays others' feeds but never writes as this node; grants never ingests.
     assert.not.ok(actions.append!.includes('gossip'));
     assert.not.ok(actions.ingest!.includes('grants'));
     await rejectsWith(sup.ask('journal', 'subscribe'), 'ERR_UNTRUSTED');
+    // Only gossip may have the node key sign a handshake.
+    await rejectsWith(sup.ask('journal', 'signAuth', {}), 'ERR_UNTRUSTED');
     await rejectsWith(sup.ask('journal', 'delete', { id: fakeId(1) }), 'ERR_UNKNOWN_ACTION');
     await rejectsWith(sup.ask('journal', 'view', { view: 'secrets' }), 'ERR_BAD_REQUEST');
     await rejectsWith(sup.ask('journal', 'range', { from: 1 }), 'ERR_BAD_REQUEST');

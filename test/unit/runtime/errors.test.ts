@@ -25,6 +25,9 @@ const FACTORIES: Array<[string, () => MeshError, errors.ErrorCode]> = [
   ['intensity', () => errors.intensity(5, 10_000), 'ERR_INTENSITY'],
   ['actorInit', () => errors.actorInit('journal', 'lmdb locked'), 'ERR_ACTOR_INIT'],
   ['stateLocked', () => errors.stateLocked('/var/lib/meshnode', 1234), 'ERR_STATE_LOCKED'],
+  ['badFrame', () => errors.badFrame('frame is not JSON'), 'ERR_BAD_FRAME'],
+  ['protocolViolation', () => errors.protocolViolation('entries nobody asked for'), 'ERR_PROTOCOL'],
+  ['handshakeFailed', () => errors.handshakeFailed('auth before hello'), 'ERR_HANDSHAKE'],
 ];
 
 test('every factory makes a MeshError with its stable code and a message', () => {
