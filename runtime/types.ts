@@ -69,6 +69,11 @@ export interface ActorStats {
   latency: LatencySnapshot;
   heapUsed: number;
   heapTotal: number;
+  /**
+   * The actor's event loop since its worker started (ms busy, ms idle):
+   * deltas of `activeMs` over wall time are the share of one core it uses.
+   */
+  loop: { activeMs: number; idleMs: number };
   /** The actor's own metrics (name → value), from its registry. */
   metrics: Record<string, number>;
   lastError?: ErrorPayload;

@@ -119,6 +119,7 @@ async function bootActor(boot: WorkerBoot): Promise<Booted> {
 
 function stats({ boot, endpoint, dispatcher, metrics }: Booted): ActorStats {
   const mem = process.memoryUsage();
+  const elu = performance.eventLoopUtilization();
   return {
     name: boot.name,
     received: dispatcher.received,
@@ -131,6 +132,7 @@ function stats({ boot, endpoint, dispatcher, metrics }: Booted): ActorStats {
     latency: dispatcher.latency.snapshot(),
     heapUsed: mem.heapUsed,
     heapTotal: mem.heapTotal,
+    loop: { activeMs: elu.active, idleMs: elu.idle },
     metrics: metrics.snapshot(),
     ...(dispatcher.lastError ? { lastError: dispatcher.lastError } : {}),
   };
