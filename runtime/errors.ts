@@ -67,6 +67,9 @@
  * ERR_BAD_PROOF        An equivocation proof that does not prove one: not two
  *                      valid, different entries for one (author, seq).
  *
+ * ERR_AUDIT_BROKEN     An audit log's hash chain does not hold (a line edited,
+ *                      removed or cut off); the writer refuses to append to it.
+ *
  * Gossip (a peer's frames; each also costs the peer score):
  * ERR_BAD_FRAME        Not a frame of the negotiated version: not JSON, binary,
  *                      unknown type, wrong fields, over a count limit.
@@ -118,7 +121,8 @@ export type ErrorCode =
   | 'ERR_PROTOCOL'
   | 'ERR_HANDSHAKE'
   | 'ERR_NOT_ALLOWED'
-  | 'ERR_BANNED';
+  | 'ERR_BANNED'
+  | 'ERR_AUDIT_BROKEN';
 
 /** The base of every coded error. `code` is the contract. */
 export class MeshError extends Error {

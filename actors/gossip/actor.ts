@@ -11,7 +11,7 @@ import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import { MeshError } from '../../runtime/errors.js';
 import { ADMIN } from '../../runtime/types.js';
 import { Mesh } from './mesh.js';
-import type { JournalPort, MeshOptions, Proof } from './mesh.js';
+import type { GrantRequest, GrantResult, JournalPort, MeshOptions, Proof } from './mesh.js';
 
 /** Ingesting a full frame verifies up to maxEntriesPerFrame signatures: give it time. */
 const INGEST_TIMEOUT_MS = 30_000;
@@ -36,11 +36,34 @@ export default class GossipActor extends Actor {
       unbanned: this.mesh?.unban(String((data as { did?: unknown })?.did)) ?? false,
     }));
     this.on('appended', ['journal'], (data) => this.journalOnAppended(data));
+    // The consumer side of the grant flow: the authorizer asks, we carry it to the provider.
+    this.on('grantNonce', ['grants'], (data) => {
+      const { provider, url } = (data ?? {}) as { provider?: unknown; url?: unknown };
+      if (typeof provider !== 'string')
+        throw new MeshError('ERR_BAD_REQUEST', 'grantNonce.provider');
+      return this.mesh!.grantNonce(provider, typeof url === 'string' ? url : undefined);
+    });
+    this.on('grantRequest', ['grants'], (data) => {
+      const { provider, rid, request } = (data ?? {}) as Record<string, unknown>;
+      if (typeof provider !== 'string' || typeof rid !== 'string' || typeof request !== 'object') {
+        throw new MeshError('ERR_BAD_REQUEST', 'grantRequest needs provider, rid, request');
+      }
+      return this.mesh!.grantRequest(provider, rid, request as GrantRequest);
+    });
   }
 
   override async init(): Promise<void> {
     const { did } = (await this.ask('journal', 'identity')) as { did: string };
     this.mesh = new Mesh(did, this.journalPort(), this.options as unknown as MeshOptions, this.log);
+    this.mesh.grants = {
+      challenge: (peerDid) =>
+        this.ask('grants', 'challenge', { peer: peerDid }) as Promise<{
+          nonce: string;
+          expiresAt: number;
+        }>,
+      authorize: (request, seen) =>
+        this.ask('grants', 'authorize', { request, ...seen }) as Promise<GrantResult>,
+    };
     await this.mesh.start();
     await this.ask('journal', 'subscribe');
     let bytesIn = 0;

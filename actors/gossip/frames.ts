@@ -11,6 +11,12 @@
  *   entries {t, author, from, entries}    the answer: that feed's entries from `from`
  *   proof   {t, author, seq, entries}     equivocation proof: two signed entries
  *
+ * The grant request flow (DESIGN §6) rides the same authenticated link:
+ *   grantHello {t, rid}                                 consumer: a nonce, please
+ *   grantNonce {t, rid, nonce, expiresAt}               provider: single-use, short-lived
+ *   grantReq   {t, rid, did, service, subscription, nonce, sig}
+ *   grantRes   {t, rid, ok, code?, reason?, endpoint?, expires?, grant?}
+ *
  * Decoding checks shape and counts only: entries are checked by the journal,
  * which trusts nobody. Everything else a peer sends is refused with
  * ERR_BAD_FRAME and costs it score.
@@ -33,6 +39,8 @@ const heads = z
     error: `at most ${MAX_HEADS_PER_FRAME} heads per frame`,
   });
 const nonce = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+const rid = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const hexId = z.string().regex(/^[0-9a-f]{64}$/);
 const entryList = z.array(z.record(z.string(), z.unknown())).max(MAX_ENTRIES_LIMIT);
 
 const frameSchema = z.discriminatedUnion('t', [
@@ -56,6 +64,38 @@ const frameSchema = z.discriminatedUnion('t', [
     author: did,
     seq,
     entries: z.tuple([z.record(z.string(), z.unknown()), z.record(z.string(), z.unknown())]),
+  }),
+  z.strictObject({ t: z.literal('grantHello'), rid }),
+  z.strictObject({
+    t: z.literal('grantNonce'),
+    rid,
+    nonce,
+    expiresAt: z.number().int().min(0),
+  }),
+  z.strictObject({
+    t: z.literal('grantReq'),
+    rid,
+    did,
+    service: z.string().max(64),
+    subscription: hexId,
+    nonce,
+    sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
+  }),
+  z.strictObject({
+    t: z.literal('grantRes'),
+    rid,
+    ok: z.boolean(),
+    code: z.string().max(64).optional(),
+    reason: z.string().max(512).optional(),
+    endpoint: z
+      .strictObject({
+        ip: z.string().max(39),
+        port: z.number().int().min(1).max(65535),
+        proto: z.enum(['tcp', 'udp']),
+      })
+      .optional(),
+    expires: z.number().int().min(0).optional(),
+    grant: hexId.optional(),
   }),
 ]);
 

@@ -73,6 +73,37 @@ export interface JournalPort {
   selfSynced(): Promise<void>;
 }
 
+/** A provider's answer to a grant request (DESIGN §6 step 4). */
+export interface GrantResult {
+  ok: boolean;
+  code?: string;
+  reason?: string;
+  endpoint?: { ip: string; port: number; proto: 'tcp' | 'udp' };
+  expires?: number;
+  grant?: string;
+}
+
+/** The signed fields of a grant request. */
+export interface GrantRequest {
+  did: string;
+  service: string;
+  subscription: string;
+  nonce: string;
+  sig: string;
+}
+
+/** The grant authorizer, as the gossiper uses it (provider side). */
+export interface GrantPort {
+  challenge(peerDid: string): Promise<{ nonce: string; expiresAt: number }>;
+  authorize(
+    request: GrantRequest,
+    seen: { peerDid: string; sourceIp: string; localIp: string },
+  ): Promise<GrantResult>;
+}
+
+/** How long a consumer waits for each step of the grant flow. */
+const GRANT_STEP_MS = 10_000;
+
 export interface MeshOptions extends PeerLimits {
   /** host:port to listen on; '' for none (dial only). */
   listen: string;
@@ -118,6 +149,13 @@ export class Mesh implements PeerHost {
   private tick: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly counters = { bans: 0, invalid: 0, ingested: 0, refusedUpgrades: 0 };
+  /** The consumer side's open grant exchanges, by request id. */
+  private readonly grantWaits = new Map<
+    string,
+    { peer: Peer; resolve: (f: Frame) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
+  private nextRid = 1;
+  grants: GrantPort | undefined;
 
   constructor(
     readonly did: string,
@@ -295,6 +333,13 @@ export class Mesh implements PeerHost {
         return this.peerOnEntries(peer, frame);
       case 'proof':
         return void this.peerOnProof(peer, frame);
+      case 'grantHello':
+        return void this.peerOnGrantHello(peer, frame);
+      case 'grantReq':
+        return void this.peerOnGrantReq(peer, frame);
+      case 'grantNonce':
+      case 'grantRes':
+        return this.peerOnGrantAnswer(peer, frame);
       default:
         this.peerOnOffence(
           peer,
@@ -328,6 +373,12 @@ export class Mesh implements PeerHost {
 
   peerOnClose(peer: Peer, code: number, reason: string): void {
     this.peers.delete(peer);
+    for (const [rid, w] of this.grantWaits) {
+      if (w.peer !== peer) continue;
+      this.grantWaits.delete(rid);
+      clearTimeout(w.timer);
+      w.reject(new MeshError('ERR_PROTOCOL', `the link to the provider closed (${code})`));
+    }
     if (peer.did && this.byDid.get(peer.did) === peer) this.byDid.delete(peer.did);
     for (const author of peer.openWants.keys()) {
       if (this.pending.get(author) === peer) this.pending.delete(author);
@@ -336,12 +387,138 @@ export class Mesh implements PeerHost {
     if (peer.did) this.log.info({ peer: peer.did, code, reason }, 'peer disconnected');
     if (peer.url) {
       const d = this.dials.get(peer.url);
+      // The handshake proved who is behind this URL even if the link was then
+      // refused (a duplicate of one the peer dialed): dial() skips a target
+      // that is already connected, instead of redialing it forever.
+      if (d && peer.did) d.did = peer.did;
       // A link that held for a while starts its backoff afresh; one that is
       // refused right after the handshake (ban, allowlist) keeps backing off.
       if (d && Date.now() - peer.connectedAt > STABLE_LINK_MS) d.attempt = 0;
       this.scheduleDial(peer.url);
     }
     for (const p of this.openPeers()) this.schedule(p);
+  }
+
+  // --- grant flow ------------------------------------------------------------
+
+  /**
+   * Consumer side, step 1: a nonce from `provider`, over the authenticated
+   * link to it (dialing `url` first if there is none).
+   */
+  async grantNonce(
+    provider: string,
+    url: string | undefined,
+  ): Promise<{ rid: string; nonce: string; expiresAt: number }> {
+    const peer = await this.linkTo(provider, url);
+    const rid = `g${this.nextRid++}`;
+    const f = (await this.grantExchange(peer, { t: 'grantHello', rid })) as FrameOf<'grantNonce'>;
+    if (f.t !== 'grantNonce') throw new MeshError('ERR_PROTOCOL', 'provider answered out of turn');
+    return { rid, nonce: f.nonce, expiresAt: f.expiresAt };
+  }
+
+  /** Consumer side, step 2: the signed request; resolves with the provider's decision. */
+  async grantRequest(provider: string, rid: string, request: GrantRequest): Promise<GrantResult> {
+    const peer = this.byDid.get(provider);
+    if (!peer || peer.state !== 'open') {
+      throw new MeshError('ERR_PROTOCOL', 'the link to the provider closed during the request');
+    }
+    const f = (await this.grantExchange(peer, {
+      t: 'grantReq',
+      rid,
+      ...request,
+    })) as FrameOf<'grantRes'>;
+    if (f.t !== 'grantRes') throw new MeshError('ERR_PROTOCOL', 'provider answered out of turn');
+    const { t: _t, rid: _rid, ...result } = f;
+    return result;
+  }
+
+  private grantExchange(peer: Peer, frame: Frame): Promise<Frame> {
+    const rid = (frame as { rid: string }).rid;
+    return new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.grantWaits.delete(rid);
+        reject(new MeshError('ERR_TIMEOUT', `provider did not answer ${frame.t} in time`));
+      }, GRANT_STEP_MS);
+      this.grantWaits.set(rid, { peer, resolve, reject, timer });
+      if (!peer.send(frame)) {
+        clearTimeout(timer);
+        this.grantWaits.delete(rid);
+        reject(new MeshError('ERR_PROTOCOL', 'the link to the provider is closed'));
+      }
+    });
+  }
+
+  /** An open link to `did`: the existing one, or a dial of `url` awaited. */
+  private async linkTo(did: string, url: string | undefined): Promise<Peer> {
+    const open = this.byDid.get(did);
+    if (open?.state === 'open') return open;
+    if (!url) throw new MeshError('ERR_PROTOCOL', `no link to ${did} and no endpoint to dial`);
+    this.addDial(url, 'discovered', did);
+    const d = this.dials.get(url)!;
+    if (!d.socket && !d.timer) this.dial(d);
+    const end = Date.now() + GRANT_STEP_MS;
+    while (Date.now() < end) {
+      const p = this.byDid.get(did);
+      if (p?.state === 'open') return p;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new MeshError('ERR_TIMEOUT', `could not reach ${did} at ${url}`);
+  }
+
+  private peerOnGrantAnswer(peer: Peer, frame: FrameOf<'grantNonce'> | FrameOf<'grantRes'>): void {
+    const wait = this.grantWaits.get(frame.rid);
+    if (!wait || wait.peer !== peer) {
+      this.peerOnOffence(peer, 'protocol', new MeshError('ERR_PROTOCOL', `unsolicited ${frame.t}`));
+      return;
+    }
+    this.grantWaits.delete(frame.rid);
+    clearTimeout(wait.timer);
+    wait.resolve(frame);
+  }
+
+  /** Provider side, step 1: a fresh single-use nonce from the authorizer. */
+  private async peerOnGrantHello(peer: Peer, frame: FrameOf<'grantHello'>): Promise<void> {
+    if (!this.grants)
+      return void peer.send({
+        t: 'grantRes',
+        rid: frame.rid,
+        ok: false,
+        code: 'ERR_UNAVAILABLE',
+        reason: 'grants are not served here',
+      });
+    try {
+      const { nonce, expiresAt } = await this.grants.challenge(peer.did!);
+      peer.send({ t: 'grantNonce', rid: frame.rid, nonce, expiresAt });
+    } catch (err) {
+      peer.send({
+        t: 'grantRes',
+        rid: frame.rid,
+        ok: false,
+        code: (err as MeshError).code ?? 'ERR_HANDLER',
+        reason: 'no nonce',
+      });
+    }
+  }
+
+  /** Provider side, step 2: the authorizer decides; the answer goes back on the same link. */
+  private async peerOnGrantReq(peer: Peer, frame: FrameOf<'grantReq'>): Promise<void> {
+    const { t: _t, rid, ...request } = frame;
+    let result: GrantResult;
+    try {
+      if (!this.grants) throw new MeshError('ERR_UNAVAILABLE', 'grants are not served here');
+      result = await this.grants.authorize(request, {
+        peerDid: peer.did!,
+        sourceIp: peer.remoteIp,
+        localIp: peer.localIp,
+      });
+    } catch (err) {
+      result = {
+        ok: false,
+        code: (err as MeshError).code ?? 'ERR_HANDLER',
+        reason: 'the authorizer failed',
+      };
+    }
+    peer.send({ t: 'grantRes', rid, ...result });
   }
 
   // --- sync ------------------------------------------------------------------

@@ -97,6 +97,10 @@ export class Peer {
   /** Ingests of this peer's answers run one at a time, in arrival order. */
   lane: Promise<void> = Promise.resolve();
 
+  /** The socket's far and near IPs (v4-mapped v6 unwrapped): the grant flow's "observed source IP". */
+  readonly remoteIp: string;
+  readonly localIp: string;
+
   private readonly nonce = randomBytes(32).toString('base64url');
   private theirHello: FrameOf<'hello'> | undefined;
   private authSent = false;
@@ -113,6 +117,11 @@ export class Peer {
     private readonly limits: PeerLimits,
   ) {
     this.bucket = { tokens: limits.burstFrames, at: Date.now() };
+    const socket = (
+      ws as unknown as { _socket?: { remoteAddress?: string; localAddress?: string } }
+    )._socket;
+    this.remoteIp = unmapped(socket?.remoteAddress ?? '');
+    this.localIp = unmapped(socket?.localAddress ?? '');
     ws.on('message', (data, isBinary) => this.socketOnMessage(data as Buffer, isBinary));
     ws.on('pong', () => (this.lastSeen = Date.now()));
     ws.on('close', (code, reason) => this.socketOnClose(code, reason.toString()));
@@ -299,4 +308,9 @@ export class Peer {
     for (const t of this.timers) clearTimeout(t);
     this.host.peerOnClose(this, this.closeCode, this.closeReason);
   }
+}
+
+/** `::ffff:10.0.0.1` is 10.0.0.1. */
+function unmapped(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }

@@ -29,6 +29,7 @@ import {
   authBytes,
   blake2b256Hex,
   generateKeyPair,
+  grantRequestBytes,
   readKeyFile,
   sign,
   writeKeyFile,
@@ -119,6 +120,7 @@ export default class JournalActor extends Actor {
     this.on('identity', ['gossip', 'grants', ADMIN], () => ({ did: this.key.did }));
     this.on('status', [ADMIN], () => this.adminOnStatus());
     this.on('signAuth', ['gossip'], (data) => this.gossipOnSignAuth(data));
+    this.on('signGrantRequest', ['grants'], (data) => this.grantsOnSignGrantRequest(data));
     this.on('proof', ['gossip', ADMIN], (data) => this.gossipOnProof(data));
     this.on('proofs', ['gossip', ADMIN], () => this.store.equivocations().map(proofOf));
     this.on('selfSynced', ['gossip'], () => this.selfHeadKnown('learned from a peer'));
@@ -359,6 +361,21 @@ export default class JournalActor extends Actor {
       throw new MeshError('ERR_BAD_REQUEST', 'signAuth.signer must be this node');
     }
     return sigToString(sign(this.key, authBytes(t as AuthTranscript)));
+  }
+
+  /** Sign a grant request as this node (the consumer side of DESIGN §6 step 3). */
+  private grantsOnSignGrantRequest(data: unknown): { did: string; sig: string } {
+    const { nonce, service, subscription } = (data ?? {}) as Record<string, unknown>;
+    if ([nonce, service, subscription].some((v) => typeof v !== 'string' || v.length > 128)) {
+      throw new MeshError('ERR_BAD_REQUEST', 'signGrantRequest needs nonce, service, subscription');
+    }
+    const fields = {
+      did: this.key.did,
+      nonce: nonce as string,
+      service: service as string,
+      subscription: subscription as string,
+    };
+    return { did: this.key.did, sig: sigToString(sign(this.key, grantRequestBytes(fields))) };
   }
 
   /**

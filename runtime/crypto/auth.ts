@@ -33,3 +33,27 @@ export function authBytes(t: AuthTranscript): Uint8Array {
       }),
   );
 }
+
+export const GRANT_REQUEST_CONTEXT = 'meshnode-grant-request-v1\n';
+
+/** What a consumer signs to ask a provider for access (DESIGN §6 step 3). */
+export interface GrantRequestFields {
+  /** The consumer's DID: the signer. */
+  did: string;
+  /** The provider's single-use nonce. */
+  nonce: string;
+  service: string;
+  subscription: string;
+}
+
+export function grantRequestBytes(r: GrantRequestFields): Uint8Array {
+  return new TextEncoder().encode(
+    GRANT_REQUEST_CONTEXT +
+      canonicalize({
+        did: r.did,
+        nonce: r.nonce,
+        service: r.service,
+        subscription: r.subscription,
+      }),
+  );
+}

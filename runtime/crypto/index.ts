@@ -32,4 +32,11 @@ export {
 } from './ed25519.js';
 // verifyReference (noble) is imported from './reference.js' by tests only: not re-exported, so importing
 // this index never loads @noble/curves.
-export { authBytes, GOSSIP_AUTH_CONTEXT, type AuthTranscript } from './auth.js';
+export {
+  authBytes,
+  GOSSIP_AUTH_CONTEXT,
+  GRANT_REQUEST_CONTEXT,
+  grantRequestBytes,
+  type AuthTranscript,
+  type GrantRequestFields,
+} from './auth.js';

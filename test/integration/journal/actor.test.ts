@@ -585,6 +585,7 @@ test('each action names its authorities as designed; unknown actions are ERR_UNK
       proofs: ['admin', 'gossip'],
       selfSynced: ['gossip'],
       forceSelfHead: ['admin'],
+      signGrantRequest: ['grants'],
     });
     // Gossip relays others' feeds but never writes as this node; grants never ingests.
     assert.not.ok(actions.append!.includes('gossip'));

@@ -1,0 +1,128 @@
+/**
+ * An append-only, hash-chained audit log: one JSON line per record,
+ *
+ *   {"seq":N,"ts":MS,"prev":"<hash of line N-1>", ...record, "hash":"<hash>"}
+ *
+ * where hash = BLAKE2b-256 over the line's canonical JSON without `hash`.
+ * Editing, removing or reordering a line breaks the chain at that line.
+ * Cutting lines off the end is caught by the head file (`<log>.head`, the
+ * last seq and hash, replaced atomically after each append): an operator who
+ * can rewrite both files can forge history, which is why the log is 0600
+ * and its decisions are also in the signed journal (grant entries).
+ *
+ * One writer per file (the grant authorizer has its own log, the admin API
+ * another). Each append is fsynced before it resolves: a decision is on disk
+ * before it is acted on.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync } from 'node:fs';
+import { mkdirSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { blake2b256Hex, canonicalize } from './crypto/index.js';
+import { MeshError } from './errors.js';
+
+const GENESIS = '0'.repeat(64);
+
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
+export type AuditVerdict =
+  { ok: true; records: number; head: AuditHead } | { ok: false; line: number; reason: string };
+
+export class AuditLog {
+  private fd: number;
+  private head: AuditHead;
+
+  /** Open (creating 0600) and check the existing chain; a broken log refuses to open. */
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const verdict = verifyAuditLog(path);
+    if (!verdict.ok) {
+      throw new MeshError(
+        'ERR_AUDIT_BROKEN',
+        `audit log ${path} is broken at line ${verdict.line}: ${verdict.reason}`,
+      );
+    }
+    this.head = verdict.head;
+    this.fd = openSync(path, 'a', 0o600);
+  }
+
+  get last(): AuditHead {
+    return this.head;
+  }
+
+  /** Append one record; durable when it returns. */
+  append(record: Record<string, unknown>): AuditHead {
+    const body = { ...record, seq: this.head.seq + 1, ts: Date.now(), prev: this.head.hash };
+    const hash = blake2b256Hex(new TextEncoder().encode(canonicalize(body)));
+    writeSync(this.fd, `${JSON.stringify({ ...body, hash })}\n`);
+    fsyncSync(this.fd);
+    this.head = { seq: body.seq, hash };
+    writeHead(this.path, this.head);
+    return this.head;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Re-check a log from its first line against its head file. */
+export function verifyAuditLog(path: string): AuditVerdict {
+  let head: AuditHead = { seq: 0, hash: GENESIS };
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const lines = text === '' ? [] : text.split('\n');
+  if (lines.length > 0 && lines.at(-1) !== '') {
+    return { ok: false, line: lines.length, reason: 'last line is cut short' };
+  }
+  lines.pop();
+  const hashes = [GENESIS];
+  for (let i = 0; i < lines.length; i++) {
+    let rec: Record<string, unknown>;
+    try {
+      rec = JSON.parse(lines[i]!) as Record<string, unknown>;
+    } catch {
+      return { ok: false, line: i + 1, reason: 'not JSON' };
+    }
+    const { hash, ...body } = rec;
+    if (body.seq !== head.seq + 1) return { ok: false, line: i + 1, reason: 'seq out of order' };
+    if (body.prev !== head.hash) return { ok: false, line: i + 1, reason: 'prev hash mismatch' };
+    const expect = blake2b256Hex(new TextEncoder().encode(canonicalize(body)));
+    if (hash !== expect) return { ok: false, line: i + 1, reason: 'hash mismatch (edited)' };
+    head = { seq: body.seq as number, hash: expect };
+    hashes.push(expect);
+  }
+  // The head file may lag the log by the one line a crash cut between the
+  // two writes; it may never be ahead of it or disagree with it.
+  const stored = readHead(path);
+  if (stored && stored.seq > head.seq) {
+    return {
+      ok: false,
+      line: lines.length + 1,
+      reason: `head file says seq ${stored.seq}; the log ends at ${head.seq} (truncated)`,
+    };
+  }
+  if (stored && hashes[stored.seq] !== stored.hash) {
+    return { ok: false, line: stored.seq, reason: 'head file disagrees with the log (rewritten)' };
+  }
+  return { ok: true, records: lines.length, head };
+}
+
+function readHead(path: string): AuditHead | undefined {
+  try {
+    return JSON.parse(readFileSync(`${path}.head`, 'utf8')) as AuditHead;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Replace the head file atomically (write, fsync, rename). */
+function writeHead(path: string, head: AuditHead): void {
+  const tmp = `${path}.head.tmp`;
+  writeFileSync(tmp, JSON.stringify(head), { mode: 0o600 });
+  const fd = openSync(tmp, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, `${path}.head`);
+}
