@@ -7,7 +7,8 @@
  * ./var, everything on loopback. That is what `npm start` does.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
@@ -53,6 +54,25 @@ function builtinSpec(
       };
     case 'gossip':
       return { options: { stateDir, ...gossipOptions(config.gossip) } };
+    case 'grants': {
+      const g = config.grants;
+      return {
+        options: {
+          stateDir,
+          meshCidrs: config.mesh.cidrs,
+          nonceTtlMs: g.nonce_ttl_ms,
+          subscriberPerMinute: g.subscriber_per_minute,
+          subscriberBurst: g.subscriber_burst,
+          globalPerSecond: g.global_per_second,
+          globalBurst: g.global_burst,
+          auditLog:
+            g.audit_log === '' ? join(stateDir, 'audit', 'grants.log') : resolve(g.audit_log),
+          renewAt: g.renew_at,
+          sweepMs: g.sweep_ms,
+          reconcileMs: g.reconcile_ms,
+        },
+      };
+    }
     default:
       return { options: { stateDir } };
   }
@@ -91,6 +111,9 @@ const gossipSchema = z
     listen: z
       .string({ error: 'must be "host:port" or ""' })
       .regex(/^$|^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/, { error: 'must be "host:port" or ""' })
+      .refine((s) => s === '' || Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, {
+        error: 'must be "host:port" with a port of at most 65535',
+      })
       .default('127.0.0.1:7946'),
     path: z
       .string({ error: 'must be a URL path' })
@@ -124,6 +147,43 @@ const gossipSchema = z
     path: ['allowlist'],
   });
 
+/** A CIDR block: an IP literal, a slash, a prefix length that fits its family. */
+const cidr = () =>
+  z.string({ error: 'must be a CIDR like 10.0.0.0/8' }).refine(isCidr, {
+    error: 'must be a CIDR like 10.0.0.0/8 or fd00::/8',
+  });
+
+const meshSchema = z.strictObject({
+  /** The mesh's address space: grants go only to source IPs inside it. */
+  cidrs: z
+    .array(cidr())
+    .min(1, { error: 'must list at least one CIDR' })
+    .default(['10.0.0.0/8', 'fd00::/8']),
+});
+
+const grantsSchema = z.strictObject({
+  /** How long a provider's nonce is good for. */
+  nonce_ttl_ms: positiveInt().default(10_000),
+  /** Per subscriber DID: sustained requests a minute and burst. */
+  subscriber_per_minute: positiveInt().default(20),
+  subscriber_burst: positiveInt().default(10),
+  /** All subscribers together: requests a second and burst. */
+  global_per_second: positiveInt().default(200),
+  global_burst: positiveInt().default(400),
+  /** "" = STATE_DIR/audit/grants.log */
+  audit_log: z.string({ error: 'must be a path' }).default(''),
+  /** The consumer renews an activation when this share of its lease has passed. */
+  renew_at: z
+    .number({ error: 'must be a number between 0.1 and 0.9' })
+    .min(0.1, { error: 'must be a number between 0.1 and 0.9' })
+    .max(0.9, { error: 'must be a number between 0.1 and 0.9' })
+    .default(0.66),
+  /** How often expired leases are swept into `ungrant` entries. */
+  sweep_ms: positiveInt().default(1000),
+  /** How often the desired grants are handed to the nft executor to reconcile. */
+  reconcile_ms: positiveInt().default(30_000),
+});
+
 export const configSchema = z.strictObject({
   node: z
     .strictObject({
@@ -150,6 +210,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   gossip: gossipSchema.prefault({}),
+  mesh: meshSchema.prefault({}),
+  grants: grantsSchema.prefault({}),
   actors: z
     .strictObject({
       journal: actorTuning.optional(),
@@ -261,4 +323,11 @@ function childSpec(
     spec.resourceLimits = { maxOldGenerationSizeMb: t.max_old_generation_mb };
   if (t.options) spec.options = t.options;
   return spec;
+}
+
+function isCidr(s: string): boolean {
+  const [ip, len, ...rest] = s.split('/');
+  if (rest.length > 0 || !ip || !len || !/^\d{1,3}$/.test(len)) return false;
+  const family = isIP(ip);
+  return family !== 0 && Number(len) <= (family === 4 ? 32 : 128);
 }

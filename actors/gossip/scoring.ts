@@ -73,21 +73,4 @@ export function backoffDelay(
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
-/** A token bucket: `rate` tokens per second, at most `burst`. */
-export interface Bucket {
-  tokens: number;
-  at: number;
-}
-
-/** Take `n` tokens if there are that many; returns the new bucket and whether it allowed. */
-export function take(
-  b: Bucket,
-  n: number,
-  rate: number,
-  burst: number,
-  now: number,
-): { bucket: Bucket; ok: boolean } {
-  const tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate);
-  if (tokens < n) return { bucket: { tokens, at: now }, ok: false };
-  return { bucket: { tokens: tokens - n, at: now }, ok: true };
-}
+export { take, type Bucket } from '../../runtime/token-bucket.js';
