@@ -70,6 +70,22 @@
  * ERR_AUDIT_BROKEN     An audit log's hash chain does not hold (a line edited,
  *                      removed or cut off); the writer refuses to append to it.
  *
+ * Grants (the authorizer's refusals, in the order they are checked; see
+ * actors/grants/checks.ts):
+ * ERR_GRANT_NONCE      Nonce unknown, already used, expired, or another peer's.
+ * ERR_GRANT_SIGNATURE  The request's signature does not verify under its DID.
+ * ERR_GRANT_DID        The request's DID is not the peer authenticated on the link.
+ * ERR_GRANT_SUBSCRIPTION No such subscription by that peer to that service here.
+ * ERR_GRANT_OFFER      The service is not offered (or the offer was withdrawn).
+ * ERR_GRANT_NOT_APPROVED Manual offer and no standing approval.
+ * ERR_GRANT_REVOKED    The subscription (or its grant) was revoked.
+ * ERR_GRANT_RATE       Per-subscriber or global request rate exceeded.
+ * ERR_GRANT_POLICY     The operator's policy denied, failed or timed out.
+ * ERR_GRANT_SOURCE_IP  The observed source IP is outside the mesh CIDRs.
+ * ERR_GRANT_APPLY      Allowed, but the firewall change failed: nothing granted.
+ * ERR_GRANT_REFUSED    (consumer side) the provider refused without a code.
+ * ERR_UNAVAILABLE      The node does not serve that (no authorizer running).
+ *
  * Gossip (a peer's frames; each also costs the peer score):
  * ERR_BAD_FRAME        Not a frame of the negotiated version: not JSON, binary,
  *                      unknown type, wrong fields, over a count limit.
@@ -122,7 +138,20 @@ export type ErrorCode =
   | 'ERR_HANDSHAKE'
   | 'ERR_NOT_ALLOWED'
   | 'ERR_BANNED'
-  | 'ERR_AUDIT_BROKEN';
+  | 'ERR_AUDIT_BROKEN'
+  | 'ERR_GRANT_NONCE'
+  | 'ERR_GRANT_SIGNATURE'
+  | 'ERR_GRANT_DID'
+  | 'ERR_GRANT_SUBSCRIPTION'
+  | 'ERR_GRANT_OFFER'
+  | 'ERR_GRANT_NOT_APPROVED'
+  | 'ERR_GRANT_REVOKED'
+  | 'ERR_GRANT_RATE'
+  | 'ERR_GRANT_POLICY'
+  | 'ERR_GRANT_SOURCE_IP'
+  | 'ERR_GRANT_APPLY'
+  | 'ERR_GRANT_REFUSED'
+  | 'ERR_UNAVAILABLE';
 
 /** The base of every coded error. `code` is the contract. */
 export class MeshError extends Error {

@@ -1,0 +1,154 @@
+/**
+ * The authorizer's checks, in their fixed, documented order (README,
+ * Grants). The first that fails decides, with its own code; nothing is
+ * applied. Pure over a `GrantLookup` (the journal's views) so every refusal
+ * is tested without sockets.
+ *
+ *   1 ERR_GRANT_NONCE         nonce unknown, already used, expired, or issued to another peer
+ *   2 ERR_GRANT_SIGNATURE     the request's signature does not verify under its did:key
+ *   3 ERR_GRANT_DID           the request's DID is not the peer authenticated on the link
+ *   4 ERR_GRANT_SUBSCRIPTION  no such subscription, or not the requester's, not to us, not for this service
+ *   5 ERR_GRANT_OFFER         we offer no such service, or withdrew the offer
+ *   6 ERR_GRANT_NOT_APPROVED  manual offer and no standing approval of ours
+ *   7 ERR_GRANT_REVOKED       the subscriber revoked the subscription, or we revoked a grant for it
+ *   8 ERR_GRANT_RATE          per-subscriber or global request rate exceeded
+ *   9 ERR_GRANT_POLICY        the operator's policy denied (or failed, or timed out)
+ *  10 ERR_GRANT_SOURCE_IP     the observed source IP is outside the mesh CIDRs
+ */
+import { BlockList, isIP } from 'node:net';
+import { grantRequestBytes, isDid, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
+import { sigFromString } from '../journal/codec.js';
+
+export type GrantCode =
+  | 'ERR_GRANT_NONCE'
+  | 'ERR_GRANT_SIGNATURE'
+  | 'ERR_GRANT_DID'
+  | 'ERR_GRANT_SUBSCRIPTION'
+  | 'ERR_GRANT_OFFER'
+  | 'ERR_GRANT_NOT_APPROVED'
+  | 'ERR_GRANT_REVOKED'
+  | 'ERR_GRANT_RATE'
+  | 'ERR_GRANT_POLICY'
+  | 'ERR_GRANT_SOURCE_IP';
+
+export interface GrantRequest {
+  did: string;
+  service: string;
+  subscription: string;
+  nonce: string;
+  sig: string;
+}
+
+export interface Offer {
+  id: string;
+  service: string;
+  port: number;
+  proto: 'tcp' | 'udp';
+  mode: 'auto' | 'manual';
+  leaseSeconds: number;
+}
+
+/** What the checks read (the journal's views, as this provider sees them). */
+export interface GrantLookup {
+  me: string;
+  subscription(
+    id: string,
+  ): Promise<{ subscriber: string; provider: string; service: string } | undefined>;
+  /** Our current offer of `service`. */
+  offer(service: string): Promise<Offer | undefined>;
+  /** Whether `by` revoked `target`. */
+  revoked(target: string, by: string): Promise<boolean>;
+  /** The id of our approval of `subscription`, if any. */
+  approval(subscription: string): Promise<string | undefined>;
+}
+
+export interface Gates {
+  nonce(nonce: string, peer: string): boolean;
+  rate(subscriber: string): boolean;
+  policy(input: PolicyInput): Promise<{ allow: boolean; reason: string }>;
+}
+
+export interface PolicyInput {
+  subscriber: string;
+  service: string;
+  subscription: string;
+  sourceIp: string;
+  port: number;
+  proto: string;
+}
+
+export type Decision =
+  { allow: true; offer: Offer } | { allow: false; code: GrantCode; reason: string };
+
+export async function decide(
+  req: GrantRequest,
+  seen: { peerDid: string; sourceIp: string },
+  lookup: GrantLookup,
+  gates: Gates,
+  mesh: BlockList,
+): Promise<Decision> {
+  const deny = (code: GrantCode, reason: string): Decision => ({ allow: false, code, reason });
+  if (!gates.nonce(req.nonce, seen.peerDid)) {
+    return deny('ERR_GRANT_NONCE', 'nonce unknown, used, expired or not issued to this peer');
+  }
+  if (
+    !isDid(req.did) ||
+    !verify(sigFromString(req.sig), grantRequestBytes(req), publicKeyFromDid(req.did))
+  ) {
+    return deny('ERR_GRANT_SIGNATURE', 'request signature does not verify');
+  }
+  if (req.did !== seen.peerDid)
+    return deny('ERR_GRANT_DID', 'request DID is not the connected peer');
+  const sub = await lookup.subscription(req.subscription);
+  if (
+    !sub ||
+    sub.subscriber !== req.did ||
+    sub.provider !== lookup.me ||
+    sub.service !== req.service
+  ) {
+    return deny('ERR_GRANT_SUBSCRIPTION', 'no such subscription by this peer to this service here');
+  }
+  const offer = await lookup.offer(req.service);
+  if (!offer || (await lookup.revoked(offer.id, lookup.me))) {
+    return deny('ERR_GRANT_OFFER', `service ${req.service} is not offered`);
+  }
+  if (offer.mode === 'manual') {
+    const approval = await lookup.approval(req.subscription);
+    if (!approval || (await lookup.revoked(approval, lookup.me))) {
+      return deny('ERR_GRANT_NOT_APPROVED', 'subscription not approved');
+    }
+  }
+  if (await lookup.revoked(req.subscription, req.did)) {
+    return deny('ERR_GRANT_REVOKED', 'subscription revoked');
+  }
+  if (!gates.rate(req.did)) return deny('ERR_GRANT_RATE', 'request rate exceeded');
+  const verdict = await gates.policy({
+    subscriber: req.did,
+    service: req.service,
+    subscription: req.subscription,
+    sourceIp: seen.sourceIp,
+    port: offer.port,
+    proto: offer.proto,
+  });
+  if (!verdict.allow) return deny('ERR_GRANT_POLICY', `policy: ${verdict.reason}`);
+  if (!inMesh(mesh, seen.sourceIp)) {
+    return deny('ERR_GRANT_SOURCE_IP', `source ${seen.sourceIp} is outside the mesh`);
+  }
+  return { allow: true, offer };
+}
+
+/** A BlockList of the mesh CIDRs (validated by the config). */
+export function meshBlocks(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [ip, len] = c.split('/') as [string, string];
+    list.addSubnet(ip, Number(len), isIP(ip) === 6 ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+export function inMesh(mesh: BlockList, ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 0 || ip.includes('%')) return false;
+  return mesh.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+}
