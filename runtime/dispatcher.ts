@@ -28,7 +28,7 @@ import {
 import type { Endpoint } from './endpoint.js';
 import { LatencyHistogram } from './metrics.js';
 import { ASK } from './types.js';
-import type { Envelope, ErrorPayload } from './types.js';
+import type { Envelope, ErrorPayload, TraceRecord } from './types.js';
 
 export type Handler = (data: unknown, env: Envelope) => unknown;
 
@@ -57,6 +57,8 @@ export class Dispatcher {
   private readonly routes = new Map<string, Route>();
   private readonly queue: Array<{ env: Envelope; sender: string; route: Route }> = [];
   private running = 0;
+  /** Set while an operator traces this actor: called once per message, after it is handled or refused. */
+  tracer: ((rec: TraceRecord) => void) | null = null;
   private accepting = true;
   /** Messages that arrive before init finished wait in the mailbox (OTP: init before the first message). */
   private held = true;
@@ -121,6 +123,14 @@ export class Dispatcher {
 
   private refuse(env: Envelope, sender: string, err: unknown): void {
     this.rejected++;
+    this.tracer?.({
+      at: Date.now(),
+      from: sender,
+      action: env.action,
+      kind: env.k === ASK ? 'ask' : 'tell',
+      us: 0,
+      outcome: (err as { code?: string }).code ?? 'ERR_HANDLER',
+    });
     if (env.k === ASK) this.endpoint.replyError(env, sender, err);
     else this.droppedTells++;
   }
@@ -155,7 +165,16 @@ export class Dispatcher {
   ): void {
     this.running--;
     this.handled++;
-    this.latency.record((performance.now() - started) * 1000);
+    const us = (performance.now() - started) * 1000;
+    this.latency.record(us);
+    this.tracer?.({
+      at: Date.now(),
+      from: sender,
+      action: env.action,
+      kind: env.k === ASK ? 'ask' : 'tell',
+      us: Math.round(us),
+      outcome: failed ? ((err as { code?: string })?.code ?? 'ERR_HANDLER') : 'ok',
+    });
     if (failed) {
       // Non-coded errors keep their message but not their stack: host
       // details stay on this thread (and in its log).

@@ -86,6 +86,12 @@
  * ERR_GRANT_REFUSED    (consumer side) the provider refused without a code.
  * ERR_UNAVAILABLE      The node does not serve that (no authorizer running).
  *
+ * Admin API and CLI:
+ * ERR_NOT_RUNNING      No node is listening on the admin socket.
+ * ERR_ADMIN            The admin connection failed otherwise, or an answer
+ *                      came without a code.
+ * ERR_USAGE            The command line is wrong (the CLI exits 2).
+ *
  * Gossip (a peer's frames; each also costs the peer score):
  * ERR_BAD_FRAME        Not a frame of the negotiated version: not JSON, binary,
  *                      unknown type, wrong fields, over a count limit.
@@ -151,7 +157,10 @@ export type ErrorCode =
   | 'ERR_GRANT_SOURCE_IP'
   | 'ERR_GRANT_APPLY'
   | 'ERR_GRANT_REFUSED'
-  | 'ERR_UNAVAILABLE';
+  | 'ERR_UNAVAILABLE'
+  | 'ERR_NOT_RUNNING'
+  | 'ERR_ADMIN'
+  | 'ERR_USAGE';
 
 /** The base of every coded error. `code` is the contract. */
 export class MeshError extends Error {

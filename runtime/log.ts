@@ -34,8 +34,11 @@ export interface LogRecord {
 }
 
 /** Worker side: a Logger whose records go to the main thread's pino. */
-export function createForwardingLogger(port: MessagePort, level: string): Logger {
-  const min = LEVELS.indexOf(level as Level);
+export function createForwardingLogger(
+  port: MessagePort,
+  level: string,
+): Logger & { setLevel(level: string): void } {
+  let min = LEVELS.indexOf(level as Level);
   const make =
     (lvl: Level, rank: number) =>
     (fields: Record<string, unknown>, msg: string): void => {
@@ -49,6 +52,10 @@ export function createForwardingLogger(port: MessagePort, level: string): Logger
     warn: make('warn', 3),
     error: make('error', 4),
     fatal: make('fatal', 5),
+    setLevel: (next: string) => {
+      const rank = LEVELS.indexOf(next as Level);
+      if (rank >= 0) min = rank;
+    },
   };
 }
 

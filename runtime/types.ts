@@ -123,4 +123,22 @@ export interface ControlApi {
   inspect(): Promise<ActorInspect>;
   /** Stop accepting, drain, run the actor's stop hook; bounded by deadlineMs. */
   stop(deadlineMs: number): Promise<void>;
+  /** Change the level below which the actor's log records are not even sent. */
+  setLogLevel(level: string): Promise<void>;
+  /**
+   * Record the next `count` messages the actor handles or refuses, for at
+   * most `ms`; resolves with them. One trace at a time per actor.
+   */
+  trace(count: number, ms: number): Promise<TraceRecord[]>;
+}
+
+/** One traced message: who sent what, how long it took, how it ended (never its data). */
+export interface TraceRecord {
+  at: number;
+  from: string;
+  action: string;
+  kind: 'ask' | 'tell';
+  us: number;
+  /** 'ok' or the error code it was answered with. */
+  outcome: string;
 }

@@ -23,7 +23,8 @@ import { Dispatcher } from './dispatcher.js';
 import { Endpoint } from './endpoint.js';
 import { createForwardingLogger } from './log.js';
 import { MetricsRegistry } from './metrics.js';
-import type { ActorInspect, ActorStats, ControlApi, WorkerBoot } from './types.js';
+import { MeshError } from './errors.js';
+import type { ActorInspect, ActorStats, ControlApi, TraceRecord, WorkerBoot } from './types.js';
 
 if (!parentPort) throw new Error('runtime/worker-main.js must run on a worker thread');
 
@@ -33,7 +34,12 @@ interface Booted {
   dispatcher: Dispatcher;
   metrics: MetricsRegistry;
   actor: Actor;
+  log: ReturnType<typeof createForwardingLogger>;
 }
+
+/** A trace is for a human watching: bounded in length and in time. */
+const MAX_TRACE_COUNT = 10_000;
+const MAX_TRACE_MS = 10 * 60_000;
 
 let booting: Promise<Booted> | null = null;
 const booted = (): Promise<Booted> => booting ?? Promise.reject(new Error('worker not booted'));
@@ -51,6 +57,25 @@ const control: ControlApi = {
   connect: async (peer: string, port: MessagePort) => (await booted()).endpoint.attach(peer, port),
   peerDown: async (peer: string, final: boolean) => (await booted()).endpoint.peerDown(peer, final),
   health: () => ({ ok: true, ts: Date.now() }),
+  setLogLevel: async (level: string) => (await booted()).log.setLevel(level),
+  trace: async (count: number, ms: number) => {
+    const { dispatcher } = await booted();
+    if (dispatcher.tracer)
+      throw new MeshError('ERR_BAD_REQUEST', 'a trace of this actor is running');
+    const out: TraceRecord[] = [];
+    return new Promise<TraceRecord[]>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        dispatcher.tracer = null;
+        resolve(out);
+      };
+      const timer = setTimeout(done, Math.min(Math.max(ms, 1), MAX_TRACE_MS));
+      dispatcher.tracer = (rec) => {
+        out.push(rec);
+        if (out.length >= Math.min(Math.max(count, 1), MAX_TRACE_COUNT)) done();
+      };
+    });
+  },
   stats: async () => stats(await booted()),
   inspect: async (): Promise<ActorInspect> => {
     const b = await booted();
@@ -114,7 +139,7 @@ async function bootActor(boot: WorkerBoot): Promise<Booted> {
     metrics,
     exit: () => process.exit(0),
   });
-  return { boot, endpoint, dispatcher, metrics, actor };
+  return { boot, endpoint, dispatcher, metrics, actor, log };
 }
 
 function stats({ boot, endpoint, dispatcher, metrics }: Booted): ActorStats {

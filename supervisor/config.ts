@@ -209,6 +209,17 @@ export const configSchema = z.strictObject({
       listen: z.string({ error: 'must be "host:port" or ""' }).default('127.0.0.1:9464'),
     })
     .prefault({}),
+  admin: z
+    .strictObject({
+      /** "" = $RUNTIME_DIRECTORY/admin.sock under systemd, else STATE_DIR/admin.sock. */
+      socket: z.string({ error: 'must be a path' }).default(''),
+      /** A group whose members may use the socket (mode 0660); "" keeps it 0600. */
+      group: z
+        .string({ error: 'must be a group name' })
+        .regex(/^$|^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a group name' })
+        .default(''),
+    })
+    .prefault({}),
   gossip: gossipSchema.prefault({}),
   mesh: meshSchema.prefault({}),
   grants: grantsSchema.prefault({}),
@@ -225,9 +236,40 @@ export const configSchema = z.strictObject({
 
 export type Config = z.output<typeof configSchema>;
 
-/** Read and validate a config file; no path means the embedded defaults. */
-export function loadConfig(path?: string): Config {
-  if (!path) return parseConfig({});
+/**
+ * Environment overrides, for the few settings a systemd unit sets (they win
+ * over the file): MESHNODE_STATE_DIR (else systemd's STATE_DIRECTORY),
+ * MESHNODE_LOG_LEVEL, MESHNODE_ADMIN_SOCKET (else RUNTIME_DIRECTORY/admin.sock).
+ */
+export function applyEnv(data: unknown, env: NodeJS.ProcessEnv): unknown {
+  const out = structuredClone((data ?? {}) as Record<string, Record<string, unknown>>);
+  const set = (section: string, key: string, value: string | undefined) => {
+    if (value === undefined || value === '') return;
+    out[section] = { ...(out[section] ?? {}), [key]: value };
+  };
+  set('node', 'state_dir', env.MESHNODE_STATE_DIR ?? env.STATE_DIRECTORY?.split(':')[0]);
+  set('node', 'log_level', env.MESHNODE_LOG_LEVEL);
+  set(
+    'admin',
+    'socket',
+    env.MESHNODE_ADMIN_SOCKET ??
+      (env.RUNTIME_DIRECTORY
+        ? join(env.RUNTIME_DIRECTORY.split(':')[0]!, 'admin.sock')
+        : undefined),
+  );
+  return out;
+}
+
+/** Where the admin socket of this config lives. */
+export function adminSocketPath(config: Config): string {
+  return config.admin.socket !== ''
+    ? resolve(config.admin.socket)
+    : join(resolve(config.node.state_dir), 'admin.sock');
+}
+
+/** Read and validate a config file (with environment overrides); no path means the embedded defaults. */
+export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!path) return parseConfig(applyEnv({}, env));
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -240,7 +282,7 @@ export function loadConfig(path?: string): Config {
   } catch (err) {
     throw invalidConfig(`config ${path} is not valid TOML: ${(err as Error).message}`, err);
   }
-  return parseConfig(data);
+  return parseConfig(applyEnv(data, env));
 }
 
 /** Validate parsed config data; errors name the field, e.g. `config.supervisor.max_restarts`. */

@@ -9,7 +9,13 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { control } from '../runtime/errors.js';
-import type { ActorInspect, ActorStats, ControlApi, WorkerBoot } from '../runtime/types.js';
+import type {
+  ActorInspect,
+  ActorStats,
+  ControlApi,
+  TraceRecord,
+  WorkerBoot,
+} from '../runtime/types.js';
 
 /** Control calls are small and local; anything slower than this means a stuck actor. */
 const DEFAULT_CALL_TIMEOUT_MS = 2000;
@@ -67,6 +73,15 @@ export class ControlChannel {
 
   inspect(timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<ActorInspect> {
     return this.call('inspect', () => this.remote.inspect(), timeoutMs);
+  }
+
+  setLogLevel(level: string): Promise<void> {
+    return this.call('setLogLevel', () => this.remote.setLogLevel(level));
+  }
+
+  /** A trace answers when it is done: its own time limit plus a margin. */
+  trace(count: number, ms: number): Promise<TraceRecord[]> {
+    return this.call('trace', () => this.remote.trace(count, ms), ms + DEFAULT_CALL_TIMEOUT_MS);
   }
 
   stop(deadlineMs: number, timeoutMs: number): Promise<void> {

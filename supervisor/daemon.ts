@@ -12,10 +12,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { createRootLogger } from './logger.js';
-import { loadConfig, supervisorInput } from './config.js';
+import { AdminServer } from './admin.js';
+import { adminSocketPath, loadConfig, supervisorInput } from './config.js';
 import type { Config } from './config.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';
 import { lockStateDir } from './state-lock.js';
@@ -59,8 +60,16 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<number> {
   const sup = new Supervisor(supervisorInput(config), { logger: log });
   const removeSignals = handleSignals(sup, log);
   let metrics: Server | null = null;
+  let admin: AdminServer | null = null;
   try {
     await sup.start();
+    admin = new AdminServer(sup, {
+      socketPath: adminSocketPath(config),
+      group: config.admin.group,
+      auditPath: join(stateDir, 'audit', 'admin.log'),
+    });
+    await admin.listen();
+    log.info({ socket: adminSocketPath(config) }, 'admin socket listening');
     if (config.metrics.listen) {
       metrics = await serveMetrics(createMetricsRegistry(sup), config.metrics.listen);
       log.info({ listen: config.metrics.listen }, 'metrics listening');
@@ -68,6 +77,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<number> {
     log.info({}, 'meshnode ready');
   } catch (err) {
     log.fatal({ err, code: (err as { code?: string }).code }, 'meshnode failed to start');
+    await admin?.close().catch(() => {});
     await sup.stop('start failed');
     removeSignals();
     lock.release();
@@ -75,6 +85,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<number> {
   }
   const result = await sup.done;
   metrics?.close();
+  await admin.close().catch(() => {});
   removeSignals();
   lock.release();
   log.info(result, 'meshnode stopped');

@@ -23,7 +23,7 @@ import type { AskOptions } from '../runtime/endpoint.js';
 import { createRootLogger, logPortOnMessage } from './logger.js';
 import type { LogRecord } from '../runtime/log.js';
 import { ADMIN } from '../runtime/types.js';
-import type { ActorInspect, ActorStats, WorkerBoot } from '../runtime/types.js';
+import type { ActorInspect, ActorStats, TraceRecord, WorkerBoot } from '../runtime/types.js';
 import { parseSupervisorOptions } from './child-spec.js';
 import type { ChildSpec, SupervisorOptions } from './child-spec.js';
 import { ControlChannel } from './control.js';
@@ -210,6 +210,22 @@ export class Supervisor extends EventEmitter {
 
   async inspect(name: string): Promise<ActorInspect> {
     return this.controlOf(name).inspect();
+  }
+
+  /** The next `count` messages `name` handles, for at most `ms` (the console's live trace). */
+  async trace(name: string, count: number, ms: number): Promise<TraceRecord[]> {
+    return this.controlOf(name).trace(count, ms);
+  }
+
+  /** Change the log level of the node and of every running actor (restarted ones boot with it). */
+  async setLogLevel(level: string): Promise<void> {
+    this.log.level = level;
+    this.options.logLevel = level as never;
+    await Promise.all(
+      this.children
+        .filter((c) => c.instance)
+        .map((c) => c.instance!.control.setLogLevel(level).catch(() => {})),
+    );
   }
 
   /** Thread id of the warm spare worker, or null when there is none. */

@@ -1,0 +1,91 @@
+/**
+ * The admin API's client side (the CLI and the console): one connection,
+ * requests with ids, answers matched by id. A node that is not running is
+ * its own error (ERR_NOT_RUNNING), so the CLI can exit with its own code.
+ */
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { MeshError } from '../runtime/errors.js';
+import { ADMIN_PROTOCOL } from './admin.js';
+
+export class AdminClient {
+  private nextId = 1;
+  private buffered = '';
+  private readonly waiting = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.socketOnData(chunk));
+    socket.on('close', () => {
+      for (const w of this.waiting.values()) {
+        clearTimeout(w.timer);
+        w.reject(new MeshError('ERR_NOT_RUNNING', 'the node closed the admin connection'));
+      }
+      this.waiting.clear();
+    });
+  }
+
+  static connect(path: string): Promise<AdminClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(path);
+      socket.once('connect', () => resolve(new AdminClient(socket)));
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        const gone = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
+        reject(
+          gone
+            ? new MeshError('ERR_NOT_RUNNING', `no node is listening on ${path}`)
+            : new MeshError('ERR_ADMIN', `cannot connect to ${path}: ${err.message}`),
+        );
+      });
+    });
+  }
+
+  call(
+    method: string,
+    params: Record<string, unknown> = {},
+    timeoutMs = 130_000,
+  ): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new MeshError('ERR_TIMEOUT', `${method} got no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer });
+      this.socket.write(`${JSON.stringify({ v: ADMIN_PROTOCOL, id, method, params })}\n`);
+    });
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+
+  private socketOnData(chunk: string): void {
+    this.buffered += chunk;
+    let nl: number;
+    while ((nl = this.buffered.indexOf('\n')) >= 0) {
+      const line = this.buffered.slice(0, nl);
+      this.buffered = this.buffered.slice(nl + 1);
+      let msg: {
+        id?: number;
+        ok?: boolean;
+        result?: unknown;
+        error?: { code: string; message: string };
+      };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        continue;
+      }
+      const w = typeof msg.id === 'number' ? this.waiting.get(msg.id) : undefined;
+      if (!w) continue;
+      this.waiting.delete(msg.id!);
+      clearTimeout(w.timer);
+      if (msg.ok) w.resolve(msg.result);
+      else w.reject(new MeshError(msg.error?.code ?? 'ERR_ADMIN', msg.error?.message ?? 'refused'));
+    }
+  }
+}

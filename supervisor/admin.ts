@@ -1,0 +1,276 @@
+/**
+ * The admin API: line-delimited JSON on a Unix socket (mode 0600, or 0660
+ * with an operator group), what the CLI and the console speak.
+ *
+ *   → {"v":1,"id":"7","method":"grants.approve","params":{"subscription":"…"}}
+ *   ← {"v":1,"id":"7","ok":true,"result":{…}}
+ *   ← {"v":1,"id":"7","ok":false,"error":{"code":"ERR_…","message":"…"}}
+ *
+ * Requests on one connection may be answered out of order (match by id).
+ * Every request is validated; a bad one gets ERR_BAD_REQUEST and the
+ * connection stays usable, except a line over MAX_LINE_BYTES, which closes
+ * it (we cannot tell where the next request starts). Destructive methods
+ * (restart, kill, stop, revoke, log level) are written to the admin audit
+ * log with the caller's uid as the OS reports it (see peer-cred.ts).
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import { AuditLog } from '../runtime/audit-log.js';
+import { MeshError, toPayload } from '../runtime/errors.js';
+import { peerUid } from './peer-cred.js';
+import type { Supervisor } from './supervisor.js';
+
+/** The admin protocol's version, in every request and answer. */
+export const ADMIN_PROTOCOL = 1;
+/** A request line longer than this is not a request. */
+const MAX_LINE_BYTES = 1024 * 1024;
+/** Concurrent admin connections; the console holds one, scripts a few. */
+const MAX_CONNECTIONS = 32;
+/** Asks on behalf of the admin API wait at most this long (verify of a big journal is slow). */
+const ASK_TIMEOUT_MS = 120_000;
+
+const requestSchema = z.strictObject({
+  v: z.literal(ADMIN_PROTOCOL, { error: `v must be ${ADMIN_PROTOCOL}` }),
+  id: z.union([z.string().max(64), z.number().int()], { error: 'id must be a string or integer' }),
+  method: z.string().regex(/^[a-z][A-Za-z.]{0,63}$/, { error: 'method is not a method name' }),
+  params: z.record(z.string(), z.unknown()).optional(),
+});
+export type AdminRequest = z.output<typeof requestSchema>;
+
+const actorParam = z.strictObject({ actor: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/) });
+const levelParam = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
+});
+
+const traceParam = z.strictObject({
+  actor: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
+  count: z.number().int().min(1).max(10_000).default(100),
+  ms: z.number().int().min(1).max(600_000).default(10_000),
+});
+
+/** Methods that forward to an actor's admin action: method → [actor, action, destructive]. */
+const FORWARDS: Record<string, [string, string, boolean]> = {
+  offer: ['grants', 'offer', false],
+  subscribe: ['grants', 'subscribe', false],
+  approve: ['grants', 'approve', false],
+  revoke: ['grants', 'revoke', true],
+  activate: ['grants', 'activate', false],
+  grants: ['grants', 'grants', false],
+  peers: ['gossip', 'peers', false],
+  unban: ['gossip', 'unban', true],
+  'journal.tail': ['journal', 'tail', false],
+  'journal.verify': ['journal', 'verify', false],
+  'journal.heads': ['journal', 'heads', false],
+  'journal.status': ['journal', 'status', false],
+  'journal.forceSelfHead': ['journal', 'forceSelfHead', true],
+  'nft.list': ['nft', 'list', false],
+  'nft.status': ['nft', 'status', false],
+};
+
+export interface AdminOptions {
+  socketPath: string;
+  /** Group name for a 0660 socket; '' keeps it 0600. */
+  group: string;
+  auditPath: string;
+}
+
+export class AdminServer {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly audit: AuditLog;
+
+  constructor(
+    private readonly sup: Supervisor,
+    private readonly options: AdminOptions,
+  ) {
+    this.audit = new AuditLog(options.auditPath);
+  }
+
+  async listen(): Promise<void> {
+    const path = this.options.socketPath;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // A socket file left by a dead node is ours to replace: the state lock
+    // (taken before this) proves no other node runs on this state directory.
+    if (existsSync(path)) unlinkSync(path);
+    const server = createServer((socket) => this.serverOnConnection(socket));
+    server.maxConnections = MAX_CONNECTIONS;
+    const oldMask = process.umask(0o177); // the socket is born 0600: no window where others can connect
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => resolve());
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    if (this.options.group !== '') {
+      chownSync(path, process.getuid?.() ?? 0, groupId(this.options.group));
+      chmodSync(path, 0o660);
+    }
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) =>
+      this.server ? this.server.close(() => resolve()) : resolve(),
+    );
+    this.audit.close();
+  }
+
+  private serverOnConnection(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => {});
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      if (Buffer.byteLength(buffered) > MAX_LINE_BYTES && !buffered.includes('\n')) {
+        this.reply(socket, null, {
+          code: 'ERR_BAD_REQUEST',
+          message: `request line over ${MAX_LINE_BYTES} bytes`,
+        });
+        socket.end();
+        return;
+      }
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.trim() !== '') void this.socketOnLine(socket, line);
+      }
+    });
+  }
+
+  private async socketOnLine(socket: Socket, line: string): Promise<void> {
+    let id: string | number | null = null;
+    try {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(line);
+      } catch {
+        throw new MeshError('ERR_BAD_REQUEST', 'request is not JSON');
+      }
+      const rawId = (raw as { id?: unknown })?.id;
+      if (typeof rawId === 'string' || typeof rawId === 'number') id = rawId;
+      const parsed = requestSchema.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new MeshError(
+          'ERR_BAD_REQUEST',
+          `${issue.path.join('.') || 'request'}: ${issue.message}`,
+        );
+      }
+      const result = await this.dispatch(parsed.data, socket);
+      this.reply(socket, id, undefined, result);
+    } catch (err) {
+      this.reply(socket, id, toPayload(err));
+    }
+  }
+
+  private async dispatch(req: AdminRequest, socket: Socket): Promise<unknown> {
+    const params = req.params ?? {};
+    const forward = FORWARDS[req.method];
+    if (forward) {
+      const [actor, action, destructive] = forward;
+      if (destructive) await this.record(req, socket);
+      return this.sup.ask(actor, action, params, { timeoutMs: ASK_TIMEOUT_MS });
+    }
+    switch (req.method) {
+      case 'status':
+        return {
+          protocol: ADMIN_PROTOCOL,
+          pid: process.pid,
+          uptime: process.uptime(),
+          actors: this.sup.info(),
+        };
+      case 'actors':
+        return this.actors();
+      case 'inspect':
+        return this.sup.inspect(parseParams(actorParam, params).actor);
+      case 'restart': {
+        const { actor } = parseParams(actorParam, params);
+        await this.record(req, socket);
+        await this.sup.restart(actor);
+        return { restarted: actor };
+      }
+      case 'kill': {
+        const { actor } = parseParams(actorParam, params);
+        await this.record(req, socket);
+        await this.sup.kill(actor, 'killed by the operator');
+        return { killed: actor };
+      }
+      case 'stop':
+        await this.record(req, socket);
+        setImmediate(() => void this.sup.stop('admin stop'));
+        return { stopping: true };
+      case 'logLevel': {
+        const { level } = parseParams(levelParam, params);
+        await this.record(req, socket);
+        await this.sup.setLogLevel(level);
+        return { level };
+      }
+      case 'trace': {
+        const { actor, count, ms } = parseParams(traceParam, params);
+        return this.sup.trace(actor, count, ms);
+      }
+      default:
+        throw new MeshError('ERR_BAD_REQUEST', `unknown method ${req.method}`);
+    }
+  }
+
+  /** Every actor's supervision info with its live stats (what the console's table shows). */
+  private async actors(): Promise<unknown[]> {
+    return Promise.all(
+      this.sup.info().map(async (info) => {
+        try {
+          return { ...info, stats: await this.sup.stats(info.name, 1000) };
+        } catch {
+          return { ...info, stats: null };
+        }
+      }),
+    );
+  }
+
+  private async record(req: AdminRequest, socket: Socket): Promise<void> {
+    this.audit.append({
+      kind: 'admin',
+      method: req.method,
+      params: req.params ?? {},
+      uid: await peerUid(socket),
+    });
+  }
+
+  private reply(
+    socket: Socket,
+    id: string | number | null,
+    error?: { code: string; message: string },
+    result?: unknown,
+  ): void {
+    if (socket.destroyed) return;
+    const body = error
+      ? { v: ADMIN_PROTOCOL, id, ok: false, error }
+      : { v: ADMIN_PROTOCOL, id, ok: true, result: result ?? null };
+    socket.write(`${JSON.stringify(body)}\n`);
+  }
+}
+
+function parseParams<S extends z.ZodType>(schema: S, params: unknown): z.output<S> {
+  const r = schema.safeParse(params);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  throw new MeshError('ERR_BAD_REQUEST', `params.${issue.path.join('.')}: ${issue.message}`);
+}
+
+/** The numeric id of a group by name, from /etc/group. */
+function groupId(name: string): number {
+  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [g, , gid] = line.split(':');
+    if (g === name) return Number(gid);
+  }
+  throw new MeshError('ERR_INVALID_CONFIG', `admin.group ${name} is not a group on this system`);
+}

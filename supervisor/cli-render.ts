@@ -1,0 +1,61 @@
+/**
+ * Human output of the CLI commands (`--json` bypasses this). Plain text,
+ * fixed columns, fits 80 columns; anything without a renderer is printed as
+ * indented JSON.
+ */
+export function render(command: string, result: unknown): string {
+  switch (command) {
+    case 'status':
+      return renderStatus(result as StatusResult);
+    case 'actors':
+      return renderActors(result as ActorRow[]);
+    case 'init': {
+      const r = result as { did: string; keyFile: string; created: boolean };
+      return `${r.created ? 'created' : 'kept'} ${r.keyFile}\n${r.did}\n`;
+    }
+    default:
+      return `${JSON.stringify(result, null, 2)}\n`;
+  }
+}
+
+interface StatusResult {
+  pid: number;
+  uptime: number;
+  actors: Array<{ name: string; state: string; restarts: number }>;
+}
+
+interface ActorRow {
+  name: string;
+  state: string;
+  restarts: number;
+  startedAt: number | null;
+  stats: {
+    depth: number;
+    handled: number;
+    heapUsed: number;
+    latency: { p99Us: number; count: number };
+  } | null;
+}
+
+function renderStatus(s: StatusResult): string {
+  const lines = [`pid ${s.pid}, up ${Math.round(s.uptime)} s`];
+  for (const a of s.actors)
+    lines.push(`  ${a.name.padEnd(12)} ${a.state.padEnd(10)} restarts ${a.restarts}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function renderActors(rows: ActorRow[]): string {
+  const head = `${'ACTOR'.padEnd(12)} ${'STATE'.padEnd(10)} ${'RESTARTS'.padStart(8)} ${'MAILBOX'.padStart(8)} ${'HANDLED'.padStart(10)} ${'P99 µs'.padStart(8)} ${'HEAP MB'.padStart(8)}`;
+  const lines = rows.map((r) =>
+    [
+      r.name.padEnd(12),
+      r.state.padEnd(10),
+      String(r.restarts).padStart(8),
+      String(r.stats?.depth ?? '-').padStart(8),
+      String(r.stats?.handled ?? '-').padStart(10),
+      String(r.stats?.latency.count ? Math.round(r.stats.latency.p99Us) : '-').padStart(8),
+      (r.stats ? (r.stats.heapUsed / 1048576).toFixed(1) : '-').padStart(8),
+    ].join(' '),
+  );
+  return `${[head, ...lines].join('\n')}\n`;
+}
