@@ -21,6 +21,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
@@ -146,6 +147,8 @@ export class Mesh implements PeerHost {
   private haveScheduled = false;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
+  /** Accepted TCP connections that have not asked for the upgrade yet, with their deadlines. */
+  private readonly unupgraded = new Map<Duplex, NodeJS.Timeout>();
   private tick: NodeJS.Timeout | undefined;
   private stopped = false;
   readonly counters = { bans: 0, invalid: 0, ingested: 0, refusedUpgrades: 0 };
@@ -546,7 +549,7 @@ export class Mesh implements PeerHost {
       const from = ours + 1;
       const to = Math.min(theirs, ours + this.options.maxEntriesPerFrame);
       this.pending.set(author, peer);
-      peer.openWants.set(author, { from, to });
+      peer.openWants.set(author, { from, to, sent: Date.now() });
       peer.send({ t: 'want', author, from, to });
     }
   }
@@ -614,6 +617,7 @@ export class Mesh implements PeerHost {
       this.schedule(peer);
       return;
     }
+    want.answered = true;
     peer.lane = peer.lane.then(() => this.ingestAnswer(peer, frame));
   }
 
@@ -724,6 +728,7 @@ export class Mesh implements PeerHost {
         if (!this.allowlist.has(p.did!)) p.close(CLOSE.notAllowed, 'removed from the allowlist');
       }
     }
+    this.expireWants(Date.now());
     // A target skipped because its DID was connected inbound is dialed again
     // once that link is gone.
     for (const d of this.dials.values()) if (!d.socket && !d.timer) this.dial(d);
@@ -739,6 +744,31 @@ export class Mesh implements PeerHost {
         // The journal is restarting; next tick.
       }
     }
+  }
+
+  /**
+   * A want unanswered for an idle timeout frees its author's pull slot (one
+   * per author across all peers): a peer that advertises a feed and then
+   * never answers cannot stall it. Another peer is asked; the silent one
+   * pays once per sweep, as for an empty answer.
+   */
+  private expireWants(now: number): void {
+    const peers = this.openPeers();
+    for (const peer of peers) {
+      let expired = 0;
+      for (const [author, w] of peer.openWants) {
+        w.sent ??= now;
+        if (w.answered || now - w.sent < this.options.idleTimeoutMs) continue;
+        this.release(peer, author);
+        peer.ahead.delete(author);
+        expired++;
+      }
+      if (expired > 0) {
+        const err = new MeshError('ERR_PROTOCOL', `${expired} want(s) unanswered`);
+        this.peerOnOffence(peer, 'emptyAnswer', err);
+      }
+    }
+    for (const p of peers) this.schedule(p);
   }
 
   /** True if the list changed. */
@@ -768,6 +798,7 @@ export class Mesh implements PeerHost {
     });
     this.server.headersTimeout = this.options.handshakeTimeoutMs;
     this.server.requestTimeout = this.options.handshakeTimeoutMs;
+    this.server.on('connection', (socket: Socket) => this.serverOnConnection(socket));
     this.server.on('upgrade', (req, socket, head) => this.serverOnUpgrade(req, socket, head));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
@@ -778,11 +809,41 @@ export class Mesh implements PeerHost {
     this.log.info({ host, port: this.port, path: this.options.path }, 'gossip listening');
   }
 
+  /**
+   * Node's header timeout does not cut a client that connects and sends
+   * nothing, and every held socket is a file descriptor of the whole node:
+   * a connection that has not asked for the upgrade within a handshake
+   * timeout is cut, and past maxPendingHandshakes of them a new one is cut
+   * at once.
+   */
+  private serverOnConnection(socket: Socket): void {
+    socket.on('error', () => {});
+    if (this.unupgraded.size >= this.options.maxPendingHandshakes) {
+      this.counters.refusedUpgrades++;
+      socket.destroy();
+      return;
+    }
+    const timer = setTimeout(() => socket.destroy(), this.options.handshakeTimeoutMs);
+    timer.unref();
+    this.unupgraded.set(socket, timer);
+    socket.once('close', () => this.settleConnection(socket));
+  }
+
+  private settleConnection(socket: Duplex): void {
+    clearTimeout(this.unupgraded.get(socket));
+    this.unupgraded.delete(socket);
+  }
+
   private serverOnUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.settleConnection(socket);
     socket.on('error', () => {});
     const reject = (status: number, text: string) => {
       this.counters.refusedUpgrades++;
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      // Closed once written: a refused client that never hangs up holds nothing.
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        () => socket.destroy(),
+      );
     };
     if ((req.url ?? '').split('?')[0] !== this.options.path) return reject(404, 'Not Found');
     if (this.stopped) return reject(503, 'Service Unavailable');

@@ -91,7 +91,11 @@ export class Peer {
   /** Sync state, owned by the gossiper. */
   readonly heads = new Map<string, number>();
   readonly ahead = new Set<string>();
-  readonly openWants = new Map<string, { from: number; to: number }>();
+  /** Our wants to this peer by author: sent at `sent`; `answered` once its entries are queued. */
+  readonly openWants = new Map<
+    string,
+    { from: number; to: number; sent?: number; answered?: boolean }
+  >();
   readonly serving: Array<FrameOf<'want'>> = [];
   vvComplete = false;
   /** Ingests of this peer's answers run one at a time, in arrival order. */

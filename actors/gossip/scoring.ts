@@ -50,7 +50,9 @@ export function charge(
   now: number,
 ): { state: ScoreState; ban: boolean } {
   const score = currentScore(s, now) - PENALTY[offence];
-  return { state: { score, at: now }, ban: score <= 0 };
+  // Recovery is continuous, so offences that add up to FULL_SCORE a few ms
+  // apart leave a sliver above zero: less than one point left is zero.
+  return { state: { score, at: now }, ban: score < 1 };
 }
 
 /** How long the `n`th ban (1-based) of one DID lasts. */

@@ -88,4 +88,117 @@ test('extra actors join the topology through their links', () => {
   assert.is(input.children.at(-1)!.name, 'probe');
 });
 
+// ---------------------------------------------------------------------------
+// [gossip]
+
+const gossipChild = (config: ReturnType<typeof parseConfig>) =>
+  supervisorInput(config).children.find((c) => c.name === 'gossip')!;
+const journalChild = (config: ReturnType<typeof parseConfig>) =>
+  supervisorInput(config).children.find((c) => c.name === 'journal')!;
+
+test('[gossip] defaults: open mesh on loopback, bounded frames, peers, rate and timeouts', () => {
+  const g = parseConfig({}).gossip;
+  assert.equal(g, {
+    listen: '127.0.0.1:7946',
+    path: '/gossip',
+    peers: [],
+    mode: 'open',
+    allowlist: '',
+    discover: true,
+    self_sync: 'peers',
+    max_peers: 64,
+    max_pending_handshakes: 128,
+    max_frame_bytes: 4 * 1024 * 1024,
+    max_entries_per_frame: 500,
+    max_wants_in_flight: 16,
+    handshake_timeout_ms: 5000,
+    idle_timeout_ms: 60_000,
+    anti_entropy_ms: 10_000,
+    rate_frames_per_s: 2000,
+    burst_frames: 4000,
+    max_buffered_bytes: 8 * 1024 * 1024,
+    backoff_base_ms: 500,
+    backoff_max_ms: 30_000,
+  });
+});
+
+test('[gossip] becomes the gossip actor options; the journal awaits its own head only with peers', () => {
+  const dir = tempDir();
+  const config = parseConfig({
+    node: { state_dir: dir },
+    gossip: {
+      listen: '[::1]:0',
+      peers: ['ws://127.0.0.1:7000/gossip', 'wss://peer.example:443/gossip'],
+      mode: 'closed',
+      allowlist: join(dir, 'allow'),
+      max_entries_per_frame: 5000,
+      rate_frames_per_s: 7,
+    },
+  });
+  const options = gossipChild(config).options as Record<string, unknown>;
+  assert.is(options.listen, '[::1]:0');
+  assert.equal(options.peers, ['ws://127.0.0.1:7000/gossip', 'wss://peer.example:443/gossip']);
+  assert.is(options.mode, 'closed');
+  assert.is(options.allowlist, join(dir, 'allow'));
+  assert.is(options.maxEntriesPerFrame, 5000);
+  assert.is(options.rateFrames, 7);
+  assert.is(options.handshakeTimeoutMs, 5000);
+  assert.is(options.stateDir, dir);
+  assert.is((journalChild(config).options as Record<string, unknown>).awaitSelfSync, true);
+
+  const alone = parseConfig({});
+  assert.is((journalChild(alone).options as Record<string, unknown>).awaitSelfSync, false);
+  const forced = parseConfig({ gossip: { peers: ['ws://a:1/gossip'], self_sync: 'force' } });
+  assert.is((journalChild(forced).options as Record<string, unknown>).awaitSelfSync, false);
+});
+
+test('[gossip] a relative allowlist path is resolved at load time', () => {
+  const config = parseConfig({ gossip: { mode: 'closed', allowlist: 'allow.txt' } });
+  const options = gossipChild(config).options as Record<string, unknown>;
+  assert.is(options.allowlist, join(process.cwd(), 'allow.txt'));
+});
+
+test('[gossip] listen "" (dial only) is accepted', () => {
+  assert.is(parseConfig({ gossip: { listen: '' } }).gossip.listen, '');
+});
+
+test('[gossip] each bad field is refused with ERR_INVALID_OPTION naming it', () => {
+  const cases: Array<[unknown, string]> = [
+    [{ gossip: { mode: 'closed' } }, 'config.gossip.allowlist'],
+    [{ gossip: { mode: 'closed', allowlist: '' } }, 'config.gossip.allowlist'],
+    [{ gossip: { mode: 'half-open' } }, 'config.gossip.mode'],
+    [{ gossip: { listen: 'localhost' } }, 'config.gossip.listen'],
+    [{ gossip: { listen: '127.0.0.1:' } }, 'config.gossip.listen'],
+    [{ gossip: { listen: ':7946' } }, 'config.gossip.listen'],
+    [{ gossip: { listen: '127.0.0.1:port' } }, 'config.gossip.listen'],
+    [{ gossip: { listen: '127.0.0.1:123456' } }, 'config.gossip.listen'],
+    [{ gossip: { listen: '127.0.0.1:65536' } }, 'config.gossip.listen'],
+    [{ gossip: { listen: 'ws://127.0.0.1:7946' } }, 'config.gossip.listen'],
+    [{ gossip: { listen: 7946 } }, 'config.gossip.listen'],
+    [{ gossip: { path: 'gossip' } }, 'config.gossip.path'],
+    [{ gossip: { peers: ['http://127.0.0.1:7946/gossip'] } }, 'config.gossip.peers[0]'],
+    [{ gossip: { peers: ['ws://ok:1/g', 'ws://'] } }, 'config.gossip.peers[1]'],
+    [{ gossip: { peers: ['ws://a b:1/gossip'] } }, 'config.gossip.peers[0]'],
+    [{ gossip: { peers: '127.0.0.1:7946' } }, 'config.gossip.peers'],
+    [{ gossip: { max_entries_per_frame: 5001 } }, 'config.gossip.max_entries_per_frame'],
+    [{ gossip: { max_entries_per_frame: 0 } }, 'config.gossip.max_entries_per_frame'],
+    [{ gossip: { max_frame_bytes: -1 } }, 'config.gossip.max_frame_bytes'],
+    [{ gossip: { handshake_timeout_ms: 1.5 } }, 'config.gossip.handshake_timeout_ms'],
+    [{ gossip: { self_sync: 'never' } }, 'config.gossip.self_sync'],
+    [{ gossip: { discover: 'yes' } }, 'config.gossip.discover'],
+    [{ gossip: { peer: [] } }, 'config.gossip'],
+  ];
+  for (const [data, field] of cases) {
+    const err = codeOf(() => parseConfig(data));
+    assert.is(err.code, 'ERR_INVALID_OPTION', `tried ${JSON.stringify(data)}`);
+    assert.ok(err.message.startsWith(field), `${err.message} should name ${field}`);
+  }
+});
+
+test('[gossip] closed mode with an allowlist path is valid', () => {
+  const g = parseConfig({ gossip: { mode: 'closed', allowlist: '/etc/meshnode/allow' } }).gossip;
+  assert.is(g.mode, 'closed');
+  assert.is(g.allowlist, '/etc/meshnode/allow');
+});
+
 test.run();
