@@ -68,16 +68,19 @@ export default class GossipActor extends Actor {
     await this.ask('journal', 'subscribe');
     let bytesIn = 0;
     let bytesOut = 0;
+    // The totals grow by each link's traffic since the last tick; the links'
+    // own counters are left alone (the console shows them since the link opened).
+    const counted = new WeakMap<object, { in: number; out: number }>();
     this.gauges = setInterval(() => {
       const m = this.mesh!;
       const peers = m.openPeers();
       this.peersGauge.set(peers.length);
       this.bansGauge.set(m.bans.size);
       for (const p of peers) {
-        bytesIn += p.bytesIn;
-        bytesOut += p.bytesOut;
-        p.bytesIn = 0;
-        p.bytesOut = 0;
+        const c = counted.get(p) ?? { in: 0, out: 0 };
+        bytesIn += p.bytesIn - c.in;
+        bytesOut += p.bytesOut - c.out;
+        counted.set(p, { in: p.bytesIn, out: p.bytesOut });
       }
       this.bytesIn.set(bytesIn);
       this.bytesOut.set(bytesOut);

@@ -5,8 +5,8 @@
  *
  *   hello   {t, versions, did, nonce}     first frame each way
  *   auth    {t, version, sig}             proof of the DID over both nonces
- *   vv      {t, heads, more}              version vector, in chunks; more=false ends it
- *   have    {t, heads}                    push notice: these feeds grew
+ *   vv      {t, heads, more, ids?}        version vector, in chunks; more=false ends it
+ *   have    {t, heads, ids?}              push notice: these feeds grew
  *   want    {t, author, from, to}         ask for a range of one feed
  *   entries {t, author, from, entries}    the answer: that feed's entries from `from`
  *   proof   {t, author, seq, entries}     equivocation proof: two signed entries
@@ -41,6 +41,14 @@ const heads = z
 const nonce = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
 const rid = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const hexId = z.string().regex(/^[0-9a-f]{64}$/);
+/**
+ * Head entry ids (author → id of the entry at the head seq in `heads`), for
+ * some or all of a frame's authors: two nodes at the same seq with different
+ * ids hold an equivocation that comparing seqs alone would never reveal.
+ */
+const headIds = z.record(did, hexId).refine((h) => Object.keys(h).length <= MAX_HEADS_PER_FRAME, {
+  error: `at most ${MAX_HEADS_PER_FRAME} ids per frame`,
+});
 const entryList = z.array(z.record(z.string(), z.unknown())).max(MAX_ENTRIES_LIMIT);
 
 const frameSchema = z.discriminatedUnion('t', [
@@ -55,8 +63,8 @@ const frameSchema = z.discriminatedUnion('t', [
     version: z.number().int().min(1),
     sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
   }),
-  z.strictObject({ t: z.literal('vv'), heads, more: z.boolean() }),
-  z.strictObject({ t: z.literal('have'), heads }),
+  z.strictObject({ t: z.literal('vv'), heads, more: z.boolean(), ids: headIds.optional() }),
+  z.strictObject({ t: z.literal('have'), heads, ids: headIds.optional() }),
   z.strictObject({ t: z.literal('want'), author: did, from: seq, to: seq }),
   z.strictObject({ t: z.literal('entries'), author: did, from: seq, entries: entryList }),
   z.strictObject({
@@ -132,14 +140,30 @@ export function encodeFrame(frame: Frame): string {
   return JSON.stringify(frame);
 }
 
-/** A version vector split into frames of at most MAX_HEADS_PER_FRAME authors. */
-export function vvFrames(all: Record<string, number>): Array<FrameOf<'vv'>> {
+/**
+ * A version vector split into frames of at most MAX_HEADS_PER_FRAME authors,
+ * each carrying the head ids it has in `ids` (a frame without any has no `ids`).
+ */
+export function vvFrames(
+  all: Record<string, number>,
+  ids?: ReadonlyMap<string, string>,
+): Array<FrameOf<'vv'>> {
   const authors = Object.keys(all);
   const frames: Array<FrameOf<'vv'>> = [];
   for (let i = 0; i < authors.length || frames.length === 0; i += MAX_HEADS_PER_FRAME) {
     const heads: Record<string, number> = {};
-    for (const a of authors.slice(i, i + MAX_HEADS_PER_FRAME)) heads[a] = all[a]!;
-    frames.push({ t: 'vv', heads, more: i + MAX_HEADS_PER_FRAME < authors.length });
+    const chunkIds: Record<string, string> = {};
+    let n = 0;
+    for (const a of authors.slice(i, i + MAX_HEADS_PER_FRAME)) {
+      heads[a] = all[a]!;
+      const id = ids?.get(a);
+      if (id !== undefined) {
+        chunkIds[a] = id;
+        n++;
+      }
+    }
+    const more = i + MAX_HEADS_PER_FRAME < authors.length;
+    frames.push(n > 0 ? { t: 'vv', heads, more, ids: chunkIds } : { t: 'vv', heads, more });
   }
   return frames;
 }

@@ -27,6 +27,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import { MeshError } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/log.js';
+import { encodeEntry, entryId } from '../journal/codec.js';
+import type { Entry } from '../journal/codec.js';
 import { Allowlist } from './allowlist.js';
 import { vvFrames } from './frames.js';
 import type { Frame, FrameOf } from './frames.js';
@@ -137,6 +139,14 @@ export class Mesh implements PeerHost {
   readonly byDid = new Map<string, Peer>();
   readonly bans = new Map<string, { until: number; count: number; reason: string }>();
   readonly local = new Map<string, number>();
+  /**
+   * Head entry ids we know, with their seq. A peer's head at the same seq
+   * with another id is an equivocation: we fetch its entry and the journal
+   * proves it (seqs alone never show two branches of equal length).
+   */
+  private readonly localIds = new Map<string, { seq: number; id: string }>();
+  /** Authors whose entry at our head a peer was asked for after a `prev` mismatch. */
+  private readonly forkProbes = new WeakMap<Peer, Set<string>>();
   readonly frozen = new Set<string>();
   selfSynced = false;
   port = 0;
@@ -151,7 +161,7 @@ export class Mesh implements PeerHost {
   private readonly unupgraded = new Map<Duplex, NodeJS.Timeout>();
   private tick: NodeJS.Timeout | undefined;
   private stopped = false;
-  readonly counters = { bans: 0, invalid: 0, ingested: 0, refusedUpgrades: 0 };
+  readonly counters = { bans: 0, invalid: 0, ingested: 0, duplicates: 0, refusedUpgrades: 0 };
   /** The consumer side's open grant exchanges, by request id. */
   private readonly grantWaits = new Map<
     string,
@@ -175,6 +185,7 @@ export class Mesh implements PeerHost {
       this.local.set(author, seq);
     }
     for (const p of await this.journal.proofs()) this.frozen.add(p.author);
+    void this.learnHeadIds();
     if (this.options.listen !== '') await this.listen();
     for (const url of this.options.peers) this.addDial(url, 'config');
     if (this.options.peers.length === 0) void this.markSelfSynced();
@@ -197,10 +208,12 @@ export class Mesh implements PeerHost {
   }
 
   /** The journal appended these (ours or ingested): tell the peers that lack them. */
-  journalOnAppended(entries: Array<{ author: string; seq: number }>): void {
-    for (const { author, seq } of entries) {
+  journalOnAppended(entries: Array<{ author: string; seq: number; id?: string }>): void {
+    for (const { author, seq, id } of entries) {
       if (seq > (this.local.get(author) ?? 0)) this.local.set(author, seq);
       if (seq > (this.pendingHave.get(author) ?? 0)) this.pendingHave.set(author, seq);
+      if (id && seq >= (this.localIds.get(author)?.seq ?? 0))
+        this.localIds.set(author, { seq, id });
     }
     if (this.haveScheduled) return;
     this.haveScheduled = true;
@@ -209,19 +222,29 @@ export class Mesh implements PeerHost {
       this.haveScheduled = false;
       const all = [...this.pendingHave];
       this.pendingHave.clear();
+      const ids = this.headIds();
       for (const p of this.openPeers()) {
-        const heads: Record<string, number> = {};
+        let heads: Record<string, number> = {};
+        let haveIds: Record<string, string> = {};
         let n = 0;
+        const flush = () => {
+          p.send(
+            Object.keys(haveIds).length > 0
+              ? { t: 'have', heads, ids: haveIds }
+              : { t: 'have', heads },
+          );
+          heads = {};
+          haveIds = {};
+          n = 0;
+        };
         for (const [author, seq] of all) {
           if ((p.heads.get(author) ?? 0) >= seq) continue;
           heads[author] = seq;
-          if (++n === 1000) {
-            p.send({ t: 'have', heads: { ...heads } });
-            for (const k of Object.keys(heads)) delete heads[k];
-            n = 0;
-          }
+          const id = ids.get(author);
+          if (id !== undefined && this.local.get(author) === seq) haveIds[author] = id;
+          if (++n === 1000) flush();
         }
-        if (n > 0) p.send({ t: 'have', heads });
+        if (n > 0) flush();
       }
     });
   }
@@ -260,6 +283,7 @@ export class Mesh implements PeerHost {
       })),
       bans: [...this.bans].map(([did, b]) => ({ did, ...b })),
       frozen: [...this.frozen],
+      counters: { ...this.counters },
     };
   }
 
@@ -311,7 +335,7 @@ export class Mesh implements PeerHost {
       { peer: did, address: peer.address, direction: peer.direction },
       'peer connected',
     );
-    for (const f of vvFrames(Object.fromEntries(this.local))) peer.send(f);
+    for (const f of vvFrames(Object.fromEntries(this.local), this.headIds())) peer.send(f);
     void this.journal.proofs().then(
       (proofs) => {
         for (const p of proofs.slice(0, MAX_PROOFS_SENT)) peer.send({ t: 'proof', ...p });
@@ -324,7 +348,7 @@ export class Mesh implements PeerHost {
     switch (frame.t) {
       case 'vv':
       case 'have':
-        this.peerOnHeads(peer, frame.heads);
+        this.peerOnHeads(peer, frame.heads, frame.ids);
         if (frame.t === 'vv' && !frame.more) {
           peer.vvComplete = true;
           this.checkSelfSync();
@@ -526,12 +550,80 @@ export class Mesh implements PeerHost {
 
   // --- sync ------------------------------------------------------------------
 
-  private peerOnHeads(peer: Peer, heads: Record<string, number>): void {
+  private peerOnHeads(
+    peer: Peer,
+    heads: Record<string, number>,
+    ids: Record<string, string> | undefined,
+  ): void {
     for (const [author, seq] of Object.entries(heads)) {
       if (seq > (peer.heads.get(author) ?? 0)) peer.heads.set(author, seq);
-      if (seq > (this.local.get(author) ?? 0)) peer.ahead.add(author);
+      const ours = this.local.get(author) ?? 0;
+      if (seq > ours) peer.ahead.add(author);
+      // Same seq as ours: the same entry, or two branches of equal length.
+      const id = ids?.[author];
+      if (id !== undefined && seq === ours && seq > 0 && !this.frozen.has(author)) {
+        void this.compareHead(peer, author, seq, id);
+      }
     }
     this.schedule(peer);
+  }
+
+  /** The peer's head at `seq` is `theirs`: if ours differs, fetch theirs (an equivocation). */
+  private async compareHead(
+    peer: Peer,
+    author: string,
+    seq: number,
+    theirs: string,
+  ): Promise<void> {
+    const ours = await this.idAt(author, seq);
+    if (ours === undefined || ours === theirs) return;
+    this.log.warn({ author, seq, peer: peer.did }, 'a peer holds another entry at our head');
+    this.probe(peer, author, seq);
+  }
+
+  /**
+   * Ask `peer` for its entry at one `seq` we already hold: the answer goes to
+   * the journal like any other, which keeps it as a proof if it differs from
+   * ours. False if the author's pull slot is taken (the next vv tries again).
+   */
+  private probe(peer: Peer, author: string, seq: number): boolean {
+    if (peer.state !== 'open' || this.frozen.has(author) || this.pending.has(author)) return false;
+    this.pending.set(author, peer);
+    peer.openWants.set(author, { from: seq, to: seq, sent: Date.now() });
+    peer.send({ t: 'want', author, from: seq, to: seq });
+    return true;
+  }
+
+  /** Our entry id at `seq` (cached for the head; read from the journal otherwise). */
+  private async idAt(author: string, seq: number): Promise<string | undefined> {
+    const known = this.localIds.get(author);
+    if (known?.seq === seq) return known.id;
+    try {
+      const [entry] = await this.journal.range(author, seq, seq, 1);
+      if (!entry) return undefined;
+      const id = entryId(encodeEntry(entry as Entry));
+      if (seq >= (this.localIds.get(author)?.seq ?? 0)) this.localIds.set(author, { seq, id });
+      return id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The ids of our heads we know (sent with vv and have so peers can compare). */
+  private headIds(): Map<string, string> {
+    const ids = new Map<string, string>();
+    for (const [author, { seq, id }] of this.localIds) {
+      if (this.local.get(author) === seq) ids.set(author, id);
+    }
+    return ids;
+  }
+
+  /** After a start: learn the ids of the heads on disk, one feed at a time, in the background. */
+  private async learnHeadIds(): Promise<void> {
+    for (const [author, seq] of [...this.local]) {
+      if (this.stopped) return;
+      if (seq > 0 && this.localIds.get(author)?.seq !== seq) await this.idAt(author, seq);
+    }
   }
 
   /** Ask `peer` for what it has and we lack, within the in-flight limits. */
@@ -623,27 +715,47 @@ export class Mesh implements PeerHost {
 
   private async ingestAnswer(peer: Peer, frame: FrameOf<'entries'>): Promise<void> {
     const last = frame.from + frame.entries.length - 1;
+    let failed: MeshError | undefined;
     try {
-      await this.journal.ingest(frame.entries);
-      this.counters.ingested += frame.entries.length;
+      const r = await this.journal.ingest(frame.entries);
+      this.counters.ingested += r.appended;
+      this.counters.duplicates += r.duplicates;
       if (last > (this.local.get(frame.author) ?? 0)) this.local.set(frame.author, last);
     } catch (err) {
-      this.ingestOnError(peer, frame.author, err as MeshError);
-    } finally {
-      this.release(peer, frame.author);
+      failed = err as MeshError;
     }
+    // Free the author's slot first: handling the error may ask this peer again.
+    this.release(peer, frame.author);
+    if (failed) this.ingestOnError(peer, frame, failed);
     this.checkSelfSync();
     this.schedule(peer);
     // Other peers may have been waiting for this author's pending slot.
     for (const p of this.openPeers()) if (p !== peer) this.schedule(p);
   }
 
-  private ingestOnError(peer: Peer, author: string, err: MeshError): void {
+  private ingestOnError(peer: Peer, frame: FrameOf<'entries'>, err: MeshError): void {
+    const author = frame.author;
     peer.ahead.delete(author);
     if (INVALID_ENTRY_CODES.has(err.code)) {
       this.counters.invalid++;
       this.peerOnOffence(peer, 'invalidEntry', err);
     } else if (CHAIN_CODES.has(err.code)) {
+      // A verified entry right after our head that does not link to it: its
+      // author signed another entry at our head's seq (a fork of unequal
+      // length). Ask for the peer's entry there, once: the journal proves it.
+      const probed = this.forkProbes.get(peer) ?? new Set<string>();
+      const head = this.local.get(author) ?? 0;
+      if (
+        err.code === 'ERR_PREV_MISMATCH' &&
+        head > 0 &&
+        frame.from === head + 1 &&
+        !probed.has(author) &&
+        this.probe(peer, author, head)
+      ) {
+        probed.add(author);
+        this.forkProbes.set(peer, probed);
+        return;
+      }
       this.peerOnOffence(peer, 'protocol', err);
     } else if (err.code === 'ERR_EQUIVOCATION') {
       this.frozen.add(author);
@@ -732,7 +844,7 @@ export class Mesh implements PeerHost {
     // A target skipped because its DID was connected inbound is dialed again
     // once that link is gone.
     for (const d of this.dials.values()) if (!d.socket && !d.timer) this.dial(d);
-    const frames = vvFrames(Object.fromEntries(this.local));
+    const frames = vvFrames(Object.fromEntries(this.local), this.headIds());
     for (const p of this.openPeers()) for (const f of frames) p.send(f);
     if (this.options.discover) {
       try {

@@ -1,0 +1,143 @@
+/**
+ * A LAN of network namespaces for multi-host tests (root only): one
+ * namespace per host, each with `eth0` on 10.x.y.(i+1)/24, plugged by a
+ * veth pair into a bridge that lives in a namespace of its own. Cutting a
+ * host's cable is `ip link set pI down` on the bridge side.
+ *
+ * Names carry this process's pid (`mngs-PID-…`), so parallel runs do not
+ * collide, and namespaces left by a run that was killed (its pid gone) are
+ * swept at the next setup. `destroy()` removes everything (deleting a
+ * namespace deletes its veth ends); it also runs at process exit.
+ */
+import { execFileSync } from 'node:child_process';
+
+const PREFIX = 'mngs-';
+
+function ip(...args: string[]): string {
+  try {
+    return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    throw new Error(`ip ${args.join(' ')}: ${stderr || (err as Error).message}`);
+  }
+}
+
+function namespaces(): string[] {
+  return ip('netns', 'list')
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n !== '');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Delete namespaces left by earlier runs whose process is gone. */
+export function sweepStaleNamespaces(): string[] {
+  const swept: string[] = [];
+  for (const ns of namespaces()) {
+    const m = /^mngs-(\d+)-/.exec(ns);
+    if (!m || alive(Number(m[1]))) continue;
+    try {
+      ip('netns', 'del', ns);
+      swept.push(ns);
+    } catch {
+      // Someone else swept it first.
+    }
+  }
+  return swept;
+}
+
+export interface Host {
+  /** Namespace name: run a command in it with `ip netns exec NAME …`. */
+  ns: string;
+  ip: string;
+  /** The host's port on the bridge (in the bridge namespace). */
+  cable: string;
+}
+
+export class NetnsLan {
+  readonly bridgeNs: string;
+  readonly hosts: Host[] = [];
+  private destroyed = false;
+  private readonly onExit = () => this.destroy();
+
+  private constructor(readonly tag: string) {
+    this.bridgeNs = `${tag}br`;
+    process.on('exit', this.onExit);
+  }
+
+  /** Create `n` hosts on 10.`net`.0.0/24 (addresses .1 … .n). */
+  static create(n: number, net = 77): NetnsLan {
+    sweepStaleNamespaces();
+    const lan = new NetnsLan(`${PREFIX}${process.pid}-`);
+    try {
+      ip('netns', 'add', lan.bridgeNs);
+      ip('-n', lan.bridgeNs, 'link', 'add', 'br0', 'type', 'bridge');
+      ip('-n', lan.bridgeNs, 'link', 'set', 'br0', 'up');
+      for (let i = 0; i < n; i++) {
+        const host: Host = { ns: `${lan.tag}h${i}`, ip: `10.${net}.0.${i + 1}`, cable: `p${i}` };
+        ip('netns', 'add', host.ns);
+        lan.hosts.push(host);
+        ip('-n', host.ns, 'link', 'set', 'lo', 'up');
+        ip(
+          '-n',
+          lan.bridgeNs,
+          'link',
+          'add',
+          host.cable,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          'eth0',
+          'netns',
+          host.ns,
+        );
+        ip('-n', lan.bridgeNs, 'link', 'set', host.cable, 'master', 'br0');
+        ip('-n', lan.bridgeNs, 'link', 'set', host.cable, 'up');
+        ip('-n', host.ns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0');
+        ip('-n', host.ns, 'link', 'set', 'eth0', 'up');
+      }
+    } catch (err) {
+      lan.destroy();
+      throw err;
+    }
+    return lan;
+  }
+
+  /** Unplug host i from the bridge: its packets go nowhere, nobody's reach it. */
+  cut(i: number): void {
+    ip('-n', this.bridgeNs, 'link', 'set', this.hosts[i]!.cable, 'down');
+  }
+
+  /** Plug host i back in. */
+  heal(i: number): void {
+    ip('-n', this.bridgeNs, 'link', 'set', this.hosts[i]!.cable, 'up');
+  }
+
+  /** Namespaces of this LAN that still exist (empty after destroy). */
+  remaining(): string[] {
+    return namespaces().filter((ns) => ns.startsWith(this.tag));
+  }
+
+  /** Delete every namespace of this LAN; safe to call twice. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    process.off('exit', this.onExit);
+    for (const ns of [...this.hosts.map((h) => h.ns), this.bridgeNs]) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        // Not created, or already gone.
+      }
+    }
+  }
+}
