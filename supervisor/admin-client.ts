@@ -16,10 +16,16 @@ export class AdminClient {
     { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
   >();
 
+  /** The connection is gone (the node stopped, or close()): every further call fails at once. */
+  closed = false;
+
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.socketOnData(chunk));
+    // An error (EPIPE when the node went away) is followed by 'close', which settles the callers.
+    socket.on('error', () => {});
     socket.on('close', () => {
+      this.closed = true;
       for (const w of this.waiting.values()) {
         clearTimeout(w.timer);
         w.reject(new MeshError('ERR_NOT_RUNNING', 'the node closed the admin connection'));
@@ -50,17 +56,27 @@ export class AdminClient {
   ): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new MeshError('ERR_NOT_RUNNING', 'the admin connection is closed'));
+        return;
+      }
       const timer = setTimeout(() => {
         this.waiting.delete(id);
         reject(new MeshError('ERR_TIMEOUT', `${method} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
-      this.socket.write(`${JSON.stringify({ v: ADMIN_PROTOCOL, id, method, params })}\n`);
+      const caller = { uid: process.getuid?.() ?? 0 };
+      this.socket.write(`${JSON.stringify({ v: ADMIN_PROTOCOL, id, method, params, caller })}\n`);
     });
   }
 
   close(): void {
     this.socket.end();
+  }
+
+  /** Drop the connection now: calls still waiting fail with ERR_NOT_RUNNING. */
+  destroy(): void {
+    this.socket.destroy();
   }
 
   private socketOnData(chunk: string): void {

@@ -11,7 +11,11 @@
  * connection stays usable, except a line over MAX_LINE_BYTES, which closes
  * it (we cannot tell where the next request starts). Destructive methods
  * (restart, kill, stop, revoke, log level) are written to the admin audit
- * log with the caller's uid as the OS reports it (see peer-cred.ts).
+ * log with the caller's uid as the OS reports it (see peer-cred.ts), and
+ * the uid the client claims (under the hardened unit, ProtectProc=invisible
+ * hides other users' processes from the node, so the OS answer can be null;
+ * the socket's mode already limits callers to the node's user, its group and
+ * root).
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -29,6 +33,8 @@ export const ADMIN_PROTOCOL = 1;
 const MAX_LINE_BYTES = 1024 * 1024;
 /** Concurrent admin connections; the console holds one, scripts a few. */
 const MAX_CONNECTIONS = 32;
+/** After refusing an oversize line, the connection is destroyed this long after our end. */
+const CLOSE_GRACE_MS = 1000;
 /** Asks on behalf of the admin API wait at most this long (verify of a big journal is slow). */
 const ASK_TIMEOUT_MS = 120_000;
 
@@ -37,6 +43,8 @@ const requestSchema = z.strictObject({
   id: z.union([z.string().max(64), z.number().int()], { error: 'id must be a string or integer' }),
   method: z.string().regex(/^[a-z][A-Za-z.]{0,63}$/, { error: 'method is not a method name' }),
   params: z.record(z.string(), z.unknown()).optional(),
+  /** Who the client says it is; recorded beside what the OS says (see peer-cred.ts). */
+  caller: z.strictObject({ uid: z.number().int().min(0) }).optional(),
 });
 export type AdminRequest = z.output<typeof requestSchema>;
 
@@ -107,7 +115,10 @@ export class AdminServer {
       process.umask(oldMask);
     }
     if (this.options.group !== '') {
-      chownSync(path, process.getuid?.() ?? 0, groupId(this.options.group));
+      // Under the unit the socket already has the service's group; chown
+      // (blocked by its syscall filter) is only needed for another group.
+      const gid = groupId(this.options.group);
+      if (gid !== process.getgid?.()) chownSync(path, process.getuid?.() ?? 0, gid);
       chmodSync(path, 0o660);
     }
     this.server = server;
@@ -126,23 +137,31 @@ export class AdminServer {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
     let buffered = '';
+    let oversize = false;
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
+      // Past an oversize line nothing more is read: what follows is not a request either.
+      if (oversize) return;
       buffered += chunk;
-      if (Buffer.byteLength(buffered) > MAX_LINE_BYTES && !buffered.includes('\n')) {
-        this.reply(socket, null, {
-          code: 'ERR_BAD_REQUEST',
-          message: `request line over ${MAX_LINE_BYTES} bytes`,
-        });
-        socket.end();
-        return;
-      }
       let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
+        if (Buffer.byteLength(line) > MAX_LINE_BYTES) break;
         if (line.trim() !== '') void this.socketOnLine(socket, line);
       }
+      // Checked on the remainder too (not only while no newline came), so a
+      // long line is refused the same whichever chunks it arrives in.
+      if (nl < 0 && Buffer.byteLength(buffered) <= MAX_LINE_BYTES) return;
+      oversize = true;
+      buffered = '';
+      this.reply(socket, null, {
+        code: 'ERR_BAD_REQUEST',
+        message: `request line over ${MAX_LINE_BYTES} bytes`,
+      });
+      socket.end();
+      // A client that keeps its end open (or keeps sending) does not keep the slot.
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
     });
   }
 
@@ -242,6 +261,7 @@ export class AdminServer {
       method: req.method,
       params: req.params ?? {},
       uid: await peerUid(socket),
+      claimedUid: req.caller?.uid ?? null,
     });
   }
 
