@@ -128,7 +128,7 @@ export class JournalStore {
       await store.close();
       throw new MeshError(
         'ERR_STORAGE_FORMAT',
-        `journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it (see README, Formats)`,
+        `journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it. To migrate, run the meshnode version that wrote it, or move ${dir} aside and start: the node re-fetches every feed, its own included, from its peers (README, Upgrades)`,
       );
     }
     if (!store.readOnly) store.loadWriterState();
