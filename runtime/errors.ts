@@ -102,6 +102,23 @@
  * ERR_NOT_ALLOWED      The mesh is closed and the peer's DID is not on the
  *                      allowlist.
  * ERR_BANNED           The peer is banned (score fell below the threshold).
+ *
+ * Sandbox (sandbox/): thrown by the host API
+ * ERR_SANDBOX_MODULE   A process module cannot be loaded: the file cannot be
+ *                      read, is too large, or the process spec is invalid.
+ * ERR_SANDBOX_NO_PROCESS No process of that name is loaded in the host.
+ * and carried in a process result's `Code` (with `Error`; the outbox is empty):
+ * ERR_SANDBOX_UNTRUSTED  The message is from neither the owner nor an authority.
+ * ERR_SANDBOX_ASSIGNMENT An assignment that matches no allowlisted pattern.
+ * ERR_SANDBOX_BOOT       A boot message (Type = Process) not from the owner.
+ * ERR_SANDBOX_MESSAGE    The message is malformed (a field missing, too large).
+ * ERR_SANDBOX_HANDLER    The module failed to evaluate or handle() threw; the
+ *                        text is the process's own error, never host details.
+ * ERR_SANDBOX_TIMEOUT    The message ran past the process's CPU deadline.
+ * ERR_SANDBOX_MEMORY     The process hit its memory cap (or its stack limit).
+ * ERR_SANDBOX_OUTPUT     The result or the state is over its size limit.
+ * ERR_SANDBOX_INBOX_FULL The process's inbox is full; the message was not queued.
+ * ERR_SANDBOX_CRASH      A pool thread failed; the pool replaced it.
  */
 
 export type ErrorCode =
@@ -144,6 +161,18 @@ export type ErrorCode =
   | 'ERR_HANDSHAKE'
   | 'ERR_NOT_ALLOWED'
   | 'ERR_BANNED'
+  | 'ERR_SANDBOX_MODULE'
+  | 'ERR_SANDBOX_NO_PROCESS'
+  | 'ERR_SANDBOX_UNTRUSTED'
+  | 'ERR_SANDBOX_ASSIGNMENT'
+  | 'ERR_SANDBOX_BOOT'
+  | 'ERR_SANDBOX_MESSAGE'
+  | 'ERR_SANDBOX_HANDLER'
+  | 'ERR_SANDBOX_TIMEOUT'
+  | 'ERR_SANDBOX_MEMORY'
+  | 'ERR_SANDBOX_OUTPUT'
+  | 'ERR_SANDBOX_INBOX_FULL'
+  | 'ERR_SANDBOX_CRASH'
   | 'ERR_AUDIT_BROKEN'
   | 'ERR_GRANT_NONCE'
   | 'ERR_GRANT_SIGNATURE'
@@ -225,6 +254,12 @@ export const badFrame = (why: string): MeshError => new MeshError('ERR_BAD_FRAME
 export const protocolViolation = (why: string): MeshError => new MeshError('ERR_PROTOCOL', why);
 
 export const handshakeFailed = (why: string): MeshError => new MeshError('ERR_HANDSHAKE', why);
+
+export const sandboxModule = (process: string, why: string): MeshError =>
+  new MeshError('ERR_SANDBOX_MODULE', `sandbox process ${process}: ${why}`);
+
+export const unknownProcess = (process: string): MeshError =>
+  new MeshError('ERR_SANDBOX_NO_PROCESS', `no sandbox process named ${process}`);
 
 /** Shape an error for a reply that crosses a thread boundary. */
 export function toPayload(err: unknown): { code: string; message: string } {

@@ -70,6 +70,7 @@ function builtinSpec(
           renewAt: g.renew_at,
           sweepMs: g.sweep_ms,
           reconcileMs: g.reconcile_ms,
+          sandbox: sandboxOptions(config, stateDir),
         },
       };
     }
@@ -161,6 +162,41 @@ const meshSchema = z.strictObject({
     .default(['10.0.0.0/8', 'fd00::/8']),
 });
 
+/** Defaults for every sandbox process (DESIGN §7); a [[policy]] may set its own. */
+const sandboxSchema = z.strictObject({
+  /** Pool threads running processes (one message at a time per thread). */
+  threads: positiveInt().max(64, { error: 'must be at most 64' }).default(1),
+  /** Memory cap of one process (QuickJS runtime limit). */
+  memory_mb: positiveInt().max(1024, { error: 'must be at most 1024' }).default(32),
+  /** CPU deadline of one message. */
+  deadline_ms: positiveInt().max(60_000, { error: 'must be at most 60000' }).default(100),
+  max_output_bytes: positiveInt().default(65_536),
+  max_state_bytes: positiveInt().default(1_048_576),
+  /** Messages waiting per process; more are refused. */
+  inbox: positiveInt().default(64),
+});
+
+/** An operator policy: a sandbox process the grant authorizer asks (action Authorize). */
+const policySchema = z.strictObject({
+  name: z
+    .string({ error: 'must be a string' })
+    .regex(/^[a-z][a-z0-9_-]{0,31}$/, { error: 'must match ^[a-z][a-z0-9_-]{0,31}$' }),
+  /** The process module (ES module exporting handle(msg, env)). */
+  module: z.string({ error: 'must be a path' }).min(1, { error: 'must not be empty' }),
+  memory_mb: positiveInt().max(1024, { error: 'must be at most 1024' }).optional(),
+  deadline_ms: positiveInt().max(60_000, { error: 'must be at most 60000' }).optional(),
+  max_output_bytes: positiveInt().optional(),
+  max_state_bytes: positiveInt().optional(),
+  inbox: positiveInt().optional(),
+});
+
+const policyList = z
+  .array(policySchema)
+  .default([])
+  .refine((list) => new Set(list.map((p) => p.name)).size === list.length, {
+    error: 'must not name a policy twice',
+  });
+
 const grantsSchema = z.strictObject({
   /** How long a provider's nonce is good for. */
   nonce_ttl_ms: positiveInt().default(10_000),
@@ -223,6 +259,8 @@ export const configSchema = z.strictObject({
   gossip: gossipSchema.prefault({}),
   mesh: meshSchema.prefault({}),
   grants: grantsSchema.prefault({}),
+  sandbox: sandboxSchema.prefault({}),
+  policy: policyList,
   actors: z
     .strictObject({
       journal: actorTuning.optional(),
@@ -340,6 +378,30 @@ function gossipOptions(g: Config['gossip']): Record<string, unknown> {
     maxBufferedBytes: g.max_buffered_bytes,
     backoffBaseMs: g.backoff_base_ms,
     backoffMaxMs: g.backoff_max_ms,
+  };
+}
+
+/** The grants actor's policy hook: sandbox limits, and the policies in config order. */
+function sandboxOptions(config: Config, stateDir: string): Record<string, unknown> {
+  const limits = (t: Partial<Config['sandbox']>) =>
+    Object.fromEntries(
+      Object.entries({
+        memoryBytes: t.memory_mb === undefined ? undefined : t.memory_mb * 1024 * 1024,
+        deadlineMs: t.deadline_ms,
+        maxOutputBytes: t.max_output_bytes,
+        maxStateBytes: t.max_state_bytes,
+        inbox: t.inbox,
+      }).filter(([, v]) => v !== undefined),
+    );
+  return {
+    threads: config.sandbox.threads,
+    limits: limits(config.sandbox),
+    stateDir: join(stateDir, 'sandbox'),
+    policies: config.policy.map((p) => ({
+      name: p.name,
+      module: resolve(p.module),
+      limits: limits(p),
+    })),
   };
 }
 

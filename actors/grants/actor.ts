@@ -26,6 +26,8 @@ import type { Activation } from './activations.js';
 import { decide, meshBlocks } from './checks.js';
 import type { Decision, GrantLookup, GrantRequest, Offer, PolicyInput } from './checks.js';
 import { NonceBook } from './nonces.js';
+import { PolicyGate } from '../../sandbox/policy.js';
+import type { PolicyOptions } from '../../sandbox/policy.js';
 
 /** Per-subscriber buckets kept at most (oldest dropped): bounded memory under a DID flood. */
 const MAX_BUCKETS = 100_000;
@@ -53,6 +55,8 @@ interface Options {
   renewAt: number;
   sweepMs: number;
   reconcileMs: number;
+  /** The operator's policy processes (check 9) and the sandbox they run in. */
+  sandbox?: PolicyOptions;
 }
 
 export default class GrantsActor extends Actor {
@@ -63,6 +67,7 @@ export default class GrantsActor extends Actor {
   private readonly buckets = new Map<string, Bucket>();
   private global: Bucket = { tokens: 0, at: 0 };
   private audit!: AuditLog;
+  private policy!: PolicyGate;
   private activations!: Activations;
   private me = '';
   private timers: NodeJS.Timeout[] = [];
@@ -95,6 +100,8 @@ export default class GrantsActor extends Actor {
     this.audit = new AuditLog(this.opts.auditLog ?? `${this.opts.stateDir}/audit/grants.log`);
     this.activations = new Activations(`${this.opts.stateDir}/activations.json`);
     this.me = ((await this.ask('journal', 'identity')) as { did: string }).did;
+    // Policies are the node's own processes: the node's DID owns them.
+    this.policy = await PolicyGate.start(this.me, this.opts.sandbox ?? { policies: [] });
     await this.loadLive();
     await this.ask('journal', 'subscribe');
     await this.reconcile();
@@ -108,6 +115,7 @@ export default class GrantsActor extends Actor {
     for (const t of this.timers) clearInterval(t);
     for (const t of this.renewals.values()) clearTimeout(t);
     this.audit?.close();
+    await this.policy?.close();
   }
 
   override inspectState(): unknown {
@@ -226,7 +234,7 @@ export default class GrantsActor extends Actor {
     return {
       nonce: (nonce: string, peer: string) => this.nonces.consume(nonce, peer),
       rate: (subscriber: string) => this.rateOk(subscriber),
-      policy: async (_input: PolicyInput) => ({ allow: true, reason: 'no policy configured' }),
+      policy: (input: PolicyInput) => this.policy.authorize(input),
     };
   }
 

@@ -28,6 +28,12 @@ const FACTORIES: Array<[string, () => MeshError, errors.ErrorCode]> = [
   ['badFrame', () => errors.badFrame('frame is not JSON'), 'ERR_BAD_FRAME'],
   ['protocolViolation', () => errors.protocolViolation('entries nobody asked for'), 'ERR_PROTOCOL'],
   ['handshakeFailed', () => errors.handshakeFailed('auth before hello'), 'ERR_HANDSHAKE'],
+  [
+    'sandboxModule',
+    () => errors.sandboxModule('deny-list', 'cannot read policies/deny-list.js'),
+    'ERR_SANDBOX_MODULE',
+  ],
+  ['unknownProcess', () => errors.unknownProcess('deny-list'), 'ERR_SANDBOX_NO_PROCESS'],
 ];
 
 test('every factory makes a MeshError with its stable code and a message', () => {
