@@ -125,12 +125,17 @@ export const checked = (e: Entry): CheckedEntry => checkEntry(e);
 /** A deep copy (entries are plain JSON data). */
 export const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
-/** The supervisor input of the real node on `stateDir`, quiet, no metrics listener. */
+/**
+ * The supervisor input of the real node on `stateDir`, quiet, with no metrics
+ * or gossip listener (a fixed port would collide with any other node on the
+ * host) unless `extra` gives a [gossip] section.
+ */
 export function nodeInput(stateDir: string, extra: Record<string, unknown> = {}) {
   return supervisorInput(
     parseConfig({
       node: { state_dir: stateDir, log_level: 'warn' },
       metrics: { listen: '' },
+      gossip: { listen: '' },
       ...extra,
     }),
   );
