@@ -54,7 +54,9 @@ export class AuditLog {
 
   /** Append one record; durable when it returns. */
   append(record: Record<string, unknown>): AuditHead {
-    const body = { ...record, seq: this.head.seq + 1, ts: Date.now(), prev: this.head.hash };
+    // `hash` is the line's own field: a record's `hash` would be hashed, then replaced (a broken line).
+    const { hash: _hash, ...fields } = record;
+    const body = { ...fields, seq: this.head.seq + 1, ts: Date.now(), prev: this.head.hash };
     const hash = blake2b256Hex(new TextEncoder().encode(canonicalize(body)));
     writeSync(this.fd, `${JSON.stringify({ ...body, hash })}\n`);
     fsyncSync(this.fd);
@@ -79,13 +81,16 @@ export function verifyAuditLog(path: string): AuditVerdict {
   lines.pop();
   const hashes = [GENESIS];
   for (let i = 0; i < lines.length; i++) {
-    let rec: Record<string, unknown>;
+    let rec: unknown;
     try {
-      rec = JSON.parse(lines[i]!) as Record<string, unknown>;
+      rec = JSON.parse(lines[i]!);
     } catch {
       return { ok: false, line: i + 1, reason: 'not JSON' };
     }
-    const { hash, ...body } = rec;
+    if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) {
+      return { ok: false, line: i + 1, reason: 'not a JSON object' };
+    }
+    const { hash, ...body } = rec as Record<string, unknown>;
     if (body.seq !== head.seq + 1) return { ok: false, line: i + 1, reason: 'seq out of order' };
     if (body.prev !== head.hash) return { ok: false, line: i + 1, reason: 'prev hash mismatch' };
     const expect = blake2b256Hex(new TextEncoder().encode(canonicalize(body)));
@@ -96,6 +101,9 @@ export function verifyAuditLog(path: string): AuditVerdict {
   // The head file may lag the log by the one line a crash cut between the
   // two writes; it may never be ahead of it or disagree with it.
   const stored = readHead(path);
+  if (stored === null) {
+    return { ok: false, line: lines.length + 1, reason: 'head file is not a seq and a hash' };
+  }
   if (stored && stored.seq > head.seq) {
     return {
       ok: false,
@@ -109,12 +117,23 @@ export function verifyAuditLog(path: string): AuditVerdict {
   return { ok: true, records: lines.length, head };
 }
 
-function readHead(path: string): AuditHead | undefined {
+/** The head file: undefined if there is none, null if it holds anything but a head. */
+function readHead(path: string): AuditHead | null | undefined {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(`${path}.head`, 'utf8')) as AuditHead;
+    text = readFileSync(`${path}.head`, 'utf8');
   } catch {
     return undefined;
   }
+  try {
+    const h = JSON.parse(text) as Partial<AuditHead> | null;
+    if (Number.isSafeInteger(h?.seq) && h!.seq! >= 0 && typeof h?.hash === 'string') {
+      return { seq: h.seq!, hash: h.hash };
+    }
+  } catch {
+    // not JSON: not a head
+  }
+  return null;
 }
 
 /** Replace the head file atomically (write, fsync, rename). */

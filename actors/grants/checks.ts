@@ -5,7 +5,7 @@
  * is tested without sockets.
  *
  *   1 ERR_GRANT_NONCE         nonce unknown, already used, expired, or issued to another peer
- *   2 ERR_GRANT_SIGNATURE     the request's signature does not verify under its did:key
+ *   2 ERR_GRANT_SIGNATURE     the request is malformed, or its signature does not verify under its did:key
  *   3 ERR_GRANT_DID           the request's DID is not the peer authenticated on the link
  *   4 ERR_GRANT_SUBSCRIPTION  no such subscription, or not the requester's, not to us, not for this service
  *   5 ERR_GRANT_OFFER         we offer no such service, or withdrew the offer
@@ -18,6 +18,11 @@
 import { BlockList, isIP } from 'node:net';
 import { grantRequestBytes, isDid, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
 import { sigFromString } from '../journal/codec.js';
+
+/** A signature as the wire carries it: 64 bytes, unpadded base64url. */
+const SIG = /^[A-Za-z0-9_-]{86}$/;
+/** Entry ids (BLAKE2b-256, lower-case hex). */
+const ENTRY_ID = /^[0-9a-f]{64}$/;
 
 export type GrantCode =
   | 'ERR_GRANT_NONCE'
@@ -88,10 +93,16 @@ export async function decide(
   mesh: BlockList,
 ): Promise<Decision> {
   const deny = (code: GrantCode, reason: string): Decision => ({ allow: false, code, reason });
-  if (!gates.nonce(req.nonce, seen.peerDid)) {
+  if (typeof req.nonce !== 'string' || !gates.nonce(req.nonce, seen.peerDid)) {
     return deny('ERR_GRANT_NONCE', 'nonce unknown, used, expired or not issued to this peer');
   }
+  // Only strings are signed, and only the canonical encoding of a signature is one: Node's
+  // base64url decoder skips characters outside the alphabet, so `<sig>\n` would still verify.
   if (
+    typeof req.service !== 'string' ||
+    typeof req.subscription !== 'string' ||
+    typeof req.sig !== 'string' ||
+    !SIG.test(req.sig) ||
     !isDid(req.did) ||
     !verify(sigFromString(req.sig), grantRequestBytes(req), publicKeyFromDid(req.did))
   ) {
@@ -99,7 +110,10 @@ export async function decide(
   }
   if (req.did !== seen.peerDid)
     return deny('ERR_GRANT_DID', 'request DID is not the connected peer');
-  const sub = await lookup.subscription(req.subscription);
+  // Only an entry id can name a subscription: anything else never reaches the journal's views.
+  const sub = ENTRY_ID.test(req.subscription)
+    ? await lookup.subscription(req.subscription)
+    : undefined;
   if (
     !sub ||
     sub.subscriber !== req.did ||
@@ -122,15 +136,21 @@ export async function decide(
     return deny('ERR_GRANT_REVOKED', 'subscription revoked');
   }
   if (!gates.rate(req.did)) return deny('ERR_GRANT_RATE', 'request rate exceeded');
-  const verdict = await gates.policy({
-    subscriber: req.did,
-    service: req.service,
-    subscription: req.subscription,
-    sourceIp: seen.sourceIp,
-    port: offer.port,
-    proto: offer.proto,
-  });
-  if (!verdict.allow) return deny('ERR_GRANT_POLICY', `policy: ${verdict.reason}`);
+  let verdict: { allow: boolean; reason: string };
+  try {
+    verdict = await gates.policy({
+      subscriber: req.did,
+      service: req.service,
+      subscription: req.subscription,
+      sourceIp: seen.sourceIp,
+      port: offer.port,
+      proto: offer.proto,
+    });
+  } catch (err) {
+    // A policy that fails denies: it never lets a request through by accident.
+    return deny('ERR_GRANT_POLICY', `policy failed: ${(err as Error)?.message ?? String(err)}`);
+  }
+  if (verdict?.allow !== true) return deny('ERR_GRANT_POLICY', `policy: ${verdict?.reason}`);
   if (!inMesh(mesh, seen.sourceIp)) {
     return deny('ERR_GRANT_SOURCE_IP', `source ${seen.sourceIp} is outside the mesh`);
   }
