@@ -95,7 +95,7 @@ async function assertStillGossiping(mesh: TestMesh, tag: string): Promise<void> 
 
 test('two entries at one seq ingested at both ends of a chain of 5: every node keeps the proof and freezes the feed', async () => {
   await withMesh({ n: 5, topology: 'chain' }, async (mesh) => {
-    await mesh.waitReady(15_000);
+    await mesh.waitReady(30_000);
     const key = keyOf(41);
     const left = new Feed(key);
     const right = new Feed(key);
@@ -104,24 +104,24 @@ test('two entries at one seq ingested at both ends of a chain of 5: every node k
     assert.is(e1.seq, e2.seq);
     assert.is.not(idOf(e1), idOf(e2));
     await Promise.all([ingest(mesh.sup(0), [e1]), ingest(mesh.sup(4), [e2])]);
-    const ms = await waitProofEverywhere(mesh, key.did, [1, 1], 15_000);
+    const ms = await waitProofEverywhere(mesh, key.did, [1, 1], 30_000);
     console.log(`# equal-length fork: proof on all 5 nodes in ${ms} ms`);
     // Both branches' continuations, and either seq-1 entry, are refused everywhere.
     const more = [left.push('offer', bodies.offer('left', 82)), right.push('node', bodies.node(3))];
     await assertFrozen(mesh, [e1, e2, ...more]);
     await assertStillGossiping(mesh, 'after_fork');
   });
-}, 90_000);
+}, 120_000);
 
 test('branches of different lengths after a common prefix: the fork is found and the proof reaches every node', async () => {
   await withMesh({ n: 5, topology: 'chain' }, async (mesh) => {
-    await mesh.waitReady(15_000);
+    await mesh.waitReady(30_000);
     const key = keyOf(42);
     const trunk = new Feed(key);
     trunk.fill(3);
     // The common prefix everywhere first.
     await ingest(mesh.sup(2), trunk.entries);
-    await mesh.waitConverged(10_000);
+    await mesh.waitConverged(20_000);
     // Then two branches from seq 4: five entries on one end, two on the other.
     const left = new Feed(key);
     const right = new Feed(key);
@@ -136,11 +136,11 @@ test('branches of different lengths after a common prefix: the fork is found and
       ingest(mesh.sup(0), left.entries.slice(3)),
       ingest(mesh.sup(4), right.entries.slice(3)),
     ]);
-    const ms = await waitProofEverywhere(mesh, key.did, [4, 5], 15_000);
+    const ms = await waitProofEverywhere(mesh, key.did, [4, 5], 30_000);
     console.log(`# fork after a common prefix: proof on all 5 nodes in ${ms} ms`);
     await assertFrozen(mesh, [left.push('offer', bodies.offer('left_x', 300))]);
     await assertStillGossiping(mesh, 'after_branches');
   });
-}, 90_000);
+}, 120_000);
 
 test.run();

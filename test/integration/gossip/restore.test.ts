@@ -55,7 +55,7 @@ test('a node stopped mid-sync resumes from its journal after a restart and pulls
     gossipOf: (i: number) => (i === 1 ? { max_entries_per_frame: 10, max_wants_in_flight: 1 } : {}),
   };
   await withMesh(spec, async (mesh) => {
-    await mesh.waitReady(10_000);
+    await mesh.waitReady(20_000);
     const feeds = Array.from({ length: AUTHORS }, (_, k) => new Feed(keyOf(60 + k)));
     for (const f of feeds) await ingest(mesh.sup(0), f.fill(PER_AUTHOR));
     const expect = Object.fromEntries(feeds.map((f) => [f.did, PER_AUTHOR]));
@@ -93,11 +93,11 @@ test('a node stopped mid-sync resumes from its journal after a restart and pulls
 test('a node restored from an old copy of its state waits for its own head from a peer, then appends at seq 6: no fork', async () => {
   const backup = tempDir('meshnode-backup-');
   await withMesh({ n: 2 }, async (mesh) => {
-    await mesh.waitReady(10_000);
+    await mesh.waitReady(20_000);
     const a = mesh.nodes[0]!;
     await offer(mesh, 0, 'a1');
     await offer(mesh, 0, 'a2');
-    await mesh.waitConverged(5000, { [a.did]: 2 });
+    await mesh.waitConverged(15_000, { [a.did]: 2 });
     // The backup: A's journal and key while A holds two entries of its own.
     cpSync(journalDir(a.dir), journalDir(backup), { recursive: true });
     cpSync(join(a.dir, 'node.key'), join(backup, 'node.key'));
@@ -110,7 +110,7 @@ test('a node restored from an old copy of its state waits for its own head from 
       later.map((x) => x.seq),
       [3, 4, 5],
     );
-    await mesh.waitConverged(5000, { [a.did]: 5 });
+    await mesh.waitConverged(15_000, { [a.did]: 5 });
 
     // A is lost and comes back from the backup; B is down at first, so A has
     // nobody to learn its head from.
@@ -133,7 +133,7 @@ test('a node restored from an old copy of its state waits for its own head from 
     const next = await offer(mesh, 0, 'a6');
     assert.is(next.seq, 6);
     assert.is(next.author, a.did);
-    await mesh.waitConverged(5000, { [a.did]: 6 });
+    await mesh.waitConverged(15_000, { [a.did]: 6 });
     assert.equal(await mesh.heads(1), { [a.did]: 6 }, 'B took seq 6 on top of the same 1..5');
     for (const x of later) {
       const e = (await mesh.sup(0).ask('journal', 'get', { id: x.id })) as { seq: number } | null;
@@ -141,7 +141,7 @@ test('a node restored from an old copy of its state waits for its own head from 
     }
     await assertNoProofs(mesh);
   });
-}, 60_000);
+}, 90_000);
 
 test('forceSelfHead from the operator unlocks appends on a node whose peers are unreachable', async () => {
   const nowhere = gossipUrl(await freePort());
@@ -160,14 +160,14 @@ test('forceSelfHead from the operator unlocks appends on a node whose peers are 
 test('forcing the head on a stale copy forks the feed: both nodes prove it once they meet', async () => {
   const backup = tempDir('meshnode-backup-');
   await withMesh({ n: 2 }, async (mesh) => {
-    await mesh.waitReady(10_000);
+    await mesh.waitReady(20_000);
     const a = mesh.nodes[0]!;
     await offer(mesh, 0, 's1');
     cpSync(journalDir(a.dir), journalDir(backup), { recursive: true });
     cpSync(join(a.dir, 'node.key'), join(backup, 'node.key'));
     await offer(mesh, 0, 's2');
     await offer(mesh, 0, 's3');
-    await mesh.waitConverged(5000, { [a.did]: 3 });
+    await mesh.waitConverged(15_000, { [a.did]: 3 });
     await mesh.stopNode(0);
     await mesh.stopNode(1);
     rmSync(journalDir(a.dir), { recursive: true });
@@ -189,6 +189,6 @@ test('forcing the head on a stale copy forks the feed: both nodes prove it once 
       );
     }
   });
-});
+}, 90_000);
 
 test.run();
