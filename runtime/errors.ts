@@ -92,6 +92,24 @@
  *                      came without a code.
  * ERR_USAGE            The command line is wrong (the CLI exits 2).
  *
+ * nft executor (actors/nft/; a refused request applied nothing):
+ * ERR_NFT_BAD_REQUEST  The request's shape is wrong: not an object, an unknown
+ *                      or missing field, a wrong type, too many items, one
+ *                      grant twice, or contradictory items.
+ * ERR_NFT_BAD_IP       Not a strict IPv4/IPv6 literal (no zone id, brackets,
+ *                      leading zeros, spaces).
+ * ERR_NFT_NOT_MESH     The IP is outside the mesh CIDRs.
+ * ERR_NFT_BAD_PORT     Not an integer port from 1 to 65535.
+ * ERR_NFT_BAD_PROTO    Not "tcp" or "udp".
+ * ERR_NFT_BAD_LEASE    A lease (seconds) or expiry (ms) that is not a positive
+ *                      integer in range.
+ * ERR_NFT_BAD_NAME     A name bound for the batch fails ^[a-z][a-z0-9_]{0,31}$.
+ * ERR_NFT_NOT_OFFERED  A reconcile grant names a service outside its services.
+ * ERR_NFT_FAILED       nft refused or failed the transaction (nothing of it
+ *                      was applied); the message carries nft's own words.
+ * ERR_NFT_UNAVAILABLE  Backend "nft" was asked for but nft cannot run here
+ *                      (not installed, or no CAP_NET_ADMIN).
+ *
  * Gossip (a peer's frames; each also costs the peer score):
  * ERR_BAD_FRAME        Not a frame of the negotiated version: not JSON, binary,
  *                      unknown type, wrong fields, over a count limit.
@@ -173,6 +191,16 @@ export type ErrorCode =
   | 'ERR_SANDBOX_OUTPUT'
   | 'ERR_SANDBOX_INBOX_FULL'
   | 'ERR_SANDBOX_CRASH'
+  | 'ERR_NFT_BAD_REQUEST'
+  | 'ERR_NFT_BAD_IP'
+  | 'ERR_NFT_NOT_MESH'
+  | 'ERR_NFT_BAD_PORT'
+  | 'ERR_NFT_BAD_PROTO'
+  | 'ERR_NFT_BAD_LEASE'
+  | 'ERR_NFT_BAD_NAME'
+  | 'ERR_NFT_NOT_OFFERED'
+  | 'ERR_NFT_FAILED'
+  | 'ERR_NFT_UNAVAILABLE'
   | 'ERR_AUDIT_BROKEN'
   | 'ERR_GRANT_NONCE'
   | 'ERR_GRANT_SIGNATURE'
@@ -254,6 +282,48 @@ export const badFrame = (why: string): MeshError => new MeshError('ERR_BAD_FRAME
 export const protocolViolation = (why: string): MeshError => new MeshError('ERR_PROTOCOL', why);
 
 export const handshakeFailed = (why: string): MeshError => new MeshError('ERR_HANDSHAKE', why);
+
+/** A refused value as it may appear in a message: bounded, control and non-ASCII escaped. */
+const shown = (v: unknown): string => {
+  const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+  const cut = text.length > 48 ? `${text.slice(0, 48)}…` : text;
+  return JSON.stringify(cut).replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+};
+
+export const nftBadRequest = (why: string): MeshError => new MeshError('ERR_NFT_BAD_REQUEST', why);
+
+export const nftBadIp = (path: string, v: unknown): MeshError =>
+  new MeshError('ERR_NFT_BAD_IP', `${path} must be an IPv4 or IPv6 literal, got ${shown(v)}`);
+
+export const nftNotMesh = (path: string, ip: string, cidrs: readonly string[]): MeshError =>
+  new MeshError(
+    'ERR_NFT_NOT_MESH',
+    `${path} ${ip} is outside the mesh CIDRs (${cidrs.join(', ')})`,
+  );
+
+export const nftBadPort = (path: string, v: unknown): MeshError =>
+  new MeshError('ERR_NFT_BAD_PORT', `${path} must be an integer from 1 to 65535, got ${shown(v)}`);
+
+export const nftBadProto = (path: string, v: unknown): MeshError =>
+  new MeshError('ERR_NFT_BAD_PROTO', `${path} must be "tcp" or "udp", got ${shown(v)}`);
+
+export const nftBadLease = (path: string, v: unknown, range: string): MeshError =>
+  new MeshError('ERR_NFT_BAD_LEASE', `${path} must be an integer ${range}, got ${shown(v)}`);
+
+export const nftBadName = (what: string, v: unknown): MeshError =>
+  new MeshError('ERR_NFT_BAD_NAME', `${what} must match ^[a-z][a-z0-9_]{0,31}$, got ${shown(v)}`);
+
+export const nftNotOffered = (path: string, service: string): MeshError =>
+  new MeshError('ERR_NFT_NOT_OFFERED', `${path} names ${service}, which is not in services`);
+
+export const nftFailed = (what: string, detail: string): MeshError =>
+  new MeshError('ERR_NFT_FAILED', `nft ${what} failed: ${detail}`);
+
+export const nftUnavailable = (why: string): MeshError =>
+  new MeshError('ERR_NFT_UNAVAILABLE', `nft cannot run here: ${why}`);
 
 export const sandboxModule = (process: string, why: string): MeshError =>
   new MeshError('ERR_SANDBOX_MODULE', `sandbox process ${process}: ${why}`);

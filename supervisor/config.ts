@@ -54,6 +54,21 @@ function builtinSpec(
       };
     case 'gossip':
       return { options: { stateDir, ...gossipOptions(config.gossip) } };
+    case 'nft':
+      return {
+        options: {
+          stateDir,
+          backend: config.nft.backend,
+          table: config.nft.table,
+          nft: config.nft.nft,
+          meshCidrs: config.mesh.cidrs,
+          reconcileMs: config.nft.reconcile_ms,
+          checkMs: config.nft.check_ms,
+          coalesceMs: config.nft.coalesce_ms,
+        },
+        // Applies wait for the transaction they are coalesced into: many at once.
+        mailbox: { highWater: 16_384, concurrency: 16_384 },
+      };
     case 'grants': {
       const g = config.grants;
       return {
@@ -162,6 +177,27 @@ const meshSchema = z.strictObject({
     .default(['10.0.0.0/8', 'fd00::/8']),
 });
 
+const nftSchema = z.strictObject({
+  /** auto: nft when it can manage the table here (root or CAP_NET_ADMIN), else memory + a loud warning. */
+  backend: oneOf(['auto', 'nft', 'memory'] as const).default('auto'),
+  /** The executor's own table (family inet); it touches nothing else. */
+  table: z
+    .string({ error: 'must be a string' })
+    .regex(/^[a-z][a-z0-9_]{0,31}$/, { error: 'must match ^[a-z][a-z0-9_]{0,31}$' })
+    .default('meshnode'),
+  /** The nft binary, by absolute path (never looked up on PATH). */
+  nft: z
+    .string({ error: 'must be an absolute path' })
+    .regex(/^(\/[A-Za-z0-9._+-]+)+$/, { error: 'must be an absolute path' })
+    .default('/usr/sbin/nft'),
+  /** Full reconcile (list, diff, fix) period once the grants actor gave the desired state. */
+  reconcile_ms: positiveInt().default(60_000),
+  /** Cheap structural check period: a deleted or flushed table is back within about this. */
+  check_ms: positiveInt().default(1000),
+  /** Applies arriving within this window share one transaction. */
+  coalesce_ms: nonNegativeInt().default(2),
+});
+
 /** Defaults for every sandbox process (DESIGN §7); a [[policy]] may set its own. */
 const sandboxSchema = z.strictObject({
   /** Pool threads running processes (one message at a time per thread). */
@@ -261,6 +297,7 @@ export const configSchema = z.strictObject({
   grants: grantsSchema.prefault({}),
   sandbox: sandboxSchema.prefault({}),
   policy: policyList,
+  nft: nftSchema.prefault({}),
   actors: z
     .strictObject({
       journal: actorTuning.optional(),

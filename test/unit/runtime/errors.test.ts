@@ -28,6 +28,36 @@ const FACTORIES: Array<[string, () => MeshError, errors.ErrorCode]> = [
   ['badFrame', () => errors.badFrame('frame is not JSON'), 'ERR_BAD_FRAME'],
   ['protocolViolation', () => errors.protocolViolation('entries nobody asked for'), 'ERR_PROTOCOL'],
   ['handshakeFailed', () => errors.handshakeFailed('auth before hello'), 'ERR_HANDSHAKE'],
+  ['nftBadRequest', () => errors.nftBadRequest('apply has nothing to do'), 'ERR_NFT_BAD_REQUEST'],
+  [
+    'nftBadIp',
+    () => errors.nftBadIp('apply.add[0].ip', '10.0.0.1; flush ruleset'),
+    'ERR_NFT_BAD_IP',
+  ],
+  [
+    'nftNotMesh',
+    () => errors.nftNotMesh('apply.add[0].ip', '192.168.1.1', ['10.0.0.0/8']),
+    'ERR_NFT_NOT_MESH',
+  ],
+  ['nftBadPort', () => errors.nftBadPort('apply.add[0].port', '22'), 'ERR_NFT_BAD_PORT'],
+  ['nftBadProto', () => errors.nftBadProto('apply.add[0].proto', 'icmp'), 'ERR_NFT_BAD_PROTO'],
+  [
+    'nftBadLease',
+    () => errors.nftBadLease('apply.add[0].leaseSeconds', 0, 'from 1 to 31622400'),
+    'ERR_NFT_BAD_LEASE',
+  ],
+  ['nftBadName', () => errors.nftBadName('set', 'x; flush ruleset'), 'ERR_NFT_BAD_NAME'],
+  [
+    'nftNotOffered',
+    () => errors.nftNotOffered('reconcile.grants[0]', 'udp_53'),
+    'ERR_NFT_NOT_OFFERED',
+  ],
+  [
+    'nftFailed',
+    () => errors.nftFailed('commit', 'Error: No such file or directory'),
+    'ERR_NFT_FAILED',
+  ],
+  ['nftUnavailable', () => errors.nftUnavailable('/usr/sbin/nft: ENOENT'), 'ERR_NFT_UNAVAILABLE'],
   [
     'sandboxModule',
     () => errors.sandboxModule('deny-list', 'cannot read policies/deny-list.js'),

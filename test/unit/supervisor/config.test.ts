@@ -201,4 +201,68 @@ test('[gossip] closed mode with an allowlist path is valid', () => {
   assert.is(g.allowlist, '/etc/meshnode/allow');
 });
 
+// ---------------------------------------------------------------------------
+// [nft] and [mesh] cidrs → the nft executor's options
+
+const nftChild = (config: ReturnType<typeof parseConfig>) =>
+  supervisorInput(config).children.find((c) => c.name === 'nft')!;
+
+test('[nft] defaults: auto backend, table meshnode, /usr/sbin/nft, mesh CIDRs; applies may wait in numbers', () => {
+  const config = parseConfig({});
+  assert.equal(config.nft, {
+    backend: 'auto',
+    table: 'meshnode',
+    nft: '/usr/sbin/nft',
+    reconcile_ms: 60_000,
+    check_ms: 1000,
+    coalesce_ms: 2,
+  });
+  const child = nftChild(config);
+  assert.equal(child.options, {
+    stateDir: join(process.cwd(), 'var'),
+    backend: 'auto',
+    table: 'meshnode',
+    nft: '/usr/sbin/nft',
+    meshCidrs: ['10.0.0.0/8', 'fd00::/8'],
+    reconcileMs: 60_000,
+    checkMs: 1000,
+    coalesceMs: 2,
+  });
+  assert.ok((child.mailbox?.concurrency ?? 0) >= 10_000);
+});
+
+test('[nft] and [mesh] become the nft actor options; [actors.nft] options still override', () => {
+  const config = parseConfig({
+    nft: { backend: 'memory', table: 'mesh2', coalesce_ms: 0, check_ms: 250 },
+    mesh: { cidrs: ['10.99.0.0/16'] },
+    actors: { nft: { options: { reconcileMs: 5 } } },
+  });
+  const o = nftChild(config).options as Record<string, unknown>;
+  assert.equal(
+    [o.backend, o.table, o.coalesceMs, o.checkMs, o.meshCidrs, o.reconcileMs],
+    ['memory', 'mesh2', 0, 250, ['10.99.0.0/16'], 5],
+  );
+});
+
+test('[nft] each bad field is refused with ERR_INVALID_OPTION naming it', () => {
+  const cases: Array<[unknown, string]> = [
+    [{ nft: { backend: 'iptables' } }, 'config.nft.backend'],
+    [{ nft: { table: 'Mesh' } }, 'config.nft.table'],
+    [{ nft: { table: 'mesh; flush ruleset' } }, 'config.nft.table'],
+    [{ nft: { table: 'a'.repeat(33) } }, 'config.nft.table'],
+    [{ nft: { nft: 'nft' } }, 'config.nft.nft'],
+    [{ nft: { nft: '/usr/sbin/nft -f /tmp/x' } }, 'config.nft.nft'],
+    [{ nft: { nft: '$(reboot)' } }, 'config.nft.nft'],
+    [{ nft: { reconcile_ms: 0 } }, 'config.nft.reconcile_ms'],
+    [{ nft: { check_ms: 1.5 } }, 'config.nft.check_ms'],
+    [{ nft: { coalesce_ms: -1 } }, 'config.nft.coalesce_ms'],
+    [{ nft: { flush: true } }, 'config.nft'],
+  ];
+  for (const [data, field] of cases) {
+    const err = codeOf(() => parseConfig(data));
+    assert.is(err.code, 'ERR_INVALID_OPTION', `tried ${JSON.stringify(data)}`);
+    assert.ok(err.message.startsWith(field), `${err.message} should name ${field}`);
+  }
+});
+
 test.run();
