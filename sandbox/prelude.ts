@@ -16,7 +16,8 @@
  *    only clock a process has;
  *  - `ao` (id, env, send, spawn, assign), `Owner`, and `State` (the process's
  *    own data, JSON, kept by the host between messages);
- *  - msg.reply and msg.forward with AOS semantics.
+ *  - msg.reply and msg.forward with AOS semantics (the outbox library,
+ *    LIBRARY below, is compiled only when first used).
  *
  * None of this is the security boundary — process code can overwrite any of
  * it in its own realm. The boundary is the engine (the realm has no host
@@ -25,12 +26,81 @@
  */
 import { NON_FORWARDABLE_TAGS } from './types.js';
 
+/**
+ * The AOS outbox library, compiled inside the realm the first time a process
+ * sends, spawns, assigns, replies or forwards (an indirect eval of this
+ * text, captured before process code ran).
+ */
+const LIBRARY = String.raw`(function (ctx) {
+  'use strict';
+  const { msg, env, box } = ctx;
+  const { stringify } = JSON;
+  const { keys } = Object;
+  const isArray = Array.isArray;
+  const dataOf = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : stringify(v));
+  const str = (v) => (typeof v === 'string' ? v : String(v));
+
+  // Fields other than these become tags, as ao.send does in AOS.
+  const FIELDS = ['Target', 'Data', 'Tags', 'Anchor'];
+  function tagsOf(m) {
+    const tags = [];
+    if (isArray(m.Tags)) {
+      for (const t of m.Tags) tags.push({ name: str(t && t.name), value: str(t && t.value) });
+    } else if (m.Tags && typeof m.Tags === 'object') {
+      for (const k of keys(m.Tags)) tags.push({ name: k, value: str(m.Tags[k]) });
+    }
+    for (const k of keys(m)) if (!FIELDS.includes(k)) tags.push({ name: k, value: str(m[k]) });
+    return tags;
+  }
+
+  let reference = 0;
+  function send(m) {
+    if (!m || typeof m !== 'object') throw new TypeError('ao.send needs a message object');
+    const out = { Target: str(m.Target), Data: dataOf(m.Data), Tags: tagsOf(m) };
+    out.Tags.push({ name: 'Reference', value: String(++reference) });
+    box().Messages.push(out);
+    return out;
+  }
+  function spawn(module, m = {}) {
+    const out = { Module: str(module), Data: dataOf(m.Data), Tags: tagsOf(m) };
+    box().Spawns.push(out);
+    return out;
+  }
+  function assign(assignment) {
+    const processes = isArray(assignment && assignment.Processes) ? assignment.Processes : [];
+    box().Assignments.push({ Processes: processes.map(str), Message: str(assignment && assignment.Message) });
+  }
+
+  const NON_FORWARDABLE = ${JSON.stringify(NON_FORWARDABLE_TAGS)};
+  function reply(r = {}) {
+    const m = { ...r };
+    m.Target = msg['Reply-To'] || r.Target || msg.From;
+    m['X-Reference'] = msg['X-Reference'] || msg.Reference || '';
+    m['X-Origin'] = msg['X-Origin'] || '';
+    return send(m);
+  }
+  function forward(target, f = {}) {
+    // The original's fields (its extracted tags among them) ride along only where they may.
+    const m = {};
+    for (const k of keys(msg)) {
+      if (!NON_FORWARDABLE.includes(k) && typeof msg[k] !== 'function') m[k] = msg[k];
+    }
+    Object.assign(m, f);
+    m.Target = target;
+    m['Reply-To'] = msg['Reply-To'] || msg.From;
+    m['X-Reference'] = msg['X-Reference'] || msg.Reference || '';
+    m['X-Origin'] = msg['X-Origin'] || '';
+    m['Forwarded-By'] = env.Process.Id;
+    return send(m);
+  }
+  return { send, spawn, assign, reply, forward };
+})`;
+
 export const PRELUDE = String.raw`(function (input) {
   'use strict';
   const G = globalThis;
   const { parse, stringify } = JSON;
-  const { keys, defineProperty, freeze } = Object;
-  const isArray = Array.isArray;
+  const { defineProperty, freeze } = Object;
   const { msg, env, state, seed, boot } = parse(input);
 
   for (const name of ['SharedArrayBuffer', 'Atomics', 'WeakRef', 'FinalizationRegistry', 'WebAssembly']) {
@@ -66,76 +136,28 @@ export const PRELUDE = String.raw`(function (input) {
   defineProperty(RealDate.prototype, 'constructor', { value: MessageDate, writable: true, configurable: true });
   defineProperty(G, 'Date', { value: MessageDate, writable: true, configurable: true });
 
-  const dataOf = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : stringify(v));
-  const str = (v) => (typeof v === 'string' ? v : String(v));
-
-  // Fields other than these become tags, as ao.send does in AOS.
-  const FIELDS = ['Target', 'Data', 'Tags', 'Anchor'];
-  function tagsOf(m) {
-    const tags = [];
-    if (isArray(m.Tags)) {
-      for (const t of m.Tags) tags.push({ name: str(t && t.name), value: str(t && t.value) });
-    } else if (m.Tags && typeof m.Tags === 'object') {
-      for (const k of keys(m.Tags)) tags.push({ name: k, value: str(m.Tags[k]) });
-    }
-    for (const k of keys(m)) if (!FIELDS.includes(k)) tags.push({ name: k, value: str(m[k]) });
-    return tags;
-  }
-
-  let outbox;
-  function clearOutbox() {
-    outbox = { Messages: [], Spawns: [], Assignments: [] };
-  }
-  clearOutbox();
-
-  let reference = 0;
+  // The outbox library (send, spawn, assign, reply, forward) is compiled on first use: most
+  // policies only return a verdict and need not pay for compiling it in every fresh realm.
+  const LIBRARY = ${JSON.stringify(LIBRARY)};
+  let outbox = { Messages: [], Spawns: [], Assignments: [] };
+  const compile = eval;
+  let library;
+  const lib = () => (library ??= compile(LIBRARY)({ msg, env, box: () => outbox }));
   const ao = {
     id: env.Process.Id,
     env,
-    send(m) {
-      if (!m || typeof m !== 'object') throw new TypeError('ao.send needs a message object');
-      const out = { Target: str(m.Target), Data: dataOf(m.Data), Tags: tagsOf(m) };
-      out.Tags.push({ name: 'Reference', value: String(++reference) });
-      outbox.Messages.push(out);
-      return out;
+    send: (m) => lib().send(m),
+    spawn: (module, m) => lib().spawn(module, m),
+    assign: (assignment) => lib().assign(assignment),
+    clearOutbox() {
+      outbox = { Messages: [], Spawns: [], Assignments: [] };
     },
-    spawn(module, m = {}) {
-      const out = { Module: str(module), Data: dataOf(m.Data), Tags: tagsOf(m) };
-      outbox.Spawns.push(out);
-      return out;
-    },
-    assign(assignment) {
-      const processes = isArray(assignment && assignment.Processes) ? assignment.Processes : [];
-      outbox.Assignments.push({ Processes: processes.map(str), Message: str(assignment && assignment.Message) });
-    },
-    clearOutbox,
   };
   defineProperty(G, 'ao', { value: ao, writable: true, configurable: true });
   defineProperty(G, 'Owner', { value: env.Process.Owner, writable: true, configurable: true });
   defineProperty(G, 'State', { value: state, writable: true, configurable: true });
-
-  const NON_FORWARDABLE = ${JSON.stringify(NON_FORWARDABLE_TAGS)};
-  msg.reply = function (r = {}) {
-    const m = { ...r };
-    m.Target = msg['Reply-To'] || r.Target || msg.From;
-    m['X-Reference'] = msg['X-Reference'] || msg.Reference || '';
-    m['X-Origin'] = msg['X-Origin'] || '';
-    return ao.send(m);
-  };
-  msg.forward = function (target, f = {}) {
-    // The original's fields (its extracted tags among them) ride along only where they may.
-    const m = {};
-    for (const k of keys(msg)) {
-      if (!NON_FORWARDABLE.includes(k) && typeof msg[k] !== 'function') m[k] = msg[k];
-    }
-    Object.assign(m, f);
-    m.Target = target;
-    m['Reply-To'] = msg['Reply-To'] || msg.From;
-    m['X-Reference'] = msg['X-Reference'] || msg.Reference || '';
-    m['X-Origin'] = msg['X-Origin'] || '';
-    m['Forwarded-By'] = ao.id;
-    return ao.send(m);
-  };
+  msg.reply = (r) => lib().reply(r);
+  msg.forward = (target, f) => lib().forward(target, f);
 
   let settled = false, failed = false, value, error;
   return freeze({
