@@ -75,7 +75,12 @@ function assignment(raw: unknown): Assignment | null {
 
 /** The checked result of a run, from the JSON text the process produced. */
 export function sanitizeResult(json: string, processId: string): ProcessResult {
-  const raw = parseData(json);
+  let raw: unknown;
+  try {
+    raw = parseData(json);
+  } catch {
+    return errorResult('ERR_SANDBOX_HANDLER', 'the result is not JSON');
+  }
   if (!isRecord(raw)) return errorResult('ERR_SANDBOX_HANDLER', 'the result is not an object');
   const list = <T>(v: unknown, f: (x: unknown) => T | null): T[] =>
     Array.isArray(v) ? v.map(f).filter((x): x is T => x !== null) : [];

@@ -187,7 +187,9 @@ export const PRELUDE = String.raw`(function (input) {
         Spawns: outbox.Spawns,
         Assignments: outbox.Assignments,
       });
-      return [result, stringify(G.State === undefined ? null : G.State)];
+      // State that has no JSON form (a function, undefined) is kept as null, never as "undefined".
+      const kept = stringify(G.State === undefined ? null : G.State);
+      return [result, kept === undefined ? 'null' : kept];
     },
   });
 })`;

@@ -283,6 +283,19 @@ test('state is the processâ€™s own, kept by the host: it survives a pool threadâ
   });
 });
 
+test('State without a JSON form is kept as null; the process carries on', async () => {
+  const source = `export function handle(msg) {
+    if (msg.Action === 'Break') { State = () => 1; return 'broken'; }
+    if (State === null) State = { fixed: true };
+    return State;
+  }`;
+  await withHost({ processes: [proc('odd', source)] }, async (h) => {
+    assert.is((await h.evaluate('odd', msg('Break'))).Output, 'broken');
+    assert.is(h.state('odd'), 'null');
+    assert.equal((await h.evaluate('odd', msg('Fix'))).Output, { fixed: true });
+  });
+});
+
 test('determinism: the same message sequence gives byte-identical results in two fresh hosts', async () => {
   const source = `
     export function handle(msg) {

@@ -70,8 +70,9 @@ test('sanitizeResult keeps the contract shape and stamps From', () => {
   });
 });
 
-test('a result that is not an object is a handler error; errorResult has an empty outbox', () => {
+test('a result that is not a JSON object is a handler error; errorResult has an empty outbox', () => {
   assert.is(sanitizeResult('[1]', 'p').Code, 'ERR_SANDBOX_HANDLER');
+  assert.is(sanitizeResult('undefined', 'p').Code, 'ERR_SANDBOX_HANDLER');
   assert.equal(errorResult('ERR_SANDBOX_TIMEOUT', 'late'), {
     Output: {},
     Messages: [],
