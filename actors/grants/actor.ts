@@ -64,6 +64,8 @@ export default class GrantsActor extends Actor {
   private readonly mesh = meshBlocks(this.opts.meshCidrs ?? ['10.0.0.0/8', 'fd00::/8']);
   private readonly nonces = new NonceBook(this.opts.nonceTtlMs ?? 10_000);
   private readonly live = new Map<string, LiveGrant>();
+  /** Subscriptions whose grant we revoked: their access is over (check 7), renewals included. */
+  private readonly revokedGrantSubs = new Set<string>();
   private readonly buckets = new Map<string, Bucket>();
   private global: Bucket = { tokens: 0, at: 0 };
   private audit!: AuditLog;
@@ -103,6 +105,7 @@ export default class GrantsActor extends Actor {
     // Policies are the node's own processes: the node's DID owns them.
     this.policy = await PolicyGate.start(this.me, this.opts.sandbox ?? { policies: [] });
     await this.loadLive();
+    await this.loadRevokedGrants();
     await this.ask('journal', 'subscribe');
     await this.reconcile();
     this.timers.push(setInterval(() => void this.sweep(), this.opts.sweepMs ?? 1000));
@@ -138,13 +141,29 @@ export default class GrantsActor extends Actor {
     if (!request || typeof peerDid !== 'string' || typeof sourceIp !== 'string') {
       throw new MeshError('ERR_BAD_REQUEST', 'authorize needs request, peerDid, sourceIp');
     }
-    const decision = await decide(
-      request,
-      { peerDid, sourceIp },
-      this.lookup(),
-      this.gates(),
-      this.mesh,
-    );
+    let decision: Decision;
+    try {
+      decision = await decide(
+        request,
+        { peerDid, sourceIp },
+        this.lookup(),
+        this.gates(),
+        this.mesh,
+      );
+    } catch (err) {
+      // A lookup failed (the journal restarting): deny, and say so in the audit log.
+      const code = (err as MeshError).code ?? 'ERR_HANDLER';
+      this.audit.append({
+        kind: 'decision',
+        allow: false,
+        code,
+        reason: `lookup failed: ${(err as Error).message}`.slice(0, 256),
+        subscriber: String(request.did).slice(0, 64),
+        ip: sourceIp,
+      });
+      this.denied.inc();
+      return { ok: false, code, reason: 'the authorizer could not decide; retry' };
+    }
     this.decisions.inc();
     if (!decision.allow) return this.refuse(request, sourceIp, decision);
     const { offer } = decision;
@@ -279,6 +298,7 @@ export default class GrantsActor extends Actor {
         return o ? { ...o, id: ref.offer } : undefined;
       },
       revoked: async (target, by) => (await view('revocations', `${target} ${by}`)) !== null,
+      grantRevoked: async (subscription) => this.revokedGrantSubs.has(subscription),
       approval: async (subscription) =>
         ((await view('approvals', `${subscription} ${this.me}`)) as { id?: string } | null)?.id,
     };
@@ -339,8 +359,15 @@ export default class GrantsActor extends Actor {
 
   /** A revoke or a new offer may end live grants: re-check each against the views. */
   private async journalOnAppended(data: unknown): Promise<void> {
-    const entries = ((data as { entries?: unknown })?.entries ?? []) as Array<{ kind: string }>;
+    const entries = ((data as { entries?: unknown })?.entries ?? []) as Array<{
+      id: string;
+      author: string;
+      kind: string;
+    }>;
     if (!entries.some((e) => e.kind === 'revoke' || e.kind === 'offer')) return;
+    for (const e of entries) {
+      if (e.kind === 'revoke' && e.author === this.me) await this.noteRevocation(e.id);
+    }
     const lookup = this.lookup();
     for (const g of [...this.live.values()]) {
       const offer = await lookup.offer(g.service);
@@ -353,6 +380,33 @@ export default class GrantsActor extends Actor {
       ) {
         await this.ungrant(g, 'revoked');
       }
+    }
+  }
+
+  /** Our revocations of our own grants, from the journal (check 7 holds across restarts). */
+  private async loadRevokedGrants(): Promise<void> {
+    const rows = (await this.ask('journal', 'view', { view: 'revocations' })) as Array<
+      [string, { id?: string }]
+    >;
+    for (const [key, row] of rows) {
+      if (key.endsWith(` ${this.me}`) && row.id) await this.noteRevocation(row.id);
+    }
+  }
+
+  /** If revoke entry `id` (ours) targets one of our grants, that grant's subscription is done. */
+  private async noteRevocation(id: string): Promise<void> {
+    const revoke = (await this.ask('journal', 'get', { id })) as {
+      body?: { target?: string };
+    } | null;
+    const target = revoke?.body?.target;
+    if (!target) return;
+    const grant = (await this.ask('journal', 'get', { id: target })) as {
+      author?: string;
+      kind?: string;
+      body?: { subscription?: string };
+    } | null;
+    if (grant?.kind === 'grant' && grant.author === this.me && grant.body?.subscription) {
+      this.revokedGrantSubs.add(grant.body.subscription);
     }
   }
 

@@ -63,6 +63,8 @@ export interface GrantLookup {
   offer(service: string): Promise<Offer | undefined>;
   /** Whether `by` revoked `target`. */
   revoked(target: string, by: string): Promise<boolean>;
+  /** Whether we revoked a grant made for `subscription` (that ends its access for good). */
+  grantRevoked(subscription: string): Promise<boolean>;
   /** The id of our approval of `subscription`, if any. */
   approval(subscription: string): Promise<string | undefined>;
 }
@@ -132,7 +134,10 @@ export async function decide(
       return deny('ERR_GRANT_NOT_APPROVED', 'subscription not approved');
     }
   }
-  if (await lookup.revoked(req.subscription, req.did)) {
+  if (
+    (await lookup.revoked(req.subscription, req.did)) ||
+    (await lookup.grantRevoked(req.subscription))
+  ) {
     return deny('ERR_GRANT_REVOKED', 'subscription revoked');
   }
   if (!gates.rate(req.did)) return deny('ERR_GRANT_RATE', 'request rate exceeded');

@@ -370,6 +370,34 @@ test("auto offer: no approval needed; the subscriber's revoke refuses ERR_GRANT_
   await activateRefused(sub.id, 'ERR_GRANT_REVOKED');
 });
 
+test("auto offer: the provider's revoke of the grant ends it, and the consumer cannot get it back", async () => {
+  if (!memory) return; // needs a grant to revoke: the executor's memory backend
+  await P.sup.ask('grants', 'offer', {
+    service: 'git',
+    port: 9418,
+    proto: 'tcp',
+    mode: 'auto',
+    leaseSeconds: LEASE_SECONDS,
+  });
+  const sub = (await C.sup.ask('grants', 'subscribe', { provider: P.did, service: 'git' })) as Ack;
+  await seen(P, 'subscriptions', sub.id, "C's git subscription on P");
+  const act = await activateAllowed(sub.id);
+  await P.sup.ask('grants', 'revoke', { target: act!.grant });
+  await until(
+    async () => (await view(P, 'ungrants', `${act!.grant} ${P.did}`)) !== null,
+    5000,
+    'ungrant entry for the revoked grant',
+  );
+  assert.not.ok(
+    (await elements(P)).some((e) => e.port === 9418),
+    'element removed',
+  );
+  // Renewal or a fresh activate must not undo the operator's revoke.
+  await activateRefused(sub.id, 'ERR_GRANT_REVOKED');
+  await P.sup.restart('grants');
+  await activateRefused(sub.id, 'ERR_GRANT_REVOKED');
+});
+
 test('a withdrawn offer refuses ERR_GRANT_OFFER (and ends its grants as withdrawn)', async () => {
   const offer = (await P.sup.ask('grants', 'offer', {
     service: 'mail',
@@ -529,7 +557,7 @@ test("every decision is in P's audit log, in order, and the log verifies", async
     assert.is(recs.filter((r) => r.kind === 'applyFailed').length, allowed);
   } else {
     const ungrants = recs.filter((r) => r.kind === 'ungrant').map((r) => r.reason);
-    assert.equal(ungrants.sort(), ['revoked', 'revoked', 'withdrawn']);
+    assert.equal(ungrants.sort(), ['revoked', 'revoked', 'revoked', 'withdrawn']);
   }
 
   const v = verifyAuditLog(auditPath(P));

@@ -64,6 +64,8 @@ class World {
   ]);
   /** `${target} ${by}` */
   revocations = new Set<string>();
+  /** Subscriptions whose grant the provider revoked. */
+  revokedGrants = new Set<string>();
   approvals = new Map<string, string>([[SUB, APPROVAL_ID]]);
   /** nonce → the peer it was issued to (consumed at first use, like NonceBook). */
   nonces = new Map<string, string>();
@@ -99,6 +101,10 @@ class World {
       approval: async (subscription) => {
         this.calls.push(`approval ${subscription}`);
         return this.approvals.get(subscription);
+      },
+      grantRevoked: async (subscription) => {
+        this.calls.push(`revoked grant of ${subscription}`);
+        return this.revokedGrants.has(subscription);
       },
     };
   }
@@ -401,6 +407,13 @@ test('ERR_GRANT_REVOKED: applies to auto offers too', async () => {
   w.offers.get('web')!.mode = 'auto';
   w.revocations.add(`${SUB} ${consumer.did}`);
   refused(await run(w, signed(w)), 'ERR_GRANT_REVOKED', 'auto, subscription revoked');
+});
+
+test("ERR_GRANT_REVOKED: a grant we revoked ends the subscription's access (no re-grant on renewal)", async () => {
+  const w = new World();
+  w.offers.get('web')!.mode = 'auto';
+  w.revokedGrants.add(SUB);
+  refused(await run(w, signed(w)), 'ERR_GRANT_REVOKED', 'provider revoked the grant');
 });
 
 // ---------------------------------------------------------------------------
