@@ -12,18 +12,29 @@
 
 export type Family = 4 | 6;
 
+/**
+ * An address and its value: a plain number for IPv4 (no BigInt per grant:
+ * this is parsed 100,000 times in a large reconcile), a BigInt for IPv6.
+ */
 export interface Addr {
   family: Family;
-  /** The address as an integer (32 or 128 bits). */
-  value: bigint;
+  /** IPv4: the 32-bit value (0 for IPv6). */
+  v4: number;
+  /** IPv6: the 128-bit value (0n for IPv4). */
+  v6: bigint;
   /** Canonical text: dotted quad, or RFC 5952 (lower case, longest zero run as ::). */
   text: string;
 }
 
 export interface Cidr {
   family: Family;
-  base: bigint;
   len: number;
+  /** IPv4: the network and its mask as 32-bit patterns. */
+  v4: number;
+  mask4: number;
+  /** IPv6: the network, and how far to shift an address to compare it. */
+  v6: bigint;
+  shift6: bigint;
   text: string;
 }
 
@@ -36,13 +47,13 @@ const IPV6_CHARS = /^[0-9a-fA-F:.]+$/;
 export function parseIp(s: string): Addr | null {
   if (typeof s !== 'string' || s.length === 0 || s.length > MAX_IP_LENGTH) return null;
   const v4 = v4Number(s);
-  if (v4 >= 0) return { family: 4, value: BigInt(v4), text: s };
+  if (v4 >= 0) return { family: 4, v4, v6: 0n, text: s };
   if (!IPV6_CHARS.test(s)) return null;
   const groups = v6Groups(s);
   if (!groups) return null;
-  let value = 0n;
-  for (const g of groups) value = (value << 16n) | BigInt(g);
-  return { family: 6, value, text: v6Text(groups) };
+  let v6 = 0n;
+  for (const g of groups) v6 = (v6 << 16n) | BigInt(g);
+  return { family: 6, v4: 0, v6, text: v6Text(groups) };
 }
 
 /** Parse `ADDR/LEN` with the host bits zero (10.0.0.0/8, not 10.0.0.1/8); null otherwise. */
@@ -53,19 +64,27 @@ export function parseCidr(s: string): Cidr | null {
   const addr = parseIp(s.slice(0, slash));
   const len = Number(s.slice(slash + 1));
   if (!addr) return null;
-  const bits = addr.family === 4 ? 32 : 128;
-  if (len > bits) return null;
-  const hostMask = (1n << BigInt(bits - len)) - 1n;
-  if ((addr.value & hostMask) !== 0n) return null;
-  return { family: addr.family, base: addr.value, len, text: `${addr.text}/${len}` };
+  const text = `${addr.text}/${len}`;
+  if (addr.family === 4) {
+    if (len > 32) return null;
+    // Int32 bit patterns: ~0 << 32 would be ~0 (shifts are mod 32), so /0 is spelled out.
+    const mask4 = len === 0 ? 0 : ~0 << (32 - len);
+    if ((addr.v4 & ~mask4) !== 0) return null;
+    return { family: 4, len, v4: addr.v4 & mask4, mask4, v6: 0n, shift6: 0n, text };
+  }
+  if (len > 128) return null;
+  const shift6 = BigInt(128 - len);
+  if ((addr.v6 >> shift6) << shift6 !== addr.v6) return null;
+  return { family: 6, len, v4: 0, mask4: 0, v6: addr.v6, shift6, text };
 }
 
 /** Is `a` inside one of `cidrs` (same family only: no v4-mapped crossings)? */
 export function inCidrs(a: Addr, cidrs: readonly Cidr[]): boolean {
   for (const c of cidrs) {
     if (c.family !== a.family) continue;
-    const shift = BigInt((c.family === 4 ? 32 : 128) - c.len);
-    if (a.value >> shift === c.base >> shift) return true;
+    if (a.family === 4 ? (a.v4 & c.mask4) === c.v4 : a.v6 >> c.shift6 === c.v6 >> c.shift6) {
+      return true;
+    }
   }
   return false;
 }

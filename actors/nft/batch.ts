@@ -124,19 +124,27 @@ export function render(b: Batch, table: string): string {
   for (const r of b.addRules) out.push(ruleText(t, r));
   for (const [set, e] of b.elements) {
     const s = `${t} ${checkName('set', set)}`;
-    const doomed = [...e.remove, ...e.refresh.map(([ip]) => ip)].map(addr);
-    const fresh = [...e.refresh, ...e.add];
-    for (const [ip] of fresh) addr(ip);
-    if (doomed.length > 0) {
+    if (e.remove.length + e.refresh.length > 0) {
+      const doomed: string[] = [];
+      for (const ip of e.remove) doomed.push(addr(ip));
+      for (const [ip] of e.refresh) doomed.push(addr(ip));
       out.push(
-        `add element ${s} { ${doomed.map((ip) => `${ip} timeout ${DOOMED_TIMEOUT}`).join(', ')} }`,
+        `add element ${s} { ${doomed.join(` timeout ${DOOMED_TIMEOUT}, `)} timeout ${DOOMED_TIMEOUT} }`,
       );
       out.push(`delete element ${s} { ${doomed.join(', ')} }`);
     }
-    if (fresh.length > 0) {
-      out.push(
-        `add element ${s} { ${fresh.map(([ip, ms]) => `${ip} timeout ${timeout(ms)}`).join(', ')} }`,
-      );
+    if (e.refresh.length + e.add.length > 0) {
+      const fresh: string[] = [];
+      // Leases of one batch are mostly equal: their timeout text is made once.
+      let lastMs = -1;
+      let lastText = '';
+      for (const list of [e.refresh, e.add]) {
+        for (const [ip, ms] of list) {
+          if (ms !== lastMs) lastText = ` timeout ${timeout((lastMs = ms))}`;
+          fresh.push(addr(ip) + lastText);
+        }
+      }
+      out.push(`add element ${s} { ${fresh.join(', ')} }`);
     }
   }
   const text = out.length > 0 ? `${out.join('\n')}\n` : '';

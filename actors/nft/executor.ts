@@ -10,7 +10,11 @@
  *    arrived before a reconcile but commits after it still counts, which is
  *    right, because the grants actor sent the apply before it built the
  *    reconcile's list.
- *  - mirror (model.ts): replaced by each listing, advanced by each commit.
+ *  - mirror (model.ts): the kernel's structure (table, sets, rules and
+ *    their handles), replaced by each listing, advanced by each commit.
+ *    Elements are not mirrored: the desired state is what the kernel holds
+ *    as far as the executor knows (at start it is seeded from the listing,
+ *    so grants from before a restart are known and refreshed, not re-added).
  *
  * Every kernel write runs on one lane, one at a time. Applies arriving
  * within `coalesceMs` of the first, or while a transaction is in flight,
@@ -77,7 +81,7 @@ interface Pending {
 
 export class Executor {
   private readonly validator: Validator;
-  private mirror = new TableModel();
+  private mirror = new TableModel(false);
   private desired: Desired = { services: new Map(), grants: new Map() };
   private desiredKnown = false;
   private pending: Pending[] = [];
@@ -111,9 +115,17 @@ export class Executor {
 
   /** Read the table as it is (grants from before a restart stay enforced), start the timers. */
   async start(): Promise<void> {
-    await this.relist();
-    for (const s of this.mirroredServices())
+    const snap = await this.backend.read();
+    this.mirror = TableModel.fromSnapshot(snap, false);
+    // Until the grants actor's first reconcile, "desired" is what the kernel holds: nothing is removed.
+    for (const s of this.mirroredServices()) {
       this.desired.services.set(serviceKey(s.proto, s.port), s);
+    }
+    for (const name of this.mirror.sets.keys()) {
+      const elements = snap?.sets.get(name)?.elements;
+      if (elements && elements.size > 0) this.desired.grants.set(name, new Map(elements));
+    }
+    this.gauges();
     this.checkTimer = setInterval(() => void this.periodic('check'), this.opts.checkMs);
     this.reconcileTimer = setInterval(() => void this.periodic('reconcile'), this.opts.reconcileMs);
     this.checkTimer.unref();
@@ -211,7 +223,13 @@ export class Executor {
     const intent = this.validator.apply(data, 'plan');
     return this.onLane(async () => {
       if (intent.withdraw.length > 0 && this.mirror.unknownHandles) await this.relist();
-      const planned = planApply([intent], this.mirror, this.desired.services, Date.now());
+      const planned = planApply(
+        [intent],
+        this.mirror,
+        this.desired.services,
+        this.desired.grants,
+        Date.now(),
+      );
       const text = render(planned.batch, this.opts.table);
       await this.backend.check(planned.batch, text);
       return { batch: text, checkedBy: this.backend.kind, elements: elementCount(planned.batch) };
@@ -242,7 +260,11 @@ export class Executor {
   inspect(): unknown {
     return {
       ...this.status(),
-      mirror: { exists: this.mirror.exists, elements: this.mirror.elementCount },
+      mirror: {
+        exists: this.mirror.exists,
+        sets: this.mirror.sets.size,
+        rules: this.mirror.rules.size,
+      },
     };
   }
 
@@ -321,6 +343,7 @@ export class Executor {
       group.map((p) => p.intent),
       this.mirror,
       this.desired.services,
+      this.desired.grants,
       now,
     );
     const tx = await this.commit(planned.batch, group.length, now);
@@ -367,7 +390,7 @@ export class Executor {
     const { batch, stats } = diff(this.desired, snap, now);
     let tx: TxInfo | null = null;
     if (!isEmpty(batch)) tx = await this.commit(batch, 0, now);
-    this.mirror = TableModel.fromSnapshot(snap);
+    this.mirror = TableModel.fromSnapshot(snap, false);
     if (tx) this.mirror.advance(batch, now);
     this.gauges();
     return { ...stats, expired: 0, ms: 0, tx };
@@ -445,7 +468,7 @@ export class Executor {
   }
 
   private async relist(): Promise<void> {
-    this.mirror = TableModel.fromSnapshot(await this.backend.read());
+    this.mirror = TableModel.fromSnapshot(await this.backend.read(), false);
   }
 
   /** Services whose sets the kernel has (from the last listing). */

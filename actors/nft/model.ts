@@ -2,11 +2,14 @@
  * Our table as a model: the sets (address → expiry), rules (comment →
  * handle) and whether the table and its chain exist. It plays two parts:
  *
- *  - the executor's MIRROR of the kernel, rebuilt from every listing and
- *    advanced by every committed batch (`advance`): it tells an apply
- *    whether an address is already in its set (refresh) or new (add), and
+ *  - the executor's MIRROR of the kernel's structure (table, sets, rules),
+ *    rebuilt from every listing and advanced by every committed batch
+ *    (`advance`): it tells an apply which sets and rules already exist, and
  *    gives withdrawals and the cheap check the rule handles. Rules the
- *    executor added itself have no handle until the next listing.
+ *    executor added itself have no handle until the next listing. The
+ *    mirror does not track elements (`trackElements` false): the desired
+ *    state already holds every grant, and a second copy of 100,000 entries
+ *    would double what the garbage collector walks.
  *  - the MEMORY backend's kernel (`commit`): the same model, made strict —
  *    a batch that nft would refuse (a rule handle or set that does not
  *    exist, a set still referenced) fails whole and changes nothing — with
@@ -35,9 +38,11 @@ export class TableModel {
   readonly rules = new Map<string, number | null>();
   private nextHandle = 1;
 
+  constructor(readonly trackElements = true) {}
+
   /** The mirror of a listing: our chain, our sets of the right type, our rules. */
-  static fromSnapshot(snap: Snapshot | null): TableModel {
-    const m = new TableModel();
+  static fromSnapshot(snap: Snapshot | null, trackElements = true): TableModel {
+    const m = new TableModel(trackElements);
     if (!snap) return m;
     m.exists = snap.chains.has(CHAIN);
     for (const [name, s] of snap.sets) {
@@ -45,7 +50,7 @@ export class TableModel {
       if (!ours || ours.kind === 'drop' || s.map) continue;
       const family: Family = ours.kind === 'v4' ? 4 : 6;
       if (s.type !== (family === 4 ? 'ipv4_addr' : 'ipv6_addr')) continue;
-      m.sets.set(name, { family, elements: new Map(s.elements) });
+      m.sets.set(name, { family, elements: trackElements ? new Map(s.elements) : new Map() });
     }
     for (const r of snap.rules) {
       if (r.chain === CHAIN && r.comment && parseOurName(r.comment) && !m.rules.has(r.comment)) {
@@ -134,7 +139,7 @@ export class TableModel {
   }
 
   clone(): TableModel {
-    const m = new TableModel();
+    const m = new TableModel(this.trackElements);
     m.exists = this.exists;
     for (const [k, s] of this.sets)
       m.sets.set(k, { family: s.family, elements: new Map(s.elements) });
@@ -195,6 +200,7 @@ export class TableModel {
         fail(`no set ${name}: No such file or directory`);
         this.sets.set(name, (set = { family: e.family, elements: new Map() }));
       }
+      if (!this.trackElements) continue;
       for (const ip of e.remove) set.elements.delete(ip);
       for (const [ip, ms] of e.refresh) set.elements.set(ip, now + ms);
       for (const [ip, ms] of e.add) set.elements.set(ip, now + ms);

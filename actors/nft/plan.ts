@@ -1,17 +1,20 @@
 /**
- * The batch for a group of apply requests, planned against the mirror.
+ * The batch for a group of apply requests, planned against the mirror (the
+ * kernel's structure) and the grants known to be in the kernel (the
+ * desired state, which every commit keeps equal to what it committed).
  *
  * Requests are taken in arrival order; per address the last one wins (an
  * add then a remove of the same grant in one transaction is a remove).
  * Each request gets its own account of what it did. Whether an address is
- * "refreshed" or "added" is the mirror's belief; the batch does not depend
- * on it being right: a refresh is remove-and-add (batch.ts), which holds
- * whether or not the kernel still has the element, and a plain add of an
- * element the kernel does have cannot fail.
+ * "refreshed" or "added" is the executor's belief; the batch does not
+ * depend on it being right: a refresh is remove-and-add (batch.ts), which
+ * holds whether or not the kernel still has the element, and a plain add
+ * of an element the kernel does have cannot fail.
  *
- * Every apply batch also carries `add table`, `add chain` and `add set` for
- * the sets it touches (all idempotent): if someone deleted the table, the
- * grants still land, and the periodic check restores the rules.
+ * Structure (`add table`, `add chain`, `add set`, rules) goes into a batch
+ * only where the mirror lacks it: every statement costs nft time, and a
+ * table deleted behind our back fails the batch, which the executor then
+ * retries against a fresh listing (one that shows the table missing).
  *
  * A group never both withdraws a service and offers or touches it in
  * another request: `conflicts` tells the executor to start a new
@@ -62,10 +65,16 @@ export function planApply(
   intents: readonly ApplyIntent[],
   mirror: TableModel,
   offered: ReadonlyMap<string, Service>,
+  /** set → address → expiresAt: what the kernel holds, as far as the executor knows. */
+  known: ReadonlyMap<string, ReadonlyMap<string, number>>,
   now: number,
 ): Planned {
+  const state = (set: string, ip: string): 'live' | 'stale' | 'absent' => {
+    const exp = known.get(set)?.get(ip);
+    return exp === undefined ? 'absent' : exp > now ? 'live' : 'stale';
+  };
   const b = emptyBatch();
-  b.table = true;
+  b.table = !mirror.exists;
   const services = new Map(offered);
   const changes = new Map<string, Map<string, number | null>>();
   const droppedSets: string[] = [];
@@ -110,8 +119,7 @@ export function planApply(
     intent.add.forEach((it, i) => {
       const set = change(changes, it.set, it.family, families);
       const before = set.get(it.ip);
-      const live =
-        before !== undefined ? before !== null : mirror.state(it.set, it.ip, now) === 'live';
+      const live = before !== undefined ? before !== null : state(it.set, it.ip) === 'live';
       set.set(it.ip, now + it.leaseMs);
       if (live) out.refreshed.push(i);
       else out.added++;
@@ -119,14 +127,16 @@ export function planApply(
     outcomes.push(out);
   }
 
-  // Structure: sets for every touched or newly offered service, rules the mirror lacks.
+  // Structure: the sets and rules the mirror lacks, for every touched or newly offered service.
   for (const [key, s] of services) {
     const touched =
       changes.has(setName(s.proto, s.port, 4)) || changes.has(setName(s.proto, s.port, 6));
     const fresh = !offered.has(key);
     if (!touched && !fresh) continue;
-    for (const f of [4, 6] as const)
-      b.addSets.push({ name: setName(s.proto, s.port, f), family: f });
+    for (const f of [4, 6] as const) {
+      const name = setName(s.proto, s.port, f);
+      if (!mirror.sets.has(name)) b.addSets.push({ name, family: f });
+    }
     for (const kind of RULE_KINDS) {
       if (!mirror.rules.has(ruleComment(s.proto, s.port, kind))) {
         b.addRules.push({ proto: s.proto, port: s.port, kind });
@@ -138,7 +148,7 @@ export function planApply(
     const ops = elementsOf(b, set, families.get(set)!);
     for (const [ip, exp] of m) {
       if (exp === null) ops.remove.push(ip);
-      else if (mirror.state(set, ip, now) !== 'absent') ops.refresh.push([ip, exp - now]);
+      else if (state(set, ip) !== 'absent') ops.refresh.push([ip, exp - now]);
       else ops.add.push([ip, exp - now]);
     }
   }

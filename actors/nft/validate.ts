@@ -91,7 +91,7 @@ export class Validator {
     const addPath = `${what}.add`;
     for (let i = 0; i < add.length; i++) {
       const r = record(add[i], addPath, i, ADD_FIELDS, ADD_FIELDS);
-      const item = this.item(r, addPath, i) as AddItem;
+      const item = this.item(r, addPath, i);
       item.leaseMs = int(r.leaseSeconds, addPath, i, '.leaseSeconds', LIMITS.leaseSeconds) * 1000;
       out.add.push(item);
     }
@@ -175,7 +175,8 @@ export class Validator {
     return out;
   }
 
-  private item(r: Record<string, unknown>, list: string, i: number): Item {
+  /** The item, with leaseMs 0 until the caller sets it (one object shape for adds and removes). */
+  private item(r: Record<string, unknown>, list: string, i: number): AddItem {
     const { proto, port } = service(r, list, i, true);
     const ip = r.ip;
     const addr = typeof ip === 'string' ? parseIp(ip) : null;
@@ -204,6 +205,7 @@ export class Validator {
       set: addr.family === 4 ? names.v4 : names.v6,
       family: addr.family,
       ip: addr.text,
+      leaseMs: 0,
     };
   }
 }

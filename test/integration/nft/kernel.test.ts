@@ -205,6 +205,16 @@ if (skipReason) {
     assert.ok(st.restores >= 2, `restores counted (${st.restores})`);
   });
 
+  test('an apply right after the table was deleted still lands: retried against a fresh listing', async () => {
+    lab.nft(['delete', 'table', 'inet', 'meshnode']);
+    const r = await apply({ add: [add('10.0.5.1', 60)] });
+    assert.is(r.added, 1);
+    assert.ok(v4().includes('10.0.5.1'));
+    assert.ok(lab.list().rules.length === 3, 'with its rules');
+    await until(() => v4().includes('10.0.8.1'), RESTORE_DEADLINE_MS, 'the rest restored');
+    await apply({ remove: [ref('10.0.5.1')] });
+  });
+
   test('injection attempts in every field and IPs outside the mesh: refused with codes, the kernel untouched', async () => {
     const before = JSON.stringify([...lab.list().sets].map(([k, m]) => [k, [...m.keys()].sort()]));
     const ruleset = lab.nft(['list', 'ruleset']).replace(/expires \S+/g, '');

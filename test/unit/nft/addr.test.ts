@@ -9,7 +9,9 @@ test('IPv4: dotted quads only, printed as given', () => {
     assert.is(parseIp(ok)?.text, ok, ok);
     assert.is(parseIp(ok)?.family, 4, ok);
   }
-  assert.is(parseIp('10.0.0.1')!.value, 0x0a000001n);
+  assert.is(parseIp('10.0.0.1')!.v4, 0x0a000001);
+  assert.is(parseIp('255.255.255.255')!.v4, 0xffffffff);
+  assert.is(parseIp('fd00::1')!.v6, (0xfd00n << 112n) | 1n);
 });
 
 test('IPv6: canonical RFC 5952 text (lower case, longest zero run as ::, no leading zeros)', () => {

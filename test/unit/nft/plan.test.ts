@@ -23,9 +23,13 @@ const add = (ip: string, leaseSeconds = 60, port = 22) => ({
 });
 const ref = (ip: string, port = 22) => ({ proto: 'tcp', port, ip });
 const none = new Map<string, Service>();
+const nothing = new Map<string, Map<string, number>>();
+/** What a kernel model holds, as the executor's known grants. */
+const knownOf = (kernel: TableModel) =>
+  new Map([...kernel.sets].map(([name, s]) => [name, new Map(s.elements)]));
 
 test('a first grant offers its service: sets, rules and the element in one batch', () => {
-  const p = planApply([v.apply({ add: [add('10.0.0.1')] })], new TableModel(), none, NOW);
+  const p = planApply([v.apply({ add: [add('10.0.0.1')] })], new TableModel(), none, nothing, NOW);
   assert.equal(p.outcomes[0]!.offered, [{ proto: 'tcp', port: 22 }]);
   assert.equal(p.outcomes[0]!.added, 1);
   assert.is(p.outcomes[0]!.at, NOW);
@@ -46,18 +50,20 @@ test('a first grant offers its service: sets, rules and the element in one batch
   assert.equal([...p.services.keys()], ['tcp_22']);
 });
 
-test('against a mirror that has the element: a refresh (remove-and-add); unknown ones: a plain add', () => {
+test('an element the kernel has: a refresh (remove-and-add); unknown ones: a plain add', () => {
   const kernel = new TableModel();
   kernel.commit(
-    planApply([v.apply({ add: [add('10.0.0.1', 10)] })], new TableModel(), none, NOW).batch,
+    planApply([v.apply({ add: [add('10.0.0.1', 10)] })], new TableModel(), none, nothing, NOW)
+      .batch,
     NOW,
   );
-  const mirror = TableModel.fromSnapshot(kernel.snapshot(NOW));
+  const mirror = TableModel.fromSnapshot(kernel.snapshot(NOW), false);
   const services = new Map([['tcp_22', { proto: 'tcp' as const, port: 22 }]]);
   const p = planApply(
     [v.apply({ add: [add('10.0.0.1', 60), add('10.0.0.2', 60)] })],
     mirror,
     services,
+    knownOf(kernel),
     NOW + 1000,
   );
   assert.equal(p.outcomes[0]!.refreshed, [0], 'add[0], 10.0.0.1, was live');
@@ -78,7 +84,7 @@ test('coalesced requests: the last word per address wins, each request gets its 
     v.apply({ remove: [ref('10.0.0.1')] }),
     v.apply({ add: [add('10.0.0.2', 120)] }),
   ];
-  const p = planApply(intents, new TableModel(), none, NOW);
+  const p = planApply(intents, new TableModel(), none, nothing, NOW);
   assert.is(p.outcomes[1]!.removed, 1);
   assert.equal(p.outcomes[2]!.refreshed, [0], 'added by the first request of the group');
   assert.equal(
@@ -93,12 +99,18 @@ test('coalesced requests: the last word per address wins, each request gets its 
 test('withdraw deletes the service rules (by handle) and sets; conflicts split groups', () => {
   const kernel = new TableModel();
   kernel.commit(
-    planApply([v.apply({ add: [add('10.0.0.1')] })], new TableModel(), none, NOW).batch,
+    planApply([v.apply({ add: [add('10.0.0.1')] })], new TableModel(), none, nothing, NOW).batch,
     NOW,
   );
-  const mirror = TableModel.fromSnapshot(kernel.snapshot(NOW));
+  const mirror = TableModel.fromSnapshot(kernel.snapshot(NOW), false);
   const services = new Map([['tcp_22', { proto: 'tcp' as const, port: 22 }]]);
-  const p = planApply([v.apply({ withdraw: [{ proto: 'tcp', port: 22 }] })], mirror, services, NOW);
+  const p = planApply(
+    [v.apply({ withdraw: [{ proto: 'tcp', port: 22 }] })],
+    mirror,
+    services,
+    knownOf(kernel),
+    NOW,
+  );
   const text = render(p.batch, 'meshnode');
   assert.match(
     text,
@@ -119,10 +131,22 @@ test('withdraw deletes the service rules (by handle) and sets; conflicts split g
 
 test('memory model: refuses what nft would, all or nothing; expiry honoured', () => {
   const kernel = new TableModel();
-  const first = planApply([v.apply({ add: [add('10.0.0.1', 2)] })], new TableModel(), none, NOW);
+  const first = planApply(
+    [v.apply({ add: [add('10.0.0.1', 2)] })],
+    new TableModel(),
+    none,
+    nothing,
+    NOW,
+  );
   kernel.commit(first.batch, NOW);
   const before = JSON.stringify([...kernel.sets.get('tcp_22_v4')!.elements]);
-  const bad = planApply([v.apply({ add: [add('10.0.0.5')] })], new TableModel(), none, NOW);
+  const bad = planApply(
+    [v.apply({ add: [add('10.0.0.5')] })],
+    new TableModel(),
+    none,
+    nothing,
+    NOW,
+  );
   bad.batch.deleteRules.push(999);
   try {
     kernel.commit(bad.batch, NOW);
