@@ -76,6 +76,9 @@ const FORWARDS: Record<string, [string, string, boolean]> = {
   'journal.forceSelfHead': ['journal', 'forceSelfHead', true],
   'nft.list': ['nft', 'list', false],
   'nft.status': ['nft', 'status', false],
+  'nft.plan': ['nft', 'plan', false],
+  // Makes the firewall match the journal now: removes what should not be there.
+  'nft.reconcile': ['nft', 'reconcile', true],
 };
 
 export interface AdminOptions {

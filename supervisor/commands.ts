@@ -14,11 +14,9 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateKeyPair, readKeyFile, writeKeyFile } from '../runtime/crypto/index.js';
 import { MeshError } from '../runtime/errors.js';
 import { AdminClient } from './admin-client.js';
 import { adminSocketPath, loadConfig } from './config.js';
-import { runDaemon } from './daemon.js';
 import { render } from './cli-render.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notRunning: 3, refused: 4, internal: 5 } as const;
@@ -51,7 +49,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'actors with mailbox, latency, heap',
     request: () => ['actors', {}],
   },
-  console: { usage: 'console', summary: 'full-screen live view (actors, peers, feeds, grants)' },
+  console: {
+    usage: 'console',
+    summary: 'full-screen live view: actors, peers, feeds, grants, trace',
+  },
   peers: {
     usage: 'peers',
     summary: 'gossip peers, bans, frozen feeds',
@@ -121,6 +122,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 're-check every feed from its first entry',
     request: () => ['journal.verify', {}],
   },
+  'journal forceSelfHead': {
+    usage: 'journal forceSelfHead',
+    summary: 'append as this node without a peer confirming its feed head (risks a fork)',
+    request: () => ['journal.forceSelfHead', {}],
+  },
   restart: {
     usage: 'restart ACTOR',
     summary: 'restart one actor',
@@ -146,6 +152,9 @@ const COMMANDS: Record<string, Command> = {
   stop: { usage: 'stop', summary: 'stop the node gracefully', request: () => ['stop', {}] },
 };
 
+/** Options that take a whole number; anything else is a usage error, not a request the node refuses. */
+const NUMERIC_OPTIONS = ['port', 'lease', 'after', 'limit', 'count', 'ms'];
+
 const GLOBAL_OPTIONS = {
   config: { type: 'string', short: 'c' },
   socket: { type: 'string' },
@@ -157,12 +166,16 @@ export async function main(argv: string[]): Promise<number> {
   const [first, second] = argv;
   const name =
     first === 'journal' && second && !second.startsWith('-') ? `journal ${second}` : first;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+  // Known before parsing, so even a usage error is answered as an envelope.
+  const json = argv.includes('--json');
+  if (name === undefined) return usageError('no command', json);
+  if (name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(usage());
-    return name === undefined ? EXIT.usage : EXIT.ok;
+    return EXIT.ok;
   }
+  if (name.startsWith('-')) return usageError(`a command comes first, before ${name}`, json);
   const cmd = COMMANDS[name];
-  if (!cmd) return usageError(`unknown command ${name}`);
+  if (!cmd) return usageError(`unknown command ${name}`, json);
   const rest = argv.slice(name.split(' ').length);
   let parsed;
   try {
@@ -172,7 +185,7 @@ export async function main(argv: string[]): Promise<number> {
       options: { ...GLOBAL_OPTIONS, ...cmd.options },
     });
   } catch (err) {
-    return usageError((err as Error).message, cmd);
+    return usageError((err as Error).message, json, cmd);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   if (values.help) {
@@ -183,21 +196,36 @@ export async function main(argv: string[]): Promise<number> {
   if (parsed.positionals.length !== wantArgs.length) {
     return usageError(
       `${name} takes ${wantArgs.length ? wantArgs.join(' ') : 'no arguments'}`,
+      json,
       cmd,
     );
   }
-  const json = values.json === true;
+  const badNumber = NUMERIC_OPTIONS.find(
+    (o) => typeof values[o] === 'string' && !/^\d{1,15}$/.test(values[o] as string),
+  );
+  if (badNumber) return usageError(`--${badNumber} must be a whole number`, json, cmd);
   const configPath = values.config as string | undefined;
-  if (name === 'start') return runDaemon(configPath ? { configPath } : {});
-  if (name === 'init') return report(json, () => init(configPath));
+  // The daemon and the crypto are loaded only by the commands that use them:
+  // every other command is a short-lived client that should start fast.
+  if (name === 'start') {
+    const { runDaemon } = await import('./daemon.js');
+    return runDaemon(configPath ? { configPath } : {});
+  }
+  if (name === 'init') return report(json, () => init(configPath), 'init');
   if (name === 'console') {
+    let socket: string;
+    try {
+      socket = await socketFor(values);
+    } catch (err) {
+      return usageError((err as Error).message, json, cmd);
+    }
     const { runConsole } = await import('./console.js');
-    return runConsole(await socketFor(values));
+    return runConsole(socket);
   }
   const missing = Object.keys(cmd.options ?? {}).find(
     (o) => ['service', 'port', 'provider'].includes(o) && values[o] === undefined,
   );
-  if (missing) return usageError(`--${missing} is required`, cmd);
+  if (missing) return usageError(`--${missing} is required`, json, cmd);
   const [method, params] = cmd.request!(parsed.positionals, values);
   return report(
     json,
@@ -230,6 +258,8 @@ async function report(json: boolean, work: () => Promise<unknown>, name = ''): P
       );
     else process.stderr.write(`meshnode: ${code}: ${message}\n`);
     if (code === 'ERR_NOT_RUNNING') return EXIT.notRunning;
+    // A config file that does not load is the command line's fault, not the node's.
+    if (code === 'ERR_INVALID_CONFIG') return EXIT.usage;
     return err instanceof MeshError && code !== 'ERR_ADMIN' ? EXIT.refused : EXIT.internal;
   }
 }
@@ -241,6 +271,7 @@ async function socketFor(values: Record<string, string | boolean | undefined>): 
 
 /** State directory (0700) and node key (0600); an existing key is kept, never replaced. */
 async function init(configPath: string | undefined): Promise<Record<string, unknown>> {
+  const { generateKeyPair, readKeyFile, writeKeyFile } = await import('../runtime/crypto/index.js');
   const config = loadConfig(configPath);
   const stateDir = resolve(config.node.state_dir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -269,7 +300,11 @@ exit codes: 0 ok, 1 node failed, 2 usage, 3 node not running, 4 refused, 5 inter
 `;
 }
 
-function usageError(message: string, cmd?: Command): number {
+function usageError(message: string, json: boolean, cmd?: Command): number {
+  if (json) {
+    const error = { code: 'ERR_USAGE', message };
+    process.stdout.write(`${JSON.stringify({ v: ENVELOPE, ok: false, error })}\n`);
+  }
   process.stderr.write(`meshnode: ${message}\n${cmd ? `usage: meshnode ${cmd.usage}\n` : usage()}`);
   return EXIT.usage;
 }

@@ -1,0 +1,609 @@
+/**
+ * The console's screen as a pure function of its state: `renderScreen`
+ * returns exactly `height` lines of exactly `width` characters, each with a
+ * style the terminal layer turns into ANSI. Nothing here writes to the
+ * terminal or reads the clock (the caller passes `now`).
+ *
+ * Only printable ASCII reaches the screen: service names, addresses and
+ * error messages can come from other nodes, and an escape sequence inside
+ * one must not drive the operator's terminal. ASCII also keeps every
+ * character one column wide on any terminal and locale over SSH.
+ *
+ * Layout (80x24 and up; smaller terminals get a notice):
+ *   title bar · node line · actors table · pane tabs · pane (peers, feeds,
+ *   grants or trace) · message or prompt line · key help bar
+ */
+import { lastErrorOf, rateOf, sortedActors } from './model.js';
+import type { ConsoleState, PeerRow, SortKey, TraceState } from './model.js';
+
+export type Style = 'normal' | 'bar' | 'header' | 'selected' | 'error' | 'dim';
+
+export interface ScreenLine {
+  text: string;
+  style: Style;
+}
+
+export interface Viewport {
+  width: number;
+  height: number;
+  now: number;
+}
+
+/** The smallest terminal the layout fits. */
+export const MIN_WIDTH = 60;
+export const MIN_HEIGHT = 16;
+/** A message stays on the message line this long. */
+const MESSAGE_MS = 15_000;
+
+/** At most 79 characters: the key bar fits 80 columns. */
+export const HELP =
+  ' q:quit jk:select <>:sort i:invert r:restart K:kill t:trace a:approve v:revoke';
+
+export function renderScreen(state: ConsoleState, view: Viewport): ScreenLine[] {
+  const { width, height } = view;
+  if (width < MIN_WIDTH || height < MIN_HEIGHT) {
+    const lines = [line(`terminal too small: ${width}x${height}`, width, 'error')];
+    lines.push(line(`the console needs ${MIN_WIDTH}x${MIN_HEIGHT}; q quits`, width));
+    return fill(lines, width, height);
+  }
+  const top = [titleBar(state, view), nodeLine(state, view)];
+  const bottom = [messageLine(state, view), line(HELP, width, 'bar')];
+  const body = height - top.length - bottom.length;
+  let middle: ScreenLine[];
+  if (!state.connected) {
+    middle = notRunning(state, width);
+  } else {
+    // The actors table gets at most half the body; the pane takes the rest.
+    const table = actorsTable(state, view, Math.max(3, Math.floor(body / 2)));
+    const pane = paneLines(state, view, body - table.length - 2);
+    middle = [...table, line('', width), tabsLine(state, width), ...pane];
+  }
+  return [...top, ...fill(middle.slice(0, body), width, body), ...bottom];
+}
+
+// --- frame ------------------------------------------------------------------
+
+function titleBar(state: ConsoleState, { width, now }: Viewport): ScreenLine {
+  const clock = new Date(now).toTimeString().slice(0, 8);
+  let left = ' meshnode console';
+  if (state.connected && state.node) {
+    const up = state.node.uptime * 1000 + (now - state.node.at);
+    left += `  pid ${state.node.pid}  up ${duration(up)}`;
+    const running = state.actors.filter((a) => a.state === 'running').length;
+    left += `  actors ${running}/${state.actors.length}`;
+  } else if (!state.connected) {
+    left += state.everConnected ? '  NODE NOT RUNNING' : '  connecting';
+  }
+  return line(spread(left, `${clock} `, width), width, 'bar');
+}
+
+function nodeLine(state: ConsoleState, { width }: Viewport): ScreenLine {
+  if (!state.connected || !state.journal) return line(` socket ${state.socket}`, width);
+  const gossip = state.peers?.listening ? `  gossip :${state.peers.listening}` : '';
+  return line(` ${state.journal.did}${gossip}`, width);
+}
+
+function notRunning(state: ConsoleState, width: number): ScreenLine[] {
+  return [
+    line('', width),
+    line(state.everConnected ? '  node not running' : '  connecting to the node', width, 'error'),
+    line('', width),
+    line(`  no answer on ${state.socket}`, width),
+    line('  retrying every second; q quits', width),
+  ];
+}
+
+function messageLine(state: ConsoleState, { width, now }: Viewport): ScreenLine {
+  const p = state.prompt;
+  if (p) {
+    const text = p.kind === 'confirm' ? ` ${p.text}` : ` ${p.text} ${p.value}_`;
+    // A long value scrolls: the end of what is typed stays visible.
+    const shown = text.length > width ? text.slice(text.length - width) : text;
+    return line(shown, width, 'selected');
+  }
+  const m = state.message;
+  if (m && now - m.at < MESSAGE_MS) return line(` ${m.text}`, width, m.error ? 'error' : 'normal');
+  return line('', width);
+}
+
+function tabsLine(state: ConsoleState, width: number): ScreenLine {
+  const names = { peers: 'Peers', feeds: 'Feeds', grants: 'Grants', trace: 'Trace' } as const;
+  const tabs = (Object.keys(names) as Array<keyof typeof names>).map((p, i) =>
+    p === state.pane ? `[${i + 1} ${names[p]}]` : ` ${i + 1} ${names[p]} `,
+  );
+  return line(` ${tabs.join(' ')}   (1-4 or tab)`, width);
+}
+
+// --- actors -----------------------------------------------------------------
+
+interface Column {
+  key: SortKey;
+  label: string;
+  width: number;
+  right: boolean;
+}
+
+/** Widths fit 80 columns; LAST ERROR takes what is left (15 at 80). */
+const ACTOR_COLUMNS: Column[] = [
+  { key: 'name', label: 'ACTOR', width: 10, right: false },
+  { key: 'state', label: 'STATE', width: 8, right: false },
+  { key: 'uptime', label: 'UPTIME', width: 8, right: true },
+  { key: 'restarts', label: 'RST', width: 5, right: true },
+  { key: 'mailbox', label: 'MBOX', width: 6, right: true },
+  { key: 'rate', label: 'MSG/S', width: 7, right: true },
+  { key: 'p99', label: 'P99', width: 7, right: true },
+  { key: 'heap', label: 'HEAP', width: 6, right: true },
+  { key: 'error', label: 'LAST ERROR', width: 0, right: false },
+];
+
+function actorsTable(
+  state: ConsoleState,
+  { width, now }: Viewport,
+  maxLines: number,
+): ScreenLine[] {
+  const cols = ACTOR_COLUMNS.map((c) => ({
+    ...c,
+    width: c.width || Math.max(4, width - fixedWidth(ACTOR_COLUMNS)),
+  }));
+  const header = cols.map((c) =>
+    c.key === state.sort.key ? `${c.label} ${state.sort.desc ? 'v' : '^'}` : c.label,
+  );
+  const out = [line(row(header, cols), width, 'header')];
+  const rows = sortedActors(state, now);
+  const visible = maxLines - 1;
+  // Scroll so the selected actor is always on screen.
+  const sel = Math.max(
+    0,
+    rows.findIndex((r) => r.name === state.selected),
+  );
+  const first = Math.min(Math.max(0, sel - visible + 1), Math.max(0, rows.length - visible));
+  for (const r of rows.slice(first, first + visible)) {
+    const running = r.state === 'running';
+    const s = r.stats;
+    const rate = rateOf(state, r.name);
+    const cells = [
+      r.name,
+      r.state,
+      running && r.startedAt !== null ? duration(now - r.startedAt) : '-',
+      String(r.restarts),
+      s ? String(s.depth) : '-',
+      rate === null ? '-' : perSecond(rate),
+      s && s.latency.count > 0 ? micros(s.latency.p99Us) : '-',
+      s ? megabytes(s.heapUsed) : '-',
+      lastErrorOf(r) || '-',
+    ];
+    const style = r.name === state.selected ? 'selected' : running ? 'normal' : 'error';
+    out.push(line(row(cells, cols), width, style));
+  }
+  if (rows.length === 0) out.push(line('  (no actors)', width, 'dim'));
+  return out;
+}
+
+// --- panes ------------------------------------------------------------------
+
+function paneLines(state: ConsoleState, view: Viewport, lines: number): ScreenLine[] {
+  const all = (() => {
+    switch (state.pane) {
+      case 'peers':
+        return peersPane(state, view);
+      case 'feeds':
+        return feedsPane(state, view);
+      case 'grants':
+        return grantsPane(state, view);
+      case 'trace':
+        return tracePane(state, view, lines);
+    }
+  })();
+  if (all.length <= lines) return all;
+  const keep = all.slice(0, Math.max(0, lines - 1));
+  keep.push(line(`  ... ${all.length - keep.length} more`, view.width, 'dim'));
+  return keep;
+}
+
+const PEER_COLUMNS = [
+  { label: 'PEER', width: 16, right: false },
+  { label: 'ADDRESS', width: 21, right: false },
+  { label: 'STATE', width: 9, right: false },
+  { label: 'DIR', width: 3, right: false },
+  { label: 'LAG', width: 6, right: true },
+  { label: 'SCORE', width: 5, right: true },
+  { label: 'BAN', width: 0, right: false },
+];
+
+function peersPane(state: ConsoleState, { width, now }: Viewport): ScreenLine[] {
+  const p = state.peers;
+  if (!p) return [line('  waiting for the gossip actor', width, 'dim')];
+  const cols = withRest(PEER_COLUMNS, width);
+  const open = p.peers.filter((x) => x.state === 'open').length;
+  const bans = p.bans.filter((b) => b.until > now);
+  const out = [
+    line(
+      ` ${open} open, ${p.peers.length - open} other, ${p.dialing.length} dialing, ${bans.length} banned, ${p.frozen.length} frozen feeds`,
+      width,
+    ),
+    line(
+      row(
+        cols.map((c) => c.label),
+        cols,
+      ),
+      width,
+      'header',
+    ),
+  ];
+  const banOf = (did: string | null) => bans.find((b) => b.did === did);
+  for (const peer of p.peers) {
+    const ban = banOf(peer.did);
+    out.push(
+      line(
+        row(
+          [
+            peer.did ? shortDid(peer.did) : '(handshake)',
+            peer.address,
+            peer.state,
+            peer.direction === 'inbound' || peer.direction === 'in' ? 'in' : 'out',
+            lagOf(peer),
+            String(peer.score),
+            ban ? `${duration(ban.until - now)} left` : '-',
+          ],
+          cols,
+        ),
+        width,
+      ),
+    );
+  }
+  // Banned DIDs hold no connection: they are rows of their own.
+  for (const ban of bans.filter((b) => !p.peers.some((x) => x.did === b.did))) {
+    out.push(
+      line(
+        row(
+          [shortDid(ban.did), '-', 'banned', '-', '-', '-', `${duration(ban.until - now)} left`],
+          cols,
+        ),
+        width,
+        'dim',
+      ),
+    );
+  }
+  for (const d of p.dialing) {
+    out.push(line(`  dialing ${d.url} (attempt ${d.attempt})`, width, 'dim'));
+  }
+  if (p.peers.length === 0 && bans.length === 0 && p.dialing.length === 0)
+    out.push(line('  (no peers)', width, 'dim'));
+  return out;
+}
+
+/** Net lag over all feeds: positive, the peer holds entries we lack; negative, the reverse. */
+function lagOf(peer: PeerRow): string {
+  const total = Object.values(peer.lag ?? {}).reduce((a, b) => a + b, 0);
+  return total > 0 ? `+${total}` : String(total);
+}
+
+function feedsPane(state: ConsoleState, { width, now }: Viewport): ScreenLine[] {
+  const me = state.journal?.did ?? '';
+  const authors = Object.keys(state.heads).sort((a, b) =>
+    a === me ? -1 : b === me ? 1 : (state.lastTs[b] ?? 0) - (state.lastTs[a] ?? 0),
+  );
+  // At 80 columns a whole did:key (without its "did:key:") fits: 48 characters and the marker.
+  const cols = withRest(
+    [
+      { label: 'AUTHOR (* this node)', width: 0, right: false },
+      { label: 'HEAD', width: 8, right: true },
+      { label: 'LAST ENTRY', width: 20, right: false },
+    ],
+    width,
+  );
+  const out = [
+    line(` ${authors.length} feeds, ${state.journal?.entries ?? 0} entries`, width),
+    line(
+      row(
+        cols.map((c) => c.label),
+        cols,
+      ),
+      width,
+      'header',
+    ),
+  ];
+  for (const a of authors) {
+    const ts = state.lastTs[a];
+    const name = `${a === me ? '*' : ' '}${a.replace(/^did:key:/, '')}`;
+    out.push(
+      line(
+        row([name, String(state.heads[a]), ts ? `${clockTime(ts, now)}` : '(not read yet)'], cols),
+        width,
+      ),
+    );
+  }
+  if (authors.length === 0) out.push(line('  (no feeds)', width, 'dim'));
+  return out;
+}
+
+function grantsPane(state: ConsoleState, { width, now }: Viewport): ScreenLine[] {
+  const g = state.grants;
+  if (!g) return [line('  waiting for the grants actor', width, 'dim')];
+  const out: ScreenLine[] = [];
+  const liveCols = withRest(
+    [
+      { label: 'SUBSCRIBER', width: 16, right: false },
+      { label: 'SERVICE', width: 12, right: false },
+      { label: 'IP', width: 0, right: false },
+      { label: 'EXPIRES', width: 8, right: true },
+      { label: 'GRANT', width: 12, right: false },
+    ],
+    width,
+  );
+  out.push(line(` granted by this node: ${g.live.length}`, width));
+  if (g.live.length > 0) {
+    out.push(
+      line(
+        row(
+          liveCols.map((c) => c.label),
+          liveCols,
+        ),
+        width,
+        'header',
+      ),
+    );
+    for (const x of g.live)
+      out.push(
+        line(
+          row(
+            [
+              shortDid(x.subscriber),
+              x.service,
+              `${x.ip} ${x.proto}/${x.port}`,
+              until(x.expires, now),
+              shortId(x.grant),
+            ],
+            liveCols,
+          ),
+          width,
+        ),
+      );
+  }
+  out.push(line(` activated by this node: ${g.activations.length}`, width));
+  if (g.activations.length > 0) {
+    const cols = withRest(
+      [
+        { label: 'PROVIDER', width: 16, right: false },
+        { label: 'SERVICE', width: 12, right: false },
+        { label: 'ENDPOINT', width: 0, right: false },
+        { label: 'EXPIRES', width: 8, right: true },
+        { label: 'SUBSCRIPTION', width: 12, right: false },
+      ],
+      width,
+    );
+    out.push(
+      line(
+        row(
+          cols.map((c) => c.label),
+          cols,
+        ),
+        width,
+        'header',
+      ),
+    );
+    for (const a of g.activations) {
+      const ep = a.endpoint;
+      out.push(
+        line(
+          row(
+            [
+              shortDid(a.provider),
+              a.service,
+              `${ep.ip}:${ep.port}/${ep.proto}`,
+              until(a.expires, now),
+              shortId(a.subscription),
+            ],
+            cols,
+          ),
+          width,
+        ),
+      );
+    }
+  }
+  out.push(line(` waiting for approval: ${state.pending.length}  (a approves by id)`, width));
+  if (state.pending.length > 0) {
+    const cols = withRest(
+      [
+        { label: 'SUBSCRIPTION', width: 12, right: false },
+        { label: 'SUBSCRIBER', width: 16, right: false },
+        { label: 'SERVICE', width: 12, right: false },
+        { label: 'ASKED', width: 0, right: false },
+      ],
+      width,
+    );
+    out.push(
+      line(
+        row(
+          cols.map((c) => c.label),
+          cols,
+        ),
+        width,
+        'header',
+      ),
+    );
+    for (const p of state.pending)
+      out.push(
+        line(
+          row(
+            [shortId(p.id), shortDid(p.subscriber), p.service, `${duration(now - p.ts)} ago`],
+            cols,
+          ),
+          width,
+        ),
+      );
+  }
+  return out;
+}
+
+function tracePane(state: ConsoleState, { width, now }: Viewport, lines: number): ScreenLine[] {
+  const t = state.trace;
+  if (!t) return [line('  no trace: select an actor (j/k) and press t', width, 'dim')];
+  const cols = withRest(
+    [
+      { label: 'TIME', width: 12, right: false },
+      { label: 'FROM', width: 10, right: false },
+      { label: 'KIND', width: 4, right: false },
+      { label: 'ACTION', width: 20, right: false },
+      { label: 'TOOK', width: 8, right: true },
+      { label: 'OUTCOME', width: 0, right: false },
+    ],
+    width,
+  );
+  const out = [
+    line(` ${traceSummary(t, now)}`, width, t.error ? 'error' : 'normal'),
+    line(
+      row(
+        cols.map((c) => c.label),
+        cols,
+      ),
+      width,
+      'header',
+    ),
+  ];
+  // The newest records are the ones that fit: a live trace scrolls like a log.
+  const room = Math.max(0, lines - out.length);
+  for (const r of t.records.slice(-room)) {
+    out.push(
+      line(
+        row(
+          [
+            new Date(r.at).toTimeString().slice(0, 8) + `.${String(r.at % 1000).padStart(3, '0')}`,
+            r.from,
+            r.kind,
+            r.action,
+            micros(r.us),
+            r.outcome,
+          ],
+          cols,
+        ),
+        width,
+        r.outcome === 'ok' ? 'normal' : 'error',
+      ),
+    );
+  }
+  return out;
+}
+
+export function traceSummary(t: TraceState, now: number): string {
+  const n = `${t.records.length} of ${t.count} messages`;
+  if (t.error) return `trace ${t.actor}: ${n}; stopped: ${t.error}`;
+  if (t.done) return `trace ${t.actor}: done, ${n}`;
+  const left = Math.max(0, t.startedAt + t.ms - now);
+  return `trace ${t.actor}: ${n}, ${(left / 1000).toFixed(0)} s left (x stops)`;
+}
+
+// --- cells ------------------------------------------------------------------
+
+interface Cell {
+  width: number;
+  right: boolean;
+}
+
+function fixedWidth(cols: Cell[]): number {
+  return cols.reduce((n, c) => n + c.width, 0) + cols.length - 1;
+}
+
+/** Give the one zero-width column whatever the others leave (at least 4). */
+function withRest<C extends Cell>(cols: C[], width: number): C[] {
+  const rest = Math.max(4, width - 1 - fixedWidth(cols));
+  return cols.map((c) => (c.width === 0 ? { ...c, width: rest } : c));
+}
+
+function row(cells: string[], cols: Cell[]): string {
+  return ` ${cells.map((s, i) => cell(s, cols[i]!.width, cols[i]!.right)).join(' ')}`;
+}
+
+/** A value in a column: cleaned, cut to fit (marked with ~), aligned. */
+export function cell(s: string, width: number, right = false): string {
+  const clean = printable(s);
+  const cut = clean.length > width ? `${clean.slice(0, Math.max(0, width - 1))}~` : clean;
+  return right ? cut.padStart(width) : cut.padEnd(width);
+}
+
+/** Printable ASCII only: anything else (control, escape, non-ASCII) becomes '?'. */
+export function printable(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?');
+}
+
+function line(text: string, width: number, style: Style = 'normal'): ScreenLine {
+  const clean = printable(text);
+  return { text: clean.length > width ? clean.slice(0, width) : clean.padEnd(width), style };
+}
+
+function fill(lines: ScreenLine[], width: number, height: number): ScreenLine[] {
+  const out = lines.slice(0, height);
+  while (out.length < height) out.push(line('', width));
+  return out;
+}
+
+/** `left` and `right` on one line of `width`, the right one flush right (dropped if no room). */
+function spread(left: string, right: string, width: number): string {
+  const gap = width - left.length - right.length;
+  return gap >= 1 ? `${left}${' '.repeat(gap)}${right}` : left;
+}
+
+// --- numbers ----------------------------------------------------------------
+
+/** 45s, 12m05s, 3h04m, 2d03h. */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+function until(at: number, now: number): string {
+  return at <= now ? 'expired' : duration(at - now);
+}
+
+/** 0, 0.4, 12.3, 4567, 12.3k. */
+export function perSecond(rate: number): string {
+  if (rate === 0) return '0';
+  if (rate < 100) return rate.toFixed(1);
+  if (rate < 10_000) return String(Math.round(rate));
+  return `${(rate / 1000).toFixed(1)}k`;
+}
+
+/** 950us, 1.20ms, 35.0ms, 1.50s. */
+export function micros(us: number): string {
+  if (us < 1000) return `${Math.round(us)}us`;
+  if (us < 10_000) return `${(us / 1000).toFixed(2)}ms`;
+  if (us < 1_000_000) return `${(us / 1000).toFixed(1)}ms`;
+  return `${(us / 1_000_000).toFixed(2)}s`;
+}
+
+/** 11.7M, 123M, 1.2G. */
+export function megabytes(bytes: number): string {
+  const mb = bytes / (1024 * 1024);
+  if (mb < 100) return `${mb.toFixed(1)}M`;
+  if (mb < 1024) return `${Math.round(mb)}M`;
+  return `${(mb / 1024).toFixed(1)}G`;
+}
+
+/** did:key:z6MkrmXXXX…YYYYYY as "z6Mkrm9n..ynnce4": enough to tell peers apart. */
+export function shortDid(did: string): string {
+  const key = did.replace(/^did:key:/, '');
+  return key.length <= 16 ? key : `${key.slice(0, 8)}..${key.slice(-6)}`;
+}
+
+/** The first 12 hex digits of an entry id (the prompts take a unique prefix). */
+export function shortId(id: string): string {
+  return id.slice(0, 12);
+}
+
+/** An entry time: the clock time today, else the date and time. */
+function clockTime(ts: number, now: number): string {
+  const d = new Date(ts);
+  const iso = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+  const time = d.toTimeString().slice(0, 8);
+  const today = new Date(now).toDateString() === d.toDateString();
+  return today ? `${time} (${duration(now - ts)} ago)` : `${iso} ${time}`;
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}

@@ -1,0 +1,320 @@
+/**
+ * The admin API against a real node (`meshnode start` in a child process):
+ * the socket's mode, every method, malformed requests, the audit log of
+ * destructive actions, answers out of order.
+ */
+import { readFileSync, statSync, existsSync } from 'node:fs';
+import * as assert from 'uvu/assert';
+import { verifyAuditLog } from '../../../runtime/audit-log.js';
+import { RawAdmin, startNode } from '../../helpers/meshnode.js';
+import type { AdminAnswer, RunningNode } from '../../helpers/meshnode.js';
+import { describe, until } from '../../helpers/test.js';
+import { join } from 'node:path';
+
+const test = describe('supervisor/admin', 60_000);
+
+let node: RunningNode;
+let admin: RawAdmin;
+
+test.before(async () => {
+  node = await startNode();
+  admin = await RawAdmin.connect(node.socket);
+});
+
+test.after(async () => {
+  admin?.close();
+  await node?.stop();
+});
+
+const ok = (a: AdminAnswer, what: string) => {
+  assert.is(a.v, 1, `${what}: v`);
+  assert.ok(a.ok, `${what}: ${JSON.stringify(a.error)}`);
+  return a.result as Record<string, unknown>;
+};
+const refused = (a: AdminAnswer, code: string, what: string) => {
+  assert.is(a.v, 1, `${what}: v`);
+  assert.is(a.ok, false, `${what} must be refused`);
+  assert.is(a.error?.code, code, `${what}: ${JSON.stringify(a.error)}`);
+  assert.type(a.error?.message, 'string');
+};
+const auditLines = () =>
+  readFileSync(join(node.stateDir, 'audit', 'admin.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test('the socket is born 0600 and owned by the node user', () => {
+  const st = statSync(node.socket);
+  assert.ok(st.isSocket());
+  assert.is(st.mode & 0o777, 0o600);
+  assert.is(st.uid, process.getuid!());
+});
+
+test('status, actors and inspect describe the node and each actor', async () => {
+  const status = ok(await admin.request('status'), 'status');
+  assert.is(status.protocol, 1);
+  assert.is(status.pid, node.proc.pid);
+  const names = (status.actors as Array<{ name: string; state: string }>).map((a) => a.name);
+  assert.equal(names, ['journal', 'nft', 'grants', 'gossip']);
+  const actors = ok(await admin.request('actors'), 'actors') as unknown as Array<
+    Record<string, unknown> & { stats: Record<string, unknown> | null }
+  >;
+  assert.is(actors.length, 4);
+  for (const a of actors) {
+    assert.is(a.state, 'running');
+    assert.type(a.stats?.handled, 'number');
+    assert.type(a.stats?.depth, 'number');
+    assert.type(a.stats?.heapUsed, 'number');
+  }
+  const inspect = ok(await admin.request('inspect', { actor: 'journal' }), 'inspect');
+  assert.ok(Array.isArray(inspect.actions));
+  assert.ok((inspect.state as { did: string }).did.startsWith('did:key:z6Mk'));
+  refused(await admin.request('inspect', { actor: 'nosuch' }), 'ERR_NO_ROUTE', 'inspect nosuch');
+});
+
+test('operator verbs: offer, subscribe, approve, grants, activate, revoke', async () => {
+  const me = (ok(await admin.request('journal.status'), 'journal.status').did as string) ?? '';
+  const offer = ok(
+    await admin.request('offer', {
+      service: 'web',
+      port: 8080,
+      proto: 'tcp',
+      mode: 'manual',
+      leaseSeconds: 60,
+    }),
+    'offer',
+  );
+  assert.match(String(offer.id), /^[0-9a-f]{64}$/);
+  // A node may subscribe to its own service: enough to exercise approve without a second node.
+  const sub = ok(await admin.request('subscribe', { provider: me, service: 'web' }), 'subscribe');
+  const approval = ok(await admin.request('approve', { subscription: sub.id }), 'approve');
+  assert.match(String(approval.id), /^[0-9a-f]{64}$/);
+  refused(
+    await admin.request('approve', { subscription: 'f'.repeat(64) }),
+    'ERR_BAD_REQUEST',
+    'approve of an unknown subscription',
+  );
+  const grants = ok(await admin.request('grants'), 'grants');
+  assert.equal(grants.live, []);
+  assert.equal(grants.activations, []);
+  refused(
+    await admin.request('activate', { subscription: 'f'.repeat(64) }),
+    'ERR_BAD_REQUEST',
+    'activate of an unknown subscription',
+  );
+  ok(await admin.request('revoke', { target: approval.id }), 'revoke');
+  refused(
+    await admin.request('revoke', { target: 'e'.repeat(64) }),
+    'ERR_BAD_REQUEST',
+    'revoke of an entry not ours',
+  );
+});
+
+test('gossip and journal reads, verify, force self head, unban', async () => {
+  const peers = ok(await admin.request('peers'), 'peers');
+  assert.equal(peers.peers, []);
+  assert.type(peers.listening, 'number');
+  const heads = ok(await admin.request('journal.heads'), 'journal.heads');
+  const feeds = Object.values(heads);
+  assert.is(feeds.length, 1);
+  assert.ok((feeds[0] as number) >= 4, 'offer, subscribe, approve, revoke appended');
+  const tail = ok(await admin.request('journal.tail', { after: 0, limit: 2 }), 'journal.tail');
+  assert.is((tail as unknown as unknown[]).length, 2);
+  const verify = ok(await admin.request('journal.verify'), 'journal.verify');
+  assert.ok(verify.ok, JSON.stringify(verify));
+  ok(await admin.request('journal.forceSelfHead'), 'journal.forceSelfHead');
+  ok(
+    await admin.request('unban', {
+      did: 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK',
+    }),
+    'unban',
+  );
+});
+
+test('nft.status answers; nft.list answers with the envelope either way', async () => {
+  const status = ok(await admin.request('nft.status'), 'nft.status');
+  assert.is(status.actor, 'nft');
+  // The executor's listing lands with issue 5; until then the actor refuses it with a code.
+  const list = await admin.request('nft.list');
+  assert.is(list.v, 1);
+  if (!list.ok) assert.type(list.error?.code, 'string');
+});
+
+test('logLevel changes what the running node logs; trace records what an actor handles', async () => {
+  const upLines = () => node.lines.filter((l) => l.msg === 'actor up' && l.actor === 'grants');
+  const before = upLines().length;
+  assert.equal(ok(await admin.request('logLevel', { level: 'warn' }), 'logLevel'), {
+    level: 'warn',
+  });
+  ok(await admin.request('restart', { actor: 'grants' }), 'restart at warn');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(upLines().length, before, 'no info line at level warn');
+  ok(await admin.request('logLevel', { level: 'info' }), 'logLevel info');
+  ok(await admin.request('restart', { actor: 'grants' }), 'restart at info');
+  await until(() => upLines().length === before + 1, 5000, 'the info line back at level info');
+  // The journal is asked by us during the trace: the trace sees it.
+  const pending = admin.request('trace', { actor: 'journal', count: 2, ms: 5000 }, 'tr');
+  await new Promise((r) => setTimeout(r, 100));
+  await admin.request('journal.heads');
+  await admin.request('journal.status');
+  const records = (await pending).result as Array<Record<string, unknown>>;
+  assert.is(records.length, 2);
+  assert.is(records[0]!.from, 'admin');
+  assert.is(records[0]!.action, 'heads');
+  assert.is(records[0]!.outcome, 'ok');
+  assert.type(records[0]!.us, 'number');
+});
+
+test('restart and kill: restarts count up, the actor runs again', async () => {
+  const restarts = async (name: string) => {
+    const actors = ok(await admin.request('actors'), 'actors') as unknown as Array<{
+      name: string;
+      state: string;
+      restarts: number;
+    }>;
+    return actors.find((a) => a.name === name)!;
+  };
+  assert.equal(ok(await admin.request('restart', { actor: 'nft' }), 'restart'), {
+    restarted: 'nft',
+  });
+  assert.is((await restarts('nft')).restarts, 1);
+  assert.equal(ok(await admin.request('kill', { actor: 'nft' }), 'kill'), { killed: 'nft' });
+  await until(
+    async () => {
+      const a = await restarts('nft');
+      return a.state === 'running' && a.restarts === 2;
+    },
+    10_000,
+    'nft restarted after the kill',
+  );
+  refused(await admin.request('restart', { actor: 'nosuch' }), 'ERR_NO_ROUTE', 'restart nosuch');
+});
+
+test('malformed requests are refused with ERR_BAD_REQUEST; the connection and the node carry on', async () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['not JSON', 'this is not json\n', /not JSON/],
+    ['wrong v', '{"v":2,"id":"a","method":"status"}\n', /^v:/],
+    ['no v', '{"id":"a","method":"status"}\n', /^v:/],
+    ['unknown method', '{"v":1,"id":"a","method":"nope"}\n', /unknown method nope/],
+    ['bad method name', '{"v":1,"id":"a","method":"Status!"}\n', /method/],
+    ['unknown field', '{"v":1,"id":"a","method":"status","x":1}\n', /x/],
+    ['array', '[1,2]\n', /object/],
+    ['id an object', '{"v":1,"id":{},"method":"status"}\n', /id/],
+    [
+      'bad params type',
+      '{"v":1,"id":"a","method":"restart","params":{"actor":5}}\n',
+      /params\.actor/,
+    ],
+    ['missing param', '{"v":1,"id":"a","method":"inspect","params":{}}\n', /params\.actor/],
+    [
+      'extra param',
+      '{"v":1,"id":"a","method":"logLevel","params":{"level":"info","x":1}}\n',
+      /params/,
+    ],
+    [
+      'bad level',
+      '{"v":1,"id":"a","method":"logLevel","params":{"level":"loud"}}\n',
+      /params\.level/,
+    ],
+    [
+      'trace count 0',
+      '{"v":1,"id":"a","method":"trace","params":{"actor":"journal","count":0}}\n',
+      /params\.count/,
+    ],
+    ['params not an object', '{"v":1,"id":"a","method":"status","params":[1]}\n', /params/],
+  ];
+  for (const [what, raw, message] of cases) {
+    admin.write(raw);
+    const idOk = !['not JSON', 'array', 'id an object'].includes(what);
+    const answer = await admin.answer(idOk ? 'a' : null);
+    refused(answer, 'ERR_BAD_REQUEST', what);
+    assert.match(answer.error!.message, message, what);
+    // Still the same connection, still answering.
+    ok(await admin.request('status', undefined, `after ${what}`), `status after ${what}`);
+  }
+  // Blank lines are ignored, and several requests may share one write.
+  admin.write('\n\n{"v":1,"id":"x1","method":"status"}\n{"v":1,"id":"x2","method":"status"}\n');
+  ok(await admin.answer('x1'), 'x1');
+  ok(await admin.answer('x2'), 'x2');
+  assert.not.ok(admin.closed);
+});
+
+test('a request line over 1 MiB is refused and closes that connection only', async () => {
+  const other = await RawAdmin.connect(node.socket);
+  // Sent in pieces, with no newline: the node cannot know where a next request would start.
+  const piece = 'x'.repeat(64 * 1024);
+  for (let i = 0; i < 17 && !other.closed; i++) other.write(piece);
+  const answer = await other.answer(null, 10_000);
+  refused(answer, 'ERR_BAD_REQUEST', 'oversize');
+  assert.match(answer.error!.message, /over 1048576 bytes/);
+  await until(() => other.closed, 5000, 'the oversize connection closed');
+  // A long line that does end in a newline is refused the same.
+  const third = await RawAdmin.connect(node.socket);
+  third.write(`{"v":1,"id":"big","method":"status","params":{"p":"${'y'.repeat(1_100_000)}"}}\n`);
+  refused(await third.answer(null, 10_000), 'ERR_BAD_REQUEST', 'oversize with newline');
+  await until(() => third.closed, 5000, 'closed');
+  ok(await admin.request('status'), 'the other connections and the node are fine');
+});
+
+test('answers come as they are ready, matched by id (string or number)', async () => {
+  const slow = admin.request('trace', { actor: 'nft', count: 1000, ms: 1500 }, 'slow');
+  await new Promise((r) => setTimeout(r, 50));
+  admin.write('{"v":1,"id":42,"method":"status"}\n');
+  const fast = await admin.answer(42);
+  ok(fast, 'fast');
+  assert.is(fast.id, 42);
+  let slowDone = false;
+  void slow.then(() => (slowDone = true));
+  await new Promise((r) => setImmediate(r));
+  assert.not.ok(slowDone, 'the trace asked first is still running when status has answered');
+  const s = await slow;
+  assert.is(s.id, 'slow');
+  ok(s, 'slow');
+});
+
+test('destructive actions are in the audit log with the caller uid, hash chained', () => {
+  const lines = auditLines();
+  const methods = lines.map((l) => l.method);
+  for (const m of ['logLevel', 'revoke', 'restart', 'kill', 'journal.forceSelfHead', 'unban'])
+    assert.ok(methods.includes(m), `${m} audited: ${methods.join(',')}`);
+  for (const m of ['status', 'actors', 'offer', 'trace', 'journal.tail'])
+    assert.not.ok(methods.includes(m), `${m} is not destructive`);
+  for (const l of lines) {
+    assert.is(l.kind, 'admin');
+    assert.is(l.uid, process.getuid!(), `uid of ${String(l.method)}`);
+    assert.type(l.ts, 'number');
+  }
+  const kill = lines.find((l) => l.method === 'kill')!;
+  assert.equal(kill.params, { actor: 'nft' });
+  const verdict = verifyAuditLog(join(node.stateDir, 'audit', 'admin.log'));
+  assert.ok(verdict.ok, JSON.stringify(verdict));
+});
+
+test('a 0660 socket for an operator group', async () => {
+  const gid = process.getgid!();
+  const group = readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .map((l) => l.split(':'))
+    .find((f) => Number(f[2]) === gid)?.[0];
+  assert.ok(group, `a group name for gid ${gid}`);
+  const other = await startNode({ extraToml: `[admin]\ngroup = "${group}"\n` });
+  try {
+    const st = statSync(other.socket);
+    assert.is(st.mode & 0o777, 0o660);
+    assert.is(st.gid, gid);
+    const c = await RawAdmin.connect(other.socket);
+    ok(await c.request('status'), 'status over the group socket');
+    c.close();
+  } finally {
+    await other.stop();
+  }
+});
+
+test('stop: answered, audited, the node exits 0 and removes its socket', async () => {
+  assert.equal(ok(await admin.request('stop'), 'stop'), { stopping: true });
+  assert.is(await node.exited, 0);
+  assert.not.ok(existsSync(node.socket), 'socket removed');
+  assert.is(auditLines().at(-1)!.method, 'stop');
+});
+
+test.run();

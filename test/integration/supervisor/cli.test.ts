@@ -1,0 +1,265 @@
+/**
+ * The `meshnode` command as an operator and a script use it: every
+ * command's --help, the --json envelope, and the exit codes (0 ok, 2 usage,
+ * 3 node not running, 4 refused, 5 internal error), against a real node.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Server } from 'node:net';
+import { join } from 'node:path';
+import * as assert from 'uvu/assert';
+import { cli, startNode } from '../../helpers/meshnode.js';
+import type { CliResult, RunningNode } from '../../helpers/meshnode.js';
+import { describe, tempDir } from '../../helpers/test.js';
+
+const test = describe('supervisor/cli', 90_000);
+
+/** Every command with arguments that make a well-formed request. */
+const DID = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK';
+const ID = 'f'.repeat(64);
+const COMMANDS: Record<string, string[]> = {
+  init: ['init'],
+  start: ['start'],
+  status: ['status'],
+  actors: ['actors'],
+  console: ['console'],
+  peers: ['peers'],
+  grants: ['grants'],
+  offer: ['offer', '--service', 'web', '--port', '8080'],
+  subscribe: ['subscribe', '--provider', DID, '--service', 'web'],
+  approve: ['approve', ID],
+  revoke: ['revoke', ID],
+  activate: ['activate', ID],
+  'journal tail': ['journal', 'tail'],
+  'journal verify': ['journal', 'verify'],
+  'journal forceSelfHead': ['journal', 'forceSelfHead'],
+  restart: ['restart', 'nft'],
+  trace: ['trace', 'nft', '--ms', '10'],
+  'log-level': ['log-level', 'info'],
+  stop: ['stop'],
+};
+/** The commands that talk to a running node. */
+const NODE_COMMANDS = Object.keys(COMMANDS).filter(
+  (c) => !['init', 'start', 'console'].includes(c),
+);
+
+let node: RunningNode;
+const on = (args: string[]) => [...args, '--socket', node.socket];
+
+interface Envelope {
+  v: number;
+  ok: boolean;
+  result?: unknown;
+  error?: { code: string; message: string };
+}
+function envelope(r: CliResult, what: string): Envelope {
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines.length, 1, `${what}: one line on stdout: ${r.stdout}`);
+  const e = JSON.parse(lines[0]!) as Envelope;
+  assert.is(e.v, 1, `${what}: envelope version`);
+  return e;
+}
+
+test.before(async () => {
+  node = await startNode();
+});
+
+test.after(async () => {
+  await node?.stop();
+});
+
+test('every command has --help: its usage and summary, exit 0', async () => {
+  const results = await Promise.all(
+    Object.entries(COMMANDS).map(
+      async ([name, args]) => [name, await cli([...args, '--help'])] as const,
+    ),
+  );
+  for (const [name, r] of results) {
+    assert.is(r.code, 0, `${name} --help: ${r.stderr}`);
+    assert.ok(r.stdout.startsWith(`usage: meshnode ${name}`), `${name}: ${r.stdout}`);
+    assert.ok(r.stdout.trim().split('\n').length >= 3, `${name} has a summary`);
+  }
+  const top = await cli(['--help']);
+  assert.is(top.code, 0);
+  for (const name of Object.keys(COMMANDS))
+    assert.ok(top.stdout.includes(name), `help lists ${name}`);
+  assert.match(
+    top.stdout,
+    /exit codes: 0 ok, 1 node failed, 2 usage, 3 node not running, 4 refused, 5 internal error/,
+  );
+});
+
+test('usage errors exit 2, with the envelope under --json', async () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['no command', [], /command/],
+    ['unknown command', ['frobnicate'], /unknown command frobnicate/],
+    ['unknown option', ['status', '--frob'], /frob/],
+    ['missing argument', ['approve'], /approve takes subscription/],
+    ['extra argument', ['status', 'now'], /status takes no arguments/],
+    ['missing required option', ['offer', '--port', '80'], /--service is required/],
+    [
+      'not a number',
+      ['offer', '--service', 'x', '--port', 'eighty'],
+      /--port must be a whole number/,
+    ],
+    ['negative number', ['journal', 'tail', '--limit', '-5'], /limit/],
+    [
+      'config that does not load',
+      ['status', '-c', '/nonexistent/meshnode.toml'],
+      /cannot read config/,
+    ],
+  ];
+  // One process per case and form, all at once: each CLI start costs most of a second.
+  const runs = await Promise.all(
+    cases.map(async ([, args]) => [await cli(args), await cli([...args, '--json'])] as const),
+  );
+  for (const [i, [what, , message]] of cases.entries()) {
+    const [plain, json] = runs[i]!;
+    assert.is(plain.code, 2, `${what}: exit code (${plain.stderr})`);
+    assert.match(plain.stderr, message, what);
+    assert.is(json.code, 2, `${what} --json`);
+    const e = envelope(json, what);
+    assert.is(e.ok, false);
+    assert.ok(
+      ['ERR_USAGE', 'ERR_INVALID_CONFIG'].includes(e.error!.code),
+      `${what}: ${e.error!.code}`,
+    );
+    assert.match(e.error!.message, message, `${what} --json`);
+  }
+});
+
+test('node not running: every node command exits 3 with ERR_NOT_RUNNING', async () => {
+  const socket = join(tempDir(), 'nobody.sock');
+  const results = await Promise.all(
+    NODE_COMMANDS.map(
+      async (name) =>
+        [name, await cli([...COMMANDS[name]!, '--socket', socket, '--json'])] as const,
+    ),
+  );
+  for (const [name, r] of results) {
+    assert.is(r.code, 3, `${name}: ${r.stdout}${r.stderr}`);
+    const e = envelope(r, name);
+    assert.is(e.ok, false);
+    assert.is(e.error!.code, 'ERR_NOT_RUNNING');
+    assert.ok(e.error!.message.includes(socket));
+  }
+  const plain = await cli(['status', '--socket', socket]);
+  assert.is(plain.code, 3);
+  assert.match(plain.stderr, /^meshnode: ERR_NOT_RUNNING: no node is listening on /);
+  assert.is(plain.stdout, '');
+});
+
+test("refused by the node: exit 4 with the node's code", async () => {
+  const cases: Array<[string[], string]> = [
+    [['approve', ID], 'ERR_BAD_REQUEST'],
+    [['revoke', ID], 'ERR_BAD_REQUEST'],
+    [['activate', ID], 'ERR_BAD_REQUEST'],
+    [['restart', 'nosuch'], 'ERR_NO_ROUTE'],
+    [['log-level', 'loud'], 'ERR_BAD_REQUEST'],
+    [['trace', 'nft', '--count', '0'], 'ERR_BAD_REQUEST'],
+  ];
+  const runs = await Promise.all(
+    cases.map(async ([args]) => [await cli(on([...args, '--json'])), await cli(on(args))] as const),
+  );
+  for (const [i, [args, code]] of cases.entries()) {
+    const [json, plain] = runs[i]!;
+    assert.is(json.code, 4, `${args.join(' ')}: ${json.stdout}${json.stderr}`);
+    const e = envelope(json, args.join(' '));
+    assert.is(e.ok, false);
+    assert.is(e.error!.code, code, args.join(' '));
+    assert.is(plain.code, 4);
+    assert.match(plain.stderr, new RegExp(`^meshnode: ${code}: `));
+  }
+});
+
+test('--json: one envelope {"v":1,"ok":true,"result":…} per command, exit 0', async () => {
+  const ok = async (args: string[]) => {
+    const r = await cli(on([...args, '--json']));
+    assert.is(r.code, 0, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    const e = envelope(r, args.join(' '));
+    assert.is(e.ok, true);
+    assert.ok('result' in e);
+    return e.result as Record<string, unknown>;
+  };
+  const [status, actors, peers, grants, verify, trace, level] = await Promise.all([
+    ok(['status']),
+    ok(['actors']),
+    ok(['peers']),
+    ok(['grants']),
+    ok(['journal', 'verify']),
+    ok(['trace', 'nft', '--count', '1', '--ms', '50']),
+    ok(['log-level', 'info']),
+  ]);
+  assert.is(status.pid, node.proc.pid);
+  assert.is((actors as unknown as unknown[]).length, 4);
+  assert.ok('peers' in peers);
+  assert.equal(grants, { live: [], activations: [] });
+  assert.ok(verify.ok);
+  assert.ok(Array.isArray(trace));
+  assert.equal(level, { level: 'info' });
+  const offer = await ok(['offer', '--service', 'web', '--port', '8080', '--lease', '60']);
+  assert.match(String(offer.id), /^[0-9a-f]{64}$/);
+  const tail = (await ok(['journal', 'tail', '--limit', '5'])) as unknown as Array<{
+    entry: { kind: string; body: { service: string; leaseSeconds: number } };
+  }>;
+  assert.is(tail.at(-1)!.entry.kind, 'offer');
+  assert.is(tail.at(-1)!.entry.body.leaseSeconds, 60);
+  assert.equal(await ok(['restart', 'nft']), { restarted: 'nft' });
+  const sub = await ok(['subscribe', '--provider', DID, '--service', 'web']);
+  assert.match(String(sub.id), /^[0-9a-f]{64}$/);
+  // The subscription is ours, to someone else's offer: revoking our own entry is allowed.
+  assert.match(String((await ok(['revoke', String(sub.id)])).id), /^[0-9a-f]{64}$/);
+});
+
+test('human output: status and actors as text', async () => {
+  const status = await cli(on(['status']));
+  assert.is(status.code, 0);
+  assert.match(status.stdout, new RegExp(`^pid ${node.proc.pid}, up \\d+ s\\n`));
+  assert.match(status.stdout, /journal\s+running\s+restarts 0/);
+  const actors = await cli(on(['actors']));
+  assert.match(actors.stdout, /^ACTOR\s+STATE\s+RESTARTS\s+MAILBOX\s+HANDLED/);
+  assert.is(actors.stdout.trim().split('\n').length, 5);
+});
+
+test('init: state directory 0700 and a 0600 key, kept on a second run', async () => {
+  const dir = tempDir();
+  const config = join(dir, 'meshnode.toml');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(config, `[node]\nstate_dir = "${join(dir, 'state')}"\n`);
+  const first = envelope(await cli(['init', '-c', config, '--json']), 'init');
+  const r = first.result as { did: string; keyFile: string; created: boolean };
+  assert.ok(r.created);
+  assert.match(r.did, /^did:key:z6Mk/);
+  assert.is(statSync(r.keyFile).mode & 0o777, 0o600);
+  assert.is(statSync(join(dir, 'state')).mode & 0o777, 0o700);
+  const again = await cli(['init', '-c', config]);
+  assert.is(again.code, 0);
+  assert.is(again.stdout, `kept ${r.keyFile}\n${r.did}\n`);
+});
+
+test('an answer the CLI cannot use is an internal error: exit 5', async () => {
+  const socket = join(tempDir(), 'odd.sock');
+  // Answers every request with ok:false and no error code: not the admin protocol.
+  const server: Server = createServer((s) =>
+    s.on('data', () => s.write('{"v":1,"id":1,"ok":false}\n')),
+  );
+  await new Promise<void>((r) => server.listen(socket, r));
+  try {
+    const r = await cli(['status', '--socket', socket, '--json']);
+    assert.is(r.code, 5, r.stdout + r.stderr);
+    assert.is(envelope(r, 'odd').error!.code, 'ERR_ADMIN');
+  } finally {
+    server.close();
+  }
+});
+
+test('stop: exit 0, the node stops and its socket is gone; then status exits 3', async () => {
+  const r = await cli(on(['stop', '--json']));
+  assert.is(r.code, 0);
+  assert.equal(envelope(r, 'stop').result, { stopping: true });
+  assert.is(await node.exited, 0);
+  assert.not.ok(existsSync(node.socket));
+  assert.is((await cli(on(['status']))).code, 3);
+});
+
+test.run();
