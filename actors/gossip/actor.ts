@@ -27,6 +27,8 @@ export default class GossipActor extends Actor {
   private readonly bytesOut = this.metrics.gauge('gossip_bytes_out');
   private readonly ingestedGauge = this.metrics.gauge('gossip_entries_ingested');
   private readonly invalidGauge = this.metrics.gauge('gossip_invalid_answers');
+  private readonly lagGauge = this.metrics.gauge('gossip_lag_entries');
+  private readonly feedsGauge = this.metrics.gauge('gossip_feeds');
 
   constructor(ctx: ActorContext) {
     super(ctx);
@@ -86,6 +88,16 @@ export default class GossipActor extends Actor {
       this.bytesOut.set(bytesOut);
       this.ingestedGauge.set(m.counters.ingested);
       this.invalidGauge.set(m.counters.invalid);
+      // Entries some peer has that we lack, summed over feeds (the largest over peers).
+      let lag = 0;
+      for (const p of peers) {
+        let behind = 0;
+        for (const [author, seq] of p.heads)
+          behind += Math.max(0, seq - (m.local.get(author) ?? 0));
+        lag = Math.max(lag, behind);
+      }
+      this.lagGauge.set(lag);
+      this.feedsGauge.set(m.local.size);
     }, GAUGE_INTERVAL_MS);
     this.gauges.unref();
   }

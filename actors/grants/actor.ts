@@ -77,6 +77,7 @@ export default class GrantsActor extends Actor {
   private readonly decisions = this.metrics.counter('grants_decisions_total');
   private readonly denied = this.metrics.counter('grants_denied_total');
   private readonly liveGauge = this.metrics.gauge('grants_live');
+  private readonly byOutcome = new Map<string, { inc(by?: number): void }>();
 
   constructor(ctx: ActorContext) {
     super(ctx);
@@ -161,7 +162,7 @@ export default class GrantsActor extends Actor {
         subscriber: String(request.did).slice(0, 64),
         ip: sourceIp,
       });
-      this.denied.inc();
+      this.countDecision(code);
       return { ok: false, code, reason: 'the authorizer could not decide; retry' };
     }
     this.decisions.inc();
@@ -197,7 +198,7 @@ export default class GrantsActor extends Actor {
     } catch (err) {
       const code = (err as MeshError).code ?? 'ERR_HANDLER';
       this.audit.append({ kind: 'applyFailed', ...base, code, reason: (err as Error).message });
-      this.denied.inc();
+      this.countDecision('ERR_GRANT_APPLY');
       return { ok: false, code: 'ERR_GRANT_APPLY', reason: 'the firewall change failed' };
     }
     const { id } = (await this.ask('journal', 'append', {
@@ -213,6 +214,7 @@ export default class GrantsActor extends Actor {
       expires,
     });
     this.liveGauge.set(this.live.size);
+    this.countDecision('allowed');
     return {
       ok: true,
       endpoint: { ip: await this.endpointIp(localIp), port: offer.port, proto: offer.proto },
@@ -221,12 +223,21 @@ export default class GrantsActor extends Actor {
     };
   }
 
+  /** Decisions by outcome, for the metrics: grants_decision_allowed, grants_decision_err_grant_rate, … */
+  private countDecision(outcome: string): void {
+    if (outcome !== 'allowed') this.denied.inc();
+    const name = `grants_decision_${outcome.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+    let c = this.byOutcome.get(name);
+    if (!c) this.byOutcome.set(name, (c = this.metrics.counter(name)));
+    c.inc();
+  }
+
   private refuse(
     request: GrantRequest,
     sourceIp: string,
     d: Exclude<Decision, { allow: true }>,
   ): Record<string, unknown> {
-    this.denied.inc();
+    this.countDecision(d.code);
     this.audit.append({
       kind: 'decision',
       allow: false,
