@@ -356,10 +356,28 @@ export default class GrantsActor extends Actor {
           ip: g.ip,
           expiresAt: g.expires,
         })),
+        // The complete list: a withdrawn offer's port stops being guarded (its sets and rules go).
+        services: await this.offeredServices(),
       });
     } catch (err) {
       this.log.warn({ err }, 'reconcile with the executor failed; next period retries');
     }
+  }
+
+  /** (proto, port) of every offer of ours that stands (the latest per service, not revoked). */
+  private async offeredServices(): Promise<Array<{ proto: 'tcp' | 'udp'; port: number }>> {
+    const rows = (await this.ask('journal', 'view', { view: 'offers' })) as Array<
+      [string, { provider?: string; service?: string; port?: number; proto?: 'tcp' | 'udp' }]
+    >;
+    const lookup = this.lookup();
+    const out = new Map<string, { proto: 'tcp' | 'udp'; port: number }>();
+    for (const [id, o] of rows) {
+      if (o.provider !== this.me || !o.service || !o.port || !o.proto) continue;
+      const current = await lookup.offer(o.service);
+      if (current?.id !== id || (await lookup.revoked(id, this.me))) continue;
+      out.set(`${o.proto}/${o.port}`, { proto: o.proto, port: o.port });
+    }
+    return [...out.values()];
   }
 
   /** Expired leases: the kernel already dropped the element; record it and make sure. */
@@ -392,6 +410,8 @@ export default class GrantsActor extends Actor {
         await this.ungrant(g, 'revoked');
       }
     }
+    // A new offer guards its port now; a withdrawn one stops being guarded.
+    await this.reconcile();
   }
 
   /** Our revocations of our own grants, from the journal (check 7 holds across restarts). */

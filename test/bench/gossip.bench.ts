@@ -187,6 +187,7 @@ async function startNode(dir: string, gossip: Record<string, unknown>): Promise<
       parseConfig({
         node: { state_dir: dir, log_level: 'warn' },
         metrics: { listen: '' },
+        nft: { backend: 'memory' },
         gossip: { listen: '127.0.0.1:0', anti_entropy_ms: 5000, ...gossip },
       }),
     ),

@@ -55,7 +55,11 @@ if (mode !== 'node') {
     const { parseConfig, supervisorInput } = await import('../../supervisor/config.js');
     stateDir = mkdtempSync(join(tmpdir(), 'meshnode-bench-rss-'));
     const input = supervisorInput(
-      parseConfig({ node: { state_dir: stateDir, log_level: 'warn' } }),
+      parseConfig({
+        node: { state_dir: stateDir, log_level: 'warn' },
+        gossip: { listen: '' },
+        nft: { backend: 'memory' },
+      }),
     );
     return startWith(input as Record<string, unknown>);
   };

@@ -441,6 +441,8 @@ async function realRestarts(r: Reporter): Promise<void> {
       parseConfig({
         node: { state_dir: stateDir, log_level: 'warn' },
         supervisor: { max_restarts: 1000, period_seconds: 1 },
+        gossip: { listen: '' },
+        nft: { backend: 'memory' },
       }),
     );
     sup = new Supervisor(input, { logger: memoryLogger('warn').logger });

@@ -136,6 +136,8 @@ export function nodeInput(stateDir: string, extra: Record<string, unknown> = {})
       node: { state_dir: stateDir, log_level: 'warn' },
       metrics: { listen: '' },
       gossip: { listen: '' },
+      // Never the host's firewall from a test node: the executor's memory backend.
+      nft: { backend: 'memory' },
       ...extra,
     }),
   );
