@@ -100,7 +100,7 @@ export interface GrantPort {
   challenge(peerDid: string): Promise<{ nonce: string; expiresAt: number }>;
   authorize(
     request: GrantRequest,
-    seen: { peerDid: string; sourceIp: string; localIp: string },
+    seen: { peerDid: string; sourceIp: string; localIp: string; receivedAt: number },
   ): Promise<GrantResult>;
 }
 
@@ -529,6 +529,9 @@ export class Mesh implements PeerHost {
 
   /** Provider side, step 2: the authorizer decides; the answer goes back on the same link. */
   private async peerOnGrantReq(peer: Peer, frame: FrameOf<'grantReq'>): Promise<void> {
+    // When the request arrived, on a clock all threads share: the authorizer
+    // measures "request received → IP in the kernel set" from here.
+    const receivedAt = performance.timeOrigin + performance.now();
     const { t: _t, rid, ...request } = frame;
     let result: GrantResult;
     try {
@@ -537,6 +540,7 @@ export class Mesh implements PeerHost {
         peerDid: peer.did!,
         sourceIp: peer.remoteIp,
         localIp: peer.localIp,
+        receivedAt,
       });
     } catch (err) {
       result = {

@@ -29,6 +29,8 @@ import { NonceBook } from './nonces.js';
 import { PolicyGate } from '../../sandbox/policy.js';
 import type { PolicyOptions } from '../../sandbox/policy.js';
 
+/** Grant latencies kept for `status` (a ring: recent behaviour, bounded memory). */
+const MAX_LATENCY_SAMPLES = 1000;
 /** Per-subscriber buckets kept at most (oldest dropped): bounded memory under a DID flood. */
 const MAX_BUCKETS = 100_000;
 
@@ -78,6 +80,7 @@ export default class GrantsActor extends Actor {
   private readonly denied = this.metrics.counter('grants_denied_total');
   private readonly liveGauge = this.metrics.gauge('grants_live');
   private readonly byOutcome = new Map<string, { inc(by?: number): void }>();
+  private readonly grantLatency: number[] = [];
 
   constructor(ctx: ActorContext) {
     super(ctx);
@@ -133,11 +136,12 @@ export default class GrantsActor extends Actor {
   // --- provider side ----------------------------------------------------------
 
   private async gossipOnAuthorize(data: unknown): Promise<Record<string, unknown>> {
-    const { request, peerDid, sourceIp, localIp } = (data ?? {}) as {
+    const { request, peerDid, sourceIp, localIp, receivedAt } = (data ?? {}) as {
       request?: GrantRequest;
       peerDid?: string;
       sourceIp?: string;
       localIp?: string;
+      receivedAt?: number;
     };
     if (!request || typeof peerDid !== 'string' || typeof sourceIp !== 'string') {
       throw new MeshError('ERR_BAD_REQUEST', 'authorize needs request, peerDid, sourceIp');
@@ -201,6 +205,9 @@ export default class GrantsActor extends Actor {
       this.countDecision('ERR_GRANT_APPLY');
       return { ok: false, code: 'ERR_GRANT_APPLY', reason: 'the firewall change failed' };
     }
+    if (typeof receivedAt === 'number') {
+      this.recordGrantLatency(performance.timeOrigin + performance.now() - receivedAt);
+    }
     const { id } = (await this.ask('journal', 'append', {
       kind: 'grant',
       body: { ...base, expires },
@@ -221,6 +228,12 @@ export default class GrantsActor extends Actor {
       expires,
       grant: id,
     };
+  }
+
+  /** "Request received → IP in the kernel set", the last MAX_LATENCY_SAMPLES grants (ms). */
+  private recordGrantLatency(ms: number): void {
+    this.grantLatency.push(ms);
+    if (this.grantLatency.length > MAX_LATENCY_SAMPLES) this.grantLatency.shift();
   }
 
   /** Decisions by outcome, for the metrics: grants_decision_allowed, grants_decision_err_grant_rate, … */
@@ -606,6 +619,7 @@ export default class GrantsActor extends Actor {
       activations: this.activations.all().length,
       audit: this.audit.last,
       meshCidrs: this.opts.meshCidrs,
+      grantLatencyMs: this.grantLatency.slice(),
     };
   }
 }

@@ -16,6 +16,13 @@ import type { BackendKind } from './types.js';
 
 export interface Backend {
   readonly kind: BackendKind;
+  /**
+   * The kernel restarts a live element's timeout on a plain `add element`
+   * (newer kernels), so a refresh needs no delete — a delete in a
+   * transaction costs the kernel an RCU grace period (~10-20 ms here).
+   * Probed once at start; absent or false: refresh by delete-then-add.
+   */
+  readonly refreshByAdd?: boolean;
   /** The table now; null when it does not exist. */
   read(): Promise<Snapshot | null>;
   /** Commit `batch` (rendered as `text`) as one transaction; resolves once committed. */

@@ -101,8 +101,12 @@ export function elementCount(b: Batch): number {
   return n;
 }
 
-/** The batch as `nft -f` text, for table `inet <table>`. */
-export function render(b: Batch, table: string): string {
+/**
+ * The batch as `nft -f` text, for table `inet <table>`. With `refreshByAdd`
+ * (the kernel updates timeouts on `add`, see backend.ts) refreshed elements
+ * skip the add-delete pair and go straight into the final `add`.
+ */
+export function render(b: Batch, table: string, refreshByAdd = false): string {
   const t = `inet ${checkName('table', table)}`;
   const out: string[] = [];
   for (const h of b.deleteRules) out.push(`delete rule ${t} ${CHAIN} handle ${handle(h)}`);
@@ -124,10 +128,10 @@ export function render(b: Batch, table: string): string {
   for (const r of b.addRules) out.push(ruleText(t, r));
   for (const [set, e] of b.elements) {
     const s = `${t} ${checkName('set', set)}`;
-    if (e.remove.length + e.refresh.length > 0) {
+    if (e.remove.length + (refreshByAdd ? 0 : e.refresh.length) > 0) {
       const doomed: string[] = [];
       for (const ip of e.remove) doomed.push(addr(ip));
-      for (const [ip] of e.refresh) doomed.push(addr(ip));
+      if (!refreshByAdd) for (const [ip] of e.refresh) doomed.push(addr(ip));
       out.push(
         `add element ${s} { ${doomed.join(` timeout ${DOOMED_TIMEOUT}, `)} timeout ${DOOMED_TIMEOUT} }`,
       );

@@ -230,7 +230,7 @@ export class Executor {
         this.desired.grants,
         Date.now(),
       );
-      const text = render(planned.batch, this.opts.table);
+      const text = render(planned.batch, this.opts.table, this.backend.refreshByAdd);
       await this.backend.check(planned.batch, text);
       return { batch: text, checkedBy: this.backend.kind, elements: elementCount(planned.batch) };
     });
@@ -442,7 +442,7 @@ export class Executor {
     requests: number,
     now: number,
   ): Promise<TxInfo> {
-    const text = render(batch, this.opts.table);
+    const text = render(batch, this.opts.table, this.backend.refreshByAdd);
     const started = performance.now();
     try {
       await this.backend.commit(batch, text);

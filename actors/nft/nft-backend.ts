@@ -48,9 +48,15 @@ export interface NftRun {
   stderr: string;
 }
 
+/** The scratch set and documentation address (RFC 5737) of the timeout-update probe. */
+const PROBE_SET = 'probe_timeout';
+const PROBE_IP = '192.0.2.1';
+
 export class NftBackend implements Backend {
   readonly kind = 'nft' as const;
   private seq = 0;
+
+  refreshByAdd = false;
 
   private constructor(
     private readonly nft: string,
@@ -77,7 +83,33 @@ export class NftBackend implements Backend {
       await backend.close();
       throw nftUnavailable(why);
     }
+    backend.refreshByAdd = await backend.probeTimeoutUpdate();
     return backend;
+  }
+
+  /**
+   * Does `add element` restart a live element's timeout here? Asked of the
+   * kernel itself, in a scratch set of our own table: add with 1 h, add
+   * again with 2 h, list. Any doubt means no (the delete-then-add refresh
+   * is correct everywhere, just slower).
+   */
+  async probeTimeoutUpdate(): Promise<boolean> {
+    const t = `inet ${this.table}`;
+    const set = `${t} ${PROBE_SET}`;
+    try {
+      const made = await this.run(
+        ['-f', '-'],
+        `add table ${t}\nadd set ${set} { type ipv4_addr; flags timeout; }\nadd element ${set} { ${PROBE_IP} timeout 1h }\n`,
+      );
+      if (made.code !== 0) return false;
+      await this.run(['-f', '-'], `add element ${set} { ${PROBE_IP} timeout 2h }\n`);
+      const listed = await this.run(['-j', 'list', 'set', 'inet', this.table, PROBE_SET]);
+      return listed.code === 0 && /"timeout":\s*7200\b/.test(listed.stdout);
+    } catch {
+      return false;
+    } finally {
+      await this.run(['-f', '-'], `delete set ${set}\n`).catch(() => {});
+    }
   }
 
   /** Why nft cannot manage our table here (null: it can). Checks, commits nothing. */

@@ -27,7 +27,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { ReconcileResult } from '../../actors/nft/types.js';
+import { parseConfig, supervisorInput } from '../../supervisor/config.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
+import { tempDir } from '../helpers/test.js';
 import { EXIT_CRASH, describe, median, num, runSuite, summarize } from './harness.js';
 import type { Reporter } from './harness.js';
 
@@ -88,7 +90,121 @@ if (process.env[INSIDE] !== '1') {
     } finally {
       await sup.stop('bench over');
     }
+    await grantEndToEnd(r);
   });
+}
+
+/**
+ * One grant end to end, as the issue measures it: from the provider's gossip
+ * actor receiving the consumer's signed request to the IP being in the
+ * kernel set (the executor's transaction committed), over ONE_N grants of
+ * an auto offer between two real nodes on this namespace's loopback. The
+ * provider's authorizer records each (grants `status`). Baseline: the
+ * consumer's whole activate round trip (nonce, signing, decision, grant
+ * entry, answer), as information about what the operator waits for.
+ */
+async function grantEndToEnd(r: Reporter): Promise<void> {
+  await new Promise<void>((resolve, reject) =>
+    spawn('ip', ['link', 'set', 'lo', 'up']).on('exit', (c) =>
+      c === 0 ? resolve() : reject(new Error('lo up')),
+    ),
+  );
+  const limits = {
+    subscriber_per_minute: 1_000_000,
+    subscriber_burst: 1_000_000,
+    global_per_second: 1_000_000,
+    global_burst: 1_000_000,
+  };
+  const node = async (extra: Record<string, unknown>) => {
+    const s = new Supervisor(
+      supervisorInput(
+        parseConfig({
+          node: { state_dir: tempDir('meshnode-bench-e2e-'), log_level: 'warn' },
+          metrics: { listen: '' },
+          mesh: { cidrs: ['127.0.0.0/8'] },
+          grants: limits,
+          ...extra,
+        }),
+      ),
+      { logger: pino({ level: 'warn' }) },
+    );
+    await s.start();
+    return s;
+  };
+  const P = await node({
+    gossip: { listen: '127.0.0.1:0' },
+    nft: { backend: 'nft', table: 'meshnode_e2e' },
+  });
+  const port = ((await P.ask('gossip', 'status')) as { listening: number }).listening;
+  const C = await node({
+    gossip: { listen: '', peers: [`ws://127.0.0.1:${port}/gossip`] },
+    nft: { backend: 'memory' },
+  });
+  try {
+    const pDid = ((await P.ask('journal', 'identity')) as { did: string }).did;
+    // The consumer appends as itself once it has learned its own feed head from P.
+    while (((await C.ask('journal', 'status')) as { awaitingSelfHead: boolean }).awaitingSelfHead) {
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await P.ask('grants', 'offer', {
+      service: 'e2e',
+      port: 4443,
+      proto: 'tcp',
+      mode: 'auto',
+      leaseSeconds: 600,
+    });
+    const subs: string[] = [];
+    for (let i = 0; i < ONE_N; i++) {
+      // A subscription each: every request is a new grant (a new element), not a renewal.
+      subs.push(
+        (
+          (await C.ask('grants', 'subscribe', {
+            provider: pDid,
+            service: 'e2e',
+            requestId: `e2e-${i}`,
+          })) as { id: string }
+        ).id,
+      );
+    }
+    const last = subs.at(-1)!;
+    const end = Date.now() + 60_000;
+    while (!(await P.ask('journal', 'view', { view: 'subscriptions', key: last }))) {
+      if (Date.now() > end) throw new Error('subscriptions did not reach the provider');
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const rounds: number[] = [];
+    for (const sub of subs) {
+      const t = performance.now();
+      await C.ask('grants', 'activate', { subscription: sub }, { timeoutMs: 30_000 });
+      rounds.push(performance.now() - t);
+    }
+    const lat = ((await P.ask('grants', 'status')) as { grantLatencyMs: number[] }).grantLatencyMs;
+    if (lat.length !== ONE_N)
+      throw new Error(`${lat.length} grant latencies recorded, ${ONE_N} expected`);
+    const q = (xs: number[], p: number) =>
+      [...xs].sort((a, b) => a - b)[Math.floor(p * (xs.length - 1))]!;
+    r.info(
+      'grant_e2e',
+      `${ONE_N} grants: request received → IP in the kernel set (provider), vs activate round trip (consumer)`,
+    );
+    for (const [name, p] of [
+      ['grant_e2e_p50', 0.5],
+      ['grant_e2e_p99', 0.99],
+    ] as const) {
+      r.figure({
+        name,
+        value: q(lat, p),
+        unit: 'ms',
+        baseline: q(rounds, p),
+        op: '<=',
+        target: 25,
+        on: 'value',
+      });
+    }
+  } finally {
+    await C.stop('bench over');
+    await P.stop('bench over');
+  }
 }
 
 type Grants = (action: string, data?: unknown) => Promise<unknown>;
