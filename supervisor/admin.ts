@@ -81,6 +81,19 @@ const FORWARDS: Record<string, [string, string, boolean]> = {
   'nft.reconcile': ['nft', 'reconcile', true],
 };
 
+/** Params checked here, before the actor sees them (the rest are checked by their actor). */
+const requestId = z.string().max(256).optional();
+const FORWARD_PARAMS: Record<string, z.ZodType> = {
+  // Entry ids the grants actor looks up as strings (an object there was ERR_HANDLER).
+  approve: z.looseObject({ subscription: z.string().max(256), requestId }),
+  revoke: z.looseObject({ target: z.string().max(256), requestId }),
+  activate: z.looseObject({ subscription: z.string().max(256) }),
+  'journal.tail': z.strictObject({
+    after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    limit: z.number().int().min(1).max(100_000).optional(),
+  }),
+};
+
 export interface AdminOptions {
   socketPath: string;
   /** Group name for a 0660 socket; '' keeps it 0600. */
@@ -196,11 +209,15 @@ export class AdminServer {
 
   private async dispatch(req: AdminRequest, socket: Socket): Promise<unknown> {
     const params = req.params ?? {};
-    const forward = FORWARDS[req.method];
+    // Own keys only: `toString`, `constructor`, … match the method pattern too.
+    const forward = Object.hasOwn(FORWARDS, req.method) ? FORWARDS[req.method] : undefined;
     if (forward) {
       const [actor, action, destructive] = forward;
+      const checked = FORWARD_PARAMS[req.method];
       if (destructive) await this.record(req, socket);
-      return this.sup.ask(actor, action, params, { timeoutMs: ASK_TIMEOUT_MS });
+      return this.sup.ask(actor, action, checked ? parseParams(checked, params) : params, {
+        timeoutMs: ASK_TIMEOUT_MS,
+      });
     }
     switch (req.method) {
       case 'status':

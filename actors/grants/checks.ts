@@ -95,6 +95,10 @@ export async function decide(
   mesh: BlockList,
 ): Promise<Decision> {
   const deny = (code: GrantCode, reason: string): Decision => ({ allow: false, code, reason });
+  // Not an object at all: nothing to check a nonce of (the frame decoder refuses it first).
+  if (typeof req !== 'object' || req === null) {
+    return deny('ERR_GRANT_NONCE', 'request is not an object');
+  }
   if (typeof req.nonce !== 'string' || !gates.nonce(req.nonce, seen.peerDid)) {
     return deny('ERR_GRANT_NONCE', 'nonce unknown, used, expired or not issued to this peer');
   }
@@ -106,7 +110,7 @@ export async function decide(
     typeof req.sig !== 'string' ||
     !SIG.test(req.sig) ||
     !isDid(req.did) ||
-    !verify(sigFromString(req.sig), grantRequestBytes(req), publicKeyFromDid(req.did))
+    !signatureOk(req)
   ) {
     return deny('ERR_GRANT_SIGNATURE', 'request signature does not verify');
   }
@@ -160,6 +164,18 @@ export async function decide(
     return deny('ERR_GRANT_SOURCE_IP', `source ${seen.sourceIp} is outside the mesh`);
   }
   return { allow: true, offer };
+}
+
+/**
+ * The request's signature under its did:key. Bytes that cannot be signed (a lone
+ * surrogate cannot be canonicalized) are a bad signature, not a throw.
+ */
+function signatureOk(req: GrantRequest): boolean {
+  try {
+    return verify(sigFromString(req.sig), grantRequestBytes(req), publicKeyFromDid(req.did));
+  } catch {
+    return false;
+  }
 }
 
 /** A BlockList of the mesh CIDRs (validated by the config). */
