@@ -193,7 +193,8 @@ const nftSchema = z.strictObject({
   /** Full reconcile (list, diff, fix) period once the grants actor gave the desired state. */
   reconcile_ms: positiveInt().default(60_000),
   /** Cheap structural check period: a deleted or flushed table is back within about this. */
-  check_ms: positiveInt().default(1000),
+  // Every 2 s: a deleted table is back within 5 s, and applies rarely queue behind the check.
+  check_ms: positiveInt().default(2000),
   /** Applies arriving within this window share one transaction. */
   coalesce_ms: nonNegativeInt().default(2),
 });
