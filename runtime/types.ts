@@ -142,3 +142,22 @@ export interface TraceRecord {
   /** 'ok' or the error code it was answered with. */
   outcome: string;
 }
+
+/** A consumer's signed grant request, as gossip hands it to the authorizer (DESIGN §6 step 3). */
+export interface GrantRequest {
+  did: string;
+  service: string;
+  subscription: string;
+  nonce: string;
+  sig: string;
+}
+
+/** The authorizer's answer, as gossip carries it back to the consumer (DESIGN §6 step 4). */
+export interface GrantResult {
+  ok: boolean;
+  code?: string;
+  reason?: string;
+  endpoint?: { ip: string; port: number; proto: 'tcp' | 'udp' };
+  expires?: number;
+  grant?: string;
+}

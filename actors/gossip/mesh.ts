@@ -25,6 +25,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
+import type { GrantRequest, GrantResult } from '../../runtime/types.js';
 import { MeshError } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/log.js';
 import { encodeEntry, entryId } from '../journal/codec.js';
@@ -76,24 +77,7 @@ export interface JournalPort {
   selfSynced(): Promise<void>;
 }
 
-/** A provider's answer to a grant request (DESIGN §6 step 4). */
-export interface GrantResult {
-  ok: boolean;
-  code?: string;
-  reason?: string;
-  endpoint?: { ip: string; port: number; proto: 'tcp' | 'udp' };
-  expires?: number;
-  grant?: string;
-}
-
-/** The signed fields of a grant request. */
-export interface GrantRequest {
-  did: string;
-  service: string;
-  subscription: string;
-  nonce: string;
-  sig: string;
-}
+export type { GrantRequest, GrantResult };
 
 /** The grant authorizer, as the gossiper uses it (provider side). */
 export interface GrantPort {

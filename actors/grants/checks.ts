@@ -17,6 +17,8 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { grantRequestBytes, isDid, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
+import type { ErrorCode } from '../../runtime/errors.js';
+import type { GrantRequest } from '../../runtime/types.js';
 import { sigFromString } from '../journal/codec.js';
 
 /** A signature as the wire carries it: 64 bytes, unpadded base64url. */
@@ -24,25 +26,13 @@ const SIG = /^[A-Za-z0-9_-]{86}$/;
 /** Entry ids (BLAKE2b-256, lower-case hex). */
 const ENTRY_ID = /^[0-9a-f]{64}$/;
 
-export type GrantCode =
-  | 'ERR_GRANT_NONCE'
-  | 'ERR_GRANT_SIGNATURE'
-  | 'ERR_GRANT_DID'
-  | 'ERR_GRANT_SUBSCRIPTION'
-  | 'ERR_GRANT_OFFER'
-  | 'ERR_GRANT_NOT_APPROVED'
-  | 'ERR_GRANT_REVOKED'
-  | 'ERR_GRANT_RATE'
-  | 'ERR_GRANT_POLICY'
-  | 'ERR_GRANT_SOURCE_IP';
+/** The refusals `decide` makes (check order in the header); documented in runtime/errors.ts. */
+export type GrantCode = Exclude<
+  Extract<ErrorCode, `ERR_GRANT_${string}`>,
+  'ERR_GRANT_APPLY' | 'ERR_GRANT_REFUSED'
+>;
 
-export interface GrantRequest {
-  did: string;
-  service: string;
-  subscription: string;
-  nonce: string;
-  sig: string;
-}
+export type { GrantRequest };
 
 export interface Offer {
   id: string;
