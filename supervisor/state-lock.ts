@@ -9,9 +9,17 @@
  * through a rename of a fresh file so two starters racing for a stale lock
  * cannot both win silently — the loser re-reads and sees the winner's pid.
  */
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { stateLocked } from '../runtime/errors.js';
+import { MeshError, stateLocked } from '../runtime/errors.js';
 
 export const LOCK_FILE = 'meshnode.pid';
 
@@ -49,9 +57,17 @@ function writeExclusive(path: string): void {
   const fd = openSync(path, 'wx', 0o600);
   try {
     writeSync(fd, `${process.pid}\n`);
-  } finally {
+  } catch (err) {
+    // An empty pid file must not stay behind (it names no holder); a full disk is said so.
     closeSync(fd);
+    rmSync(path, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC')
+      throw new MeshError('ERR_STORAGE_FULL', `cannot write ${path}: no space left on device`, {
+        cause: err,
+      });
+    throw err;
   }
+  closeSync(fd);
 }
 
 function readPid(path: string): number | null {
