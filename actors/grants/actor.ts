@@ -29,6 +29,8 @@ import { NonceBook } from './nonces.js';
 import { PolicyGate } from '../../sandbox/policy.js';
 import type { PolicyOptions } from '../../sandbox/policy.js';
 
+/** Offers and revokes within this window share one reconcile with the executor. */
+const RECONCILE_DEBOUNCE_MS = 500;
 /** Grant latencies kept for `status` (a ring: recent behaviour, bounded memory). */
 const MAX_LATENCY_SAMPLES = 1000;
 /** Per-subscriber buckets kept at most (oldest dropped): bounded memory under a DID flood. */
@@ -81,6 +83,7 @@ export default class GrantsActor extends Actor {
   private readonly liveGauge = this.metrics.gauge('grants_live');
   private readonly byOutcome = new Map<string, { inc(by?: number): void }>();
   private readonly grantLatency: number[] = [];
+  private reconcileTimer: NodeJS.Timeout | undefined;
 
   constructor(ctx: ActorContext) {
     super(ctx);
@@ -120,6 +123,7 @@ export default class GrantsActor extends Actor {
 
   override async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.reconcileTimer);
     for (const t of this.renewals.values()) clearTimeout(t);
     this.audit?.close();
     await this.policy?.close();
@@ -423,8 +427,22 @@ export default class GrantsActor extends Actor {
         await this.ungrant(g, 'revoked');
       }
     }
-    // A new offer guards its port now; a withdrawn one stops being guarded.
-    await this.reconcile();
+    // A new offer guards its port soon; a withdrawn one stops being guarded.
+    this.reconcileSoon();
+  }
+
+  /**
+   * One reconcile for a burst of offers and revokes: each reconcile reads
+   * every offer of ours from the journal, so one per entry would make a
+   * burst of N offers cost N² reads (and slow the journal for everyone).
+   */
+  private reconcileSoon(): void {
+    if (this.reconcileTimer) return;
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = undefined;
+      void this.reconcile();
+    }, RECONCILE_DEBOUNCE_MS);
+    this.reconcileTimer.unref();
   }
 
   /** Our revocations of our own grants, from the journal (check 7 holds across restarts). */

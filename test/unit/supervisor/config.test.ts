@@ -214,7 +214,7 @@ test('[nft] defaults: auto backend, table meshnode, /usr/sbin/nft, mesh CIDRs; a
     table: 'meshnode',
     nft: '/usr/sbin/nft',
     reconcile_ms: 60_000,
-    check_ms: 1000,
+    check_ms: 2000,
     coalesce_ms: 2,
   });
   const child = nftChild(config);
@@ -225,7 +225,7 @@ test('[nft] defaults: auto backend, table meshnode, /usr/sbin/nft, mesh CIDRs; a
     nft: '/usr/sbin/nft',
     meshCidrs: ['10.0.0.0/8', 'fd00::/8'],
     reconcileMs: 60_000,
-    checkMs: 1000,
+    checkMs: 2000,
     coalesceMs: 2,
   });
   assert.ok((child.mailbox?.concurrency ?? 0) >= 10_000);
