@@ -18,6 +18,7 @@ const BOUNDS_US: readonly number[] = Array.from({ length: 26 }, (_, i) => 2 ** i
 export class LatencyHistogram {
   private readonly counts = new Float64Array(BOUNDS_US.length + 1);
   private total = 0;
+  private sum = 0;
   private max = 0;
 
   /** Record one duration in microseconds. */
@@ -26,12 +27,14 @@ export class LatencyHistogram {
     const i = us <= 1 ? 0 : Math.min(BOUNDS_US.length, Math.ceil(Math.log2(us)));
     this.counts[i]! += 1;
     this.total += 1;
+    this.sum += us;
     if (us > this.max) this.max = us;
   }
 
   snapshot(): LatencySnapshot {
     return {
       count: this.total,
+      sumUs: this.sum,
       p50Us: this.quantile(0.5),
       p99Us: this.quantile(0.99),
       maxUs: this.max,

@@ -48,6 +48,7 @@ export interface Envelope {
 /** A histogram snapshot: counts per upper bound (µs), plus derived figures. */
 export interface LatencySnapshot {
   count: number;
+  sumUs: number;
   p50Us: number;
   p99Us: number;
   maxUs: number;

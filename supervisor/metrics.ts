@@ -75,6 +75,51 @@ export function createMetricsRegistry(sup: Supervisor): Registry {
     'Handler latency p99',
     (s) => s.latency.p99Us / 1e6,
   );
+  // The handler latency histogram, from the actors' own buckets (powers of
+  // two, µs): prom-client cannot be fed precomputed buckets, so this one
+  // metric is a hand-made collector in prom-client's exposition format.
+  const histogram = 'meshnode_actor_handler_latency_seconds';
+  registry.registerMetric({
+    name: histogram,
+    help: 'Handler latency (buckets are powers of two of microseconds)',
+    type: 'histogram',
+    aggregator: 'sum',
+    reset() {},
+    async get() {
+      const values: Array<{
+        metricName: string;
+        labels: Record<string, string | number>;
+        value: number;
+      }> = [];
+      for (const [actor, s] of await gather()) {
+        let cumulative = 0;
+        s.latency.boundsUs.forEach((bound, i) => {
+          cumulative += s.latency.counts[i] ?? 0;
+          values.push({
+            metricName: `${histogram}_bucket`,
+            labels: { actor, le: bound / 1e6 },
+            value: cumulative,
+          });
+        });
+        values.push({
+          metricName: `${histogram}_bucket`,
+          labels: { actor, le: '+Inf' },
+          value: s.latency.count,
+        });
+        values.push({
+          metricName: `${histogram}_sum`,
+          labels: { actor },
+          value: s.latency.sumUs / 1e6,
+        });
+        values.push({
+          metricName: `${histogram}_count`,
+          labels: { actor },
+          value: s.latency.count,
+        });
+      }
+      return { name: histogram, help: 'Handler latency (buckets are powers of two of microseconds)', type: 'histogram', aggregator: 'sum', values };
+    },
+  } as never);
   gauge('meshnode_actor_heap_used_bytes', 'V8 heap used by the actor thread', (s) => s.heapUsed);
   // The actors' own metrics (journal_appends_total, …), one series per name.
   new Gauge({

@@ -455,6 +455,8 @@ export class Executor {
     const elements = elementCount(batch);
     this.txCount++;
     this.m.tx.inc();
+    this.m.txMs.inc(ms);
+    this.m.lastTxMs.set(ms);
     this.m.elements.inc(elements);
     // Applies advance the mirror here; a reconcile rebuilds it from its listing.
     if (requests > 0) this.mirror.advance(batch, now);
@@ -512,6 +514,9 @@ function metricsOf(metrics: MetricsRegistry) {
   return {
     tx: metrics.counter('nft_transactions_total'),
     txFailed: metrics.counter('nft_transaction_failures_total'),
+    // Batch latency: total ms over transactions_total is the mean; last is the latest.
+    txMs: metrics.counter('nft_transaction_ms_total'),
+    lastTxMs: metrics.gauge('nft_last_transaction_ms'),
     elements: metrics.counter('nft_elements_total'),
     reconciles: metrics.counter('nft_reconciles_total'),
     restores: metrics.counter('nft_restores_total'),

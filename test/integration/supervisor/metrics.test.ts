@@ -33,6 +33,15 @@ test('a scrape shows per-actor counters, up, restarts and the actors’ own metr
       assert.is(sample(text, 'meshnode_actor_restarts_total{actor="b"}'), 1);
       assert.is(sample(text, 'meshnode_actor_restarts_total{actor="a"}'), 0);
       assert.is(sample(text, 'meshnode_actor_metric{actor="a",metric="probe_pings_total"}'), 7);
+      // The handler latency histogram: cumulative buckets ending in +Inf = count.
+      assert.match(text, /# TYPE meshnode_actor_handler_latency_seconds histogram/);
+      const count = sample(text, 'meshnode_actor_handler_latency_seconds_count{actor="a"}') ?? 0;
+      assert.ok(count >= 7, `count ${count}`);
+      assert.is(
+        sample(text, 'meshnode_actor_handler_latency_seconds_bucket{actor="a",le="+Inf"}'),
+        count,
+      );
+      assert.ok((sample(text, 'meshnode_actor_handler_latency_seconds_sum{actor="a"}') ?? -1) >= 0);
       assert.is((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
     } finally {
       server.close();
