@@ -266,7 +266,10 @@ function startCli(configPath: string) {
 function writeConfig(dir: string): { config: string; state: string } {
   const state = join(dir, 'state');
   const config = join(dir, 'meshnode.toml');
-  writeFileSync(config, `[node]\nstate_dir = "${state}"\n[metrics]\nlisten = ""\n[gossip]\nlisten = ""\n`);
+  writeFileSync(
+    config,
+    `[node]\nstate_dir = "${state}"\n[metrics]\nlisten = ""\n[gossip]\nlisten = ""\n`,
+  );
   return { config, state };
 }
 
