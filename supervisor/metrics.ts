@@ -117,7 +117,13 @@ export function createMetricsRegistry(sup: Supervisor): Registry {
           value: s.latency.count,
         });
       }
-      return { name: histogram, help: 'Handler latency (buckets are powers of two of microseconds)', type: 'histogram', aggregator: 'sum', values };
+      return {
+        name: histogram,
+        help: 'Handler latency (buckets are powers of two of microseconds)',
+        type: 'histogram',
+        aggregator: 'sum',
+        values,
+      };
     },
   } as never);
   gauge('meshnode_actor_heap_used_bytes', 'V8 heap used by the actor thread', (s) => s.heapUsed);
