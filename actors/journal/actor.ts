@@ -50,7 +50,7 @@ import type { Entry, UnsignedEntry } from './codec.js';
 import { EquivocationError, planBatch } from './feed.js';
 import { JournalStore, MAX_RANGE } from './store.js';
 import { checkAndVerify, checkBodyJson } from './validate.js';
-import type { TaskResult } from './verify-task.js';
+import type { ChunkResult } from './verify-task.js';
 import type { CheckedEntry } from './validate.js';
 import { VIEWS } from './views.js';
 import type { ViewName } from './views.js';
@@ -329,22 +329,41 @@ export default class JournalActor extends Actor {
           filename: new URL('./verify-task.js', import.meta.url).href,
           minThreads: 1,
           maxThreads: availableParallelism(),
+          // Batches commit in arrival order, so their checks must finish in
+          // that order too. Without this, piscina puts a task it could not
+          // hand out yet at the back of its queue: under a few batches in
+          // flight the chunks of one batch finished last, every later batch
+          // waited on it, and their commits ran at the end with the pool idle.
+          stricterFIFO: true,
           idleTimeout: 30_000,
         }),
     );
     const pool = await this.pool;
     const size = Math.ceil(entries.length / pool.maxThreads);
-    const tasks: Promise<TaskResult[]>[] = [];
+    const tasks: Promise<ChunkResult>[] = [];
     for (let i = 0; i < entries.length; i += size) {
       tasks.push(
-        pool.run({ entries: entries.slice(i, i + size), offset: i }) as Promise<TaskResult[]>,
+        pool.run({ entries: entries.slice(i, i + size), offset: i }) as Promise<ChunkResult>,
       );
     }
-    const results = (await Promise.all(tasks)).flat();
-    return results.map((r, i) => {
+    const checked: CheckedEntry[] = new Array(entries.length);
+    let i = 0;
+    for (const r of await Promise.all(tasks)) {
+      // Chunks are in entry order and each stops at its first refusal, so
+      // the first refusal found here is the batch's first bad entry.
       if (!r.ok) throw new MeshError(r.code, r.message);
-      return { entry: entries[i] as Entry, id: r.id, bytes: r.bytes };
-    });
+      let start = 0;
+      for (let j = 0; j < r.ends.length; j++, i++) {
+        const end = r.ends[j]!;
+        checked[i] = {
+          entry: entries[i] as Entry,
+          id: r.ids.slice(j * 64, j * 64 + 64),
+          bytes: r.bytes.subarray(start, end),
+        };
+        start = end;
+      }
+    }
+    return checked;
   }
 
   /** Sign a gossip handshake: the context prefix makes it unusable as an entry signature. */

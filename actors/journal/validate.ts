@@ -67,6 +67,17 @@ const authorKeys = new Map<string, Uint8Array>();
 
 /** All checks but the signature (that one is CPU work and may run on a pool). */
 export function checkEntry(raw: unknown, where = 'entry'): CheckedEntry {
+  const { entry, json } = checkFields(raw, where);
+  return sealJson(entry, json, where);
+}
+
+/**
+ * checkEntry up to the encoding: every field checked, and the entry's
+ * canonical JSON — not yet size-checked (`checkSize` on its UTF-8 length)
+ * nor hashed. For callers that encode the JSON themselves (the pool task
+ * writes a whole chunk into one buffer).
+ */
+export function checkFields(raw: unknown, where = 'entry'): { entry: Entry; json: string } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw malformed(`${where} must be an object`);
   }
@@ -95,8 +106,7 @@ export function checkEntry(raw: unknown, where = 'entry'): CheckedEntry {
   // canonical JSON is assembled around the body's (codec.ts; equal to
   // canonicalize(entry), which the codec tests hold it to).
   const entry = e as unknown as Entry;
-  const json = signedCanonical(unsignedCanonical(entry, bodyJson), entry.sig);
-  return sealJson(entry, json, where);
+  return { entry, json: signedCanonical(unsignedCanonical(entry, bodyJson), entry.sig) };
 }
 
 /** Kind known and body valid for it: what an append is checked for before it is signed. */
@@ -145,13 +155,18 @@ export function sealEntry(entry: Entry, where = 'entry'): CheckedEntry {
 
 function sealJson(entry: Entry, json: string, where: string): CheckedEntry {
   const bytes = utf8.encode(json);
-  if (bytes.length > MAX_ENTRY_BYTES) {
+  checkSize(bytes.length, where);
+  return { entry, bytes, id: entryId(bytes), json };
+}
+
+/** Refuse an entry whose canonical form is `bytes` long, if over MAX_ENTRY_BYTES. */
+export function checkSize(bytes: number, where = 'entry'): void {
+  if (bytes > MAX_ENTRY_BYTES) {
     throw new MeshError(
       'ERR_TOO_LARGE',
-      `${where} is ${bytes.length} bytes; the limit is ${MAX_ENTRY_BYTES}`,
+      `${where} is ${bytes} bytes; the limit is ${MAX_ENTRY_BYTES}`,
     );
   }
-  return { entry, bytes, id: entryId(bytes), json };
 }
 
 /** True when the entry's signature holds under its author's key (the pinned rule). */

@@ -11,6 +11,8 @@
  * by mutating X's row, so a revoke that arrives before its target still
  * counts once the target arrives.
  */
+import { ENTRY_KINDS, bodySchemas } from '../../runtime/domain/entries.js';
+import type { EntryKind } from '../../runtime/domain/entries.js';
 import type { CheckedEntry } from './validate.js';
 
 export const VIEWS = [
@@ -27,26 +29,49 @@ export type ViewName = (typeof VIEWS)[number];
 
 export type ViewRow = [view: ViewName, key: string, value: Record<string, unknown>];
 
+/**
+ * Each kind's body fields, in schema order. Bodies are strict objects (no
+ * other fields), so copying these is copying the body; it is several times
+ * cheaper than an object spread of a body that came through structured clone
+ * (measured ~0.1 µs against ~2 µs, and the spread's result was also slower
+ * for lmdb-js to encode), and every row of a kind gets one key order.
+ */
+const BODY_FIELDS = Object.fromEntries(
+  ENTRY_KINDS.map((k) => [k, Object.keys(bodySchemas[k].shape)]),
+) as unknown as Record<EntryKind, readonly string[]>;
+
+/** `head`, then the body's fields, then `tail`: the row as `{ ...head, ...body, ...tail }`. */
+function row(
+  kind: EntryKind,
+  head: Record<string, unknown>,
+  body: Record<string, unknown>,
+  tail: Record<string, unknown>,
+): Record<string, unknown> {
+  for (const f of BODY_FIELDS[kind]) head[f] = body[f];
+  for (const f in tail) head[f] = tail[f];
+  return head;
+}
+
 /** The rows one entry writes. */
 export function viewRows({ entry, id }: CheckedEntry): ViewRow[] {
-  const { author, ts, seq } = entry;
+  const { author, ts, seq, kind } = entry;
   const b = entry.body;
-  switch (entry.kind) {
+  switch (kind) {
     case 'node':
-      return [['nodes', author, { ...b, id, seq, ts }]];
+      return [['nodes', author, row(kind, {}, b, { id, seq, ts })]];
     case 'offer':
       return [
-        ['offers', id, { provider: author, ...b, ts }],
+        ['offers', id, row(kind, { provider: author }, b, { ts })],
         ['offersByService', `${author} ${String(b.service)}`, { offer: id, ts }],
       ];
     case 'subscribe':
-      return [['subscriptions', id, { subscriber: author, ...b, ts }]];
+      return [['subscriptions', id, row(kind, { subscriber: author }, b, { ts })]];
     case 'approve':
       return [['approvals', `${String(b.subscription)} ${author}`, { id, ts }]];
     case 'revoke':
       return [['revocations', `${String(b.target)} ${author}`, { id, ts }]];
     case 'grant':
-      return [['grants', id, { provider: author, ...b, ts }]];
+      return [['grants', id, row(kind, { provider: author }, b, { ts })]];
     case 'ungrant':
       return [['ungrants', `${String(b.grant)} ${author}`, { id, reason: b.reason, ts }]];
   }
