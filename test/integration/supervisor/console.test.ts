@@ -190,9 +190,11 @@ if (skipReason) {
     await term.waitForText(/ trace journal: count and seconds \[100 10\]: _/);
     await term.type('3 20');
     await term.keys('Enter');
-    // The console's own polls ask the journal every second: the trace sees them.
+    // The console's own polls (and the other actors) ask the journal every second: the trace sees them.
     const screen = await term.waitForText(' trace journal: done, 3 of 3 messages', 20_000);
-    const rows = screen.filter((l) => / admin\s+ask\s+\w+\s+\d/.test(l));
+    const rows = screen.filter((l) =>
+      /^ \d\d:\d\d:\d\d\.\d{3} +(admin|grants|gossip) +(ask|tell) +\w+ +\d/.test(l),
+    );
     assert.is(rows.length, 3, screen.join('\n'));
     assert.ok(screen.some((l) => l.startsWith('  1 Peers   2 Feeds   3 Grants  [4 Trace]')));
   });
