@@ -171,6 +171,14 @@ export default class JournalActor extends Actor {
         'not appending as this node until its own feed head is learned from a peer (or forced)',
       );
     }
+    if (this.store.isBlocked(this.key.did)) {
+      // Our own feed holds a proven fork (a restore forced over a newer copy):
+      // no node will accept anything more of it.
+      throw new MeshError(
+        'ERR_EQUIVOCATION',
+        'this node\'s own feed is stopped by an equivocation proof; it cannot append',
+      );
+    }
     const bodyJson = checkBodyJson(kind, body, 'append');
     const digest = blake2b256Hex(utf8.encode(`${kind}\n${bodyJson}`));
     const done = this.store.request(requestId) ?? this.inflight.get(requestId);

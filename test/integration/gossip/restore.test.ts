@@ -188,6 +188,8 @@ test('forcing the head on a stale copy forks the feed: both nodes prove it once 
         `node ${i} holding the proof of A's fork`,
       );
     }
+    // Nobody would accept more of a proven fork: A refuses to append to it.
+    await rejectsWith(offer(mesh, 0, 's4'), 'ERR_EQUIVOCATION');
   });
 }, 90_000);
 
