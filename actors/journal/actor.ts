@@ -176,7 +176,7 @@ export default class JournalActor extends Actor {
       // no node will accept anything more of it.
       throw new MeshError(
         'ERR_EQUIVOCATION',
-        'this node\'s own feed is stopped by an equivocation proof; it cannot append',
+        "this node's own feed is stopped by an equivocation proof; it cannot append",
       );
     }
     const bodyJson = checkBodyJson(kind, body, 'append');
