@@ -27,7 +27,7 @@ import { decodeEntry, entryId } from './codec.js';
 import type { Entry } from './codec.js';
 import type { CheckedEntry } from './validate.js';
 import { viewRows } from './views.js';
-import type { ViewName } from './views.js';
+import type { ViewName, ViewRow } from './views.js';
 
 /** On-disk layout version; a different one refuses to open (see README, Formats). */
 export const STORE_FORMAT = 1;
@@ -82,7 +82,7 @@ export interface StoreOptions {
 export class JournalStore {
   readonly readOnly: boolean;
   private readonly root: RootDatabase;
-  private readonly entries: Database<Buffer, [string, number]>;
+  private readonly entries: Database<Uint8Array, [string, number]>;
   private readonly ids: Database<[string, number], string>;
   private readonly headsDb: Database<Head, string>;
   private readonly arrivals: Database<string, number>;
@@ -301,29 +301,29 @@ export class JournalStore {
         );
       }
     }
-    const rows = batch.map(viewRows);
-    for (const entryRows of rows) {
-      for (const [, key] of entryRows) {
-        if (Buffer.byteLength(key) > MAX_KEY_PART)
+    // A view row that entries of this batch write more than once (a feed's
+    // node record, announced again) is put once, with its last value: the
+    // same final state without the redundant puts.
+    const rows = new Map<string, ViewRow>();
+    for (const c of batch) {
+      for (const row of viewRows(c)) {
+        if (Buffer.byteLength(row[1]) > MAX_KEY_PART)
           throw new MeshError('ERR_STORAGE', 'view key too long');
+        rows.set(`${row[0]} ${row[1]}`, row);
       }
     }
-    const writes: Promise<boolean>[] = [];
-    batch.forEach((c, i) => {
-      const { author, seq } = c.entry;
-      writes.push(
-        this.entries.put(
-          [author, seq],
-          Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength),
-        ),
-        this.ids.put(c.id, [author, seq]),
-        this.arrivals.put(arrival++, c.id),
-      );
-      for (const [view, key, row] of rows[i]!) writes.push(this.views.put([view, key], row));
-    });
-    for (const [author, head] of staged) writes.push(this.headsDb.put(author, head));
-    for (const [requestId, record] of requests) writes.push(this.requests.put(requestId, record));
+    const writes = new Set<Promise<boolean>>();
+    for (const c of batch) {
+      const at: [string, number] = [c.entry.author, c.entry.seq];
+      writes.add(this.entries.put(at, c.bytes));
+      writes.add(this.ids.put(c.id, at));
+      writes.add(this.arrivals.put(arrival++, c.id));
+    }
+    for (const [view, key, row] of rows.values()) writes.add(this.views.put([view, key], row));
+    for (const [author, head] of staged) writes.add(this.headsDb.put(author, head));
+    for (const [requestId, record] of requests) writes.add(this.requests.put(requestId, record));
     try {
+      // The puts of one transaction share their promise: a set awaits it once.
       await Promise.all(writes);
     } catch (err) {
       // lmdb-js rejects a failed commit's puts with a stand-in error and the

@@ -42,6 +42,7 @@ const utf8 = new TextEncoder();
  */
 export const MAX_BODY_BYTES = MAX_ENTRY_BYTES - 512;
 const FIELDS = ['author', 'body', 'kind', 'prev', 'seq', 'sig', 'ts', 'v'];
+const FIELD_SET = new Set(FIELDS);
 const ID = /^[0-9a-f]{64}$/;
 /** 64 bytes in unpadded base64url. */
 /**
@@ -82,8 +83,9 @@ export function checkFields(raw: unknown, where = 'entry'): { entry: Entry; json
     throw malformed(`${where} must be an object`);
   }
   const e = raw as Record<string, unknown>;
-  const keys = Object.keys(e).sort();
-  if (keys.length !== FIELDS.length || keys.some((k, i) => k !== FIELDS[i])) {
+  // As many distinct own keys as FIELDS, each one of them: exactly FIELDS.
+  const keys = Object.keys(e);
+  if (keys.length !== FIELDS.length || !keys.every((k) => FIELD_SET.has(k))) {
     throw malformed(`${where} must have exactly the fields ${FIELDS.join(', ')}`);
   }
   if (e.v !== ENTRY_VERSION) throw malformed(`${where}.v must be ${ENTRY_VERSION}`);
@@ -182,6 +184,28 @@ export function signatureValid(entry: Entry, json?: string): boolean {
   } else {
     signed = signingBytes(entry);
   }
+  return verify(sigFromString(entry.sig), signed, authorKey(entry.author));
+}
+
+/** `,"sig":"` then 86 characters and `"`: the top-level sig member of canonical JSON. */
+const SIG_MEMBER = utf8.encode(',"sig":"');
+const SIG_MEMBER_BYTES = SIG_MEMBER.length + 86 + 1;
+
+/**
+ * signatureValid from the entry's canonical bytes (as stored; `bytes` must be
+ * the canonical JSON of `entry`, as checkFields makes it). The signed bytes
+ * are these without the top-level sig member, which is followed only by
+ * `,"ts":<ts>,"v":<v>}` — ASCII, so the member is found from the end without
+ * decoding. A layout that is not that one fails the check, it never passes it.
+ */
+export function signatureValidBytes(entry: Entry, bytes: Uint8Array): boolean {
+  const after = `,"ts":${entry.ts},"v":${entry.v}}`.length;
+  const at = bytes.length - after - SIG_MEMBER_BYTES;
+  if (at < 0) return false;
+  for (let i = 0; i < SIG_MEMBER.length; i++) if (bytes[at + i] !== SIG_MEMBER[i]) return false;
+  const signed = new Uint8Array(bytes.length - SIG_MEMBER_BYTES);
+  signed.set(bytes.subarray(0, at));
+  signed.set(bytes.subarray(at + SIG_MEMBER_BYTES), at);
   return verify(sigFromString(entry.sig), signed, authorKey(entry.author));
 }
 

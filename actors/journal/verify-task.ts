@@ -11,7 +11,7 @@
  * only that one (a batch is all or nothing).
  */
 import { entryId } from './codec.js';
-import { badSignature, checkFields, checkSize, signatureValid } from './validate.js';
+import { badSignature, checkFields, checkSize, signatureValidBytes } from './validate.js';
 
 export type ChunkResult =
   | { ok: true; bytes: Uint8Array; ends: Uint32Array; ids: string }
@@ -48,7 +48,7 @@ export default function checkChunk({
       checkSize(written, where);
       const bytes = out.subarray(end, end + written);
       const id = entryId(bytes);
-      if (!signatureValid(entry, json)) throw badSignature(where);
+      if (!signatureValidBytes(entry, bytes)) throw badSignature(where);
       ids += id;
       end += written;
       ends[i] = end;

@@ -12,6 +12,7 @@ import {
   checkEntry,
   sealEntry,
   signatureValid,
+  signatureValidBytes,
 } from '../../../actors/journal/validate.js';
 import { ENTRY_KINDS } from '../../../runtime/domain/entries.js';
 import { Feed, T0, bodies, clone, fakeId, keyOf, signWith } from '../../helpers/journal.js';
@@ -352,6 +353,33 @@ test('ERR_BAD_SIGNATURE: signed by another key than the author’s ("wrong key f
   // The same content signed by alice is fine: only the key was wrong.
   const real = signWith(alice, { ...forged });
   assert.ok(signatureValid(checkEntry(real).entry));
+});
+
+test('signatureValidBytes (from the stored bytes) agrees with signatureValid', () => {
+  const f = new Feed(alice);
+  const made: Entry[] = [
+    f.push('node', bodies.node(1)),
+    f.push('offer', bodies.offer()),
+    f.push('node', { ...bodies.node(3), gossip: 'wss://nœud.example/ü' }), // multi-byte UTF-8
+  ];
+  const { second } = entries();
+  const forged = signWith(bob, { ...clone(made[0]!), sig: undefined } as never);
+  const cases: Array<[string, unknown]> = [
+    ...made.map((e, i): [string, unknown] => [`valid ${i}`, e]),
+    ['body changed', withBody(second, { ...second.body, port: 442 })],
+    ['ts + 1', withField(second, 'ts', second.ts + 1)],
+    ['signed by another key', forged],
+  ];
+  for (const [label, input] of cases) {
+    const c = checkEntry(input);
+    assert.is(signatureValidBytes(c.entry, c.bytes), signatureValid(c.entry), label);
+  }
+  assert.ok(signatureValidBytes(checkEntry(made[2]).entry, checkEntry(made[2]).bytes));
+  // Bytes that are not that entry's canonical form fail; they never pass.
+  const c = checkEntry(made[0]);
+  assert.not.ok(signatureValidBytes(c.entry, checkEntry(made[1]).bytes), 'another entry’s bytes');
+  assert.not.ok(signatureValidBytes(c.entry, c.bytes.subarray(1)), 'bytes cut short');
+  assert.not.ok(signatureValidBytes(c.entry, new Uint8Array(10)), 'too short to hold a sig');
 });
 
 test('one signature has one string: a sig with its unused trailing bits set is refused', () => {
