@@ -47,7 +47,8 @@ import {
   unsignedCanonical,
 } from './codec.js';
 import type { Entry, UnsignedEntry } from './codec.js';
-import { EquivocationError, planBatch } from './feed.js';
+import { EquivocationError, StagedFeeds, planBatch } from './feed.js';
+import type { FeedPlan } from './feed.js';
 import { JournalStore, MAX_RANGE } from './store.js';
 import { checkAndVerify, checkBodyJson } from './validate.js';
 import type { ChunkResult } from './verify-task.js';
@@ -58,6 +59,8 @@ import { verifyJournal } from './verify.js';
 
 /** Entries per ingest ask and per group commit: bounds a transaction's size and a reply's. */
 export const MAX_BATCH = 1000;
+/** Most entries one ingest transaction takes (a few batches; see applyIngest). */
+const MAX_GROUP = 4 * MAX_BATCH;
 /** Below this many entries, verify inline: a pool round trip costs more than the verifies. */
 const INLINE_VERIFY_BELOW = 48;
 /** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
@@ -69,6 +72,26 @@ export interface AppendResult {
   author: string;
   seq: number;
   ts: number;
+}
+
+interface IngestResult {
+  appended: number;
+  duplicates: number;
+}
+
+interface QueuedIngest {
+  /** Its job's ticket on the lane. */
+  ticket: number;
+  size: number;
+  checking: Promise<CheckedEntry[]>;
+  /** Set once its checks pass. */
+  checked?: CheckedEntry[];
+  /** Set when an earlier batch's group took it in. */
+  outcome?: Promise<IngestResult>;
+}
+
+function resultOf(plan: FeedPlan): IngestResult {
+  return { appended: plan.appends.length, duplicates: plan.duplicates };
 }
 
 interface QueuedAppend {
@@ -87,6 +110,10 @@ export default class JournalActor extends Actor {
   private key!: KeyPair;
   private pool: Promise<Piscina> | null = null;
   private lane: Promise<unknown> = Promise.resolve();
+  /** Jobs ever put on the lane: consecutive tickets have no other write between them. */
+  private laneTickets = 0;
+  /** Ingested batches on the lane, not yet applied, in lane order. */
+  private readonly ingests: QueuedIngest[] = [];
   private queue: QueuedAppend[] = [];
   private flushScheduled = false;
   private readonly inflight = new Map<string, { digest: string; result: Promise<AppendResult> }>();
@@ -280,7 +307,7 @@ export default class JournalActor extends Actor {
     this.notify(sealed);
   }
 
-  private async gossipOnIngest(data: unknown): Promise<{ appended: number; duplicates: number }> {
+  private gossipOnIngest(data: unknown): Promise<IngestResult> {
     const entries = (data as { entries?: unknown })?.entries;
     if (!Array.isArray(entries))
       throw new MeshError('ERR_BAD_REQUEST', 'ingest.entries must be an array');
@@ -293,25 +320,79 @@ export default class JournalActor extends Actor {
     // Take the lane slot now, check meanwhile: batches apply in the order
     // they arrived (each may extend the feeds of the one before) while their
     // checks run in parallel on the pool.
-    const checking = this.checkAll(entries);
-    checking.catch(() => {});
-    return this.onLane(async () => {
-      const checked = await checking;
-      let plan;
+    const p: QueuedIngest = {
+      ticket: this.laneTickets + 1,
+      size: entries.length,
+      checking: this.checkAll(entries),
+    };
+    p.checking.then(
+      (checked) => (p.checked = checked),
+      () => {},
+    );
+    this.ingests.push(p);
+    return this.onLane(() => this.applyIngest(p));
+  }
+
+  /**
+   * Apply one ingested batch on the lane, and with it the batches right
+   * behind it on the lane (no other write between them, up to MAX_GROUP
+   * entries): one transaction for the group, so fewer commits (and fsyncs,
+   * and random index pages rewritten) under a stream of batches; each batch
+   * is still all or nothing. A follower whose checks fail, or that does not
+   * plan cleanly on top of the group, is left to its own turn, where it
+   * meets the committed state; a group whose commit fails fails all its
+   * batches (nothing of them stored).
+   */
+  private async applyIngest(first: QueuedIngest): Promise<IngestResult> {
+    // Taken into an earlier batch's group: that group's outcome is this one's.
+    if (first.outcome) return first.outcome;
+    this.ingests.splice(this.ingests.indexOf(first), 1);
+    const checked = await first.checking;
+    let plan: FeedPlan;
+    try {
+      plan = planBatch(checked, this.store);
+    } catch (err) {
+      if (err instanceof EquivocationError) await this.keepProof(err);
+      throw err;
+    }
+    const group = [{ p: first, plan }];
+    const staged = new StagedFeeds(this.store);
+    staged.add(plan.appends);
+    let entries = first.size;
+    while (this.ingests.length > 0) {
+      const next = this.ingests[0]!;
+      if (next.ticket !== first.ticket + group.length || entries + next.size > MAX_GROUP) break;
+      // The next batch is already on the pool (checks run in arrival order):
+      // waiting for it costs this group about one batch's checks, and the
+      // commit it saves is worth more than that under a stream of batches.
+      await next.checking.catch(() => {});
+      if (next.checked === undefined) break;
+      let nextPlan: FeedPlan;
       try {
-        plan = planBatch(checked, this.store);
-      } catch (err) {
-        if (err instanceof EquivocationError) await this.keepProof(err);
-        throw err;
+        nextPlan = planBatch(next.checked, staged);
+      } catch {
+        break;
       }
-      if (plan.appends.length > 0) {
-        await this.store.commit(plan.appends);
-        this.commits.inc();
-        this.ingested.inc(plan.appends.length);
-        this.notify(plan.appends);
-      }
-      return { appended: plan.appends.length, duplicates: plan.duplicates };
-    });
+      staged.add(nextPlan.appends);
+      group.push({ p: next, plan: nextPlan });
+      entries += next.size;
+      this.ingests.shift();
+    }
+    const appends = group.flatMap((g) => g.plan.appends);
+    const committed =
+      appends.length === 0
+        ? Promise.resolve()
+        : this.store.commit(appends).then(() => {
+            this.commits.inc();
+            this.ingested.inc(appends.length);
+            this.notify(appends);
+          });
+    for (const { p, plan } of group.slice(1)) {
+      p.outcome = committed.then(() => resultOf(plan));
+      p.outcome.catch(() => {});
+    }
+    await committed;
+    return resultOf(plan);
   }
 
   private async keepProof(err: EquivocationError): Promise<void> {
@@ -494,6 +575,7 @@ export default class JournalActor extends Actor {
 
   /** Run `job` after every write before it; the lane never rejects (callers get the error). */
   private onLane<T>(job: () => Promise<T>): Promise<T> {
+    this.laneTickets++;
     const run = this.lane.then(job);
     this.lane = run.catch(() => {});
     return run;

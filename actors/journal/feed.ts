@@ -81,3 +81,40 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
   }
   return { appends, duplicates };
 }
+
+/**
+ * A FeedLookup that sees `base` with planned, not yet committed, appends on
+ * top: batches planned one after another against it chain onto each other
+ * as they would onto the store once the earlier ones are committed.
+ */
+export class StagedFeeds implements FeedLookup {
+  private readonly heads = new Map<string, Head>();
+  private readonly entries = new Map<string, CheckedEntry>();
+
+  constructor(private readonly base: FeedLookup) {}
+
+  /** Stage a plan's appends (in order: each extends its feed). */
+  add(appends: readonly CheckedEntry[]): void {
+    for (const c of appends) {
+      const { author, seq } = c.entry;
+      this.heads.set(author, { seq, id: c.id });
+      this.entries.set(`${author} ${seq}`, c);
+    }
+  }
+
+  head(author: string): Head | undefined {
+    return this.heads.get(author) ?? this.base.head(author);
+  }
+
+  getBytes(author: string, seq: number): Uint8Array | undefined {
+    return this.entries.get(`${author} ${seq}`)?.bytes ?? this.base.getBytes(author, seq);
+  }
+
+  idAt(author: string, seq: number): string | undefined {
+    return this.entries.get(`${author} ${seq}`)?.id ?? this.base.idAt(author, seq);
+  }
+
+  isBlocked(author: string): boolean {
+    return this.base.isBlocked(author);
+  }
+}

@@ -378,6 +378,67 @@ test('a batch with one bad entry anywhere is refused whole, with that entry’s 
   });
 }, 120_000);
 
+test('batches in flight together (committed as a group): each applied whole or refused alone, in order', async () => {
+  await withNode(tempDir(), async (sup) => {
+    const a = new Feed(keyOf(90));
+    const b = new Feed(keyOf(91));
+    const c = new Feed(keyOf(92));
+    a.fill(200);
+    b.fill(100);
+    c.fill(60);
+    const forged = (e: Entry) => ({ ...clone(e), body: { ...e.body, name: 'tampered' } });
+    const forkOf50 = (() => {
+      const f = new Feed(keyOf(91));
+      f.fill(49);
+      return f.push('offer', bodies.offer('web', 8050)); // another b#50
+    })();
+    // Large batches (checked on the pool) and small ones (inline), all sent at once.
+    const batches: unknown[][] = [
+      a.entries.slice(0, 100), // 1: applied
+      [...a.entries.slice(100, 150), ...b.entries.slice(0, 50)], // 2: applied
+      [...c.entries.slice(0, 59), forged(c.at(60))], // 3: bad signature, refused whole
+      c.entries.slice(59, 60), // 4: c#60 after a refused c#1-59: a gap, refused
+      [...a.entries.slice(140, 200)], // 5: a#141-150 duplicates, a#151-200 applied
+      [forkOf50, ...b.entries.slice(50, 60)], // 6: a second b#50 over the batch-2 chain: equivocation
+      b.entries.slice(0, 5), // 7: all duplicates
+    ];
+    const outcomes = await Promise.all(
+      batches.map((batch) =>
+        ingest(sup, batch).then(
+          (r) => r,
+          (err: { code?: string }) => err.code,
+        ),
+      ),
+    );
+    assert.equal(outcomes, [
+      { appended: 100, duplicates: 0 },
+      { appended: 100, duplicates: 0 },
+      'ERR_BAD_SIGNATURE',
+      'ERR_SEQ_GAP',
+      { appended: 50, duplicates: 10 },
+      'ERR_EQUIVOCATION',
+      'ERR_EQUIVOCATION', // b is stopped by then
+    ]);
+    const h = await heads(sup);
+    assert.is(h[a.did], 200);
+    assert.is(h[b.did], 50);
+    assert.is(h[c.did], undefined);
+    assert.is((await status(sup)).equivocations, 1);
+    // Batches 1 and 2 went in one transaction (2 waited on the pool while 1
+    // was checked; nothing else was on the lane between them); 5 in its own.
+    assert.is(await metric(sup, 'journal_commits_total'), 2);
+    assert.equal(await verify(sup), { ok: true, feeds: 2, entries: 250 });
+    // Appends of this node go on between and after them.
+    const did = await identity(sup);
+    const [x, y] = await Promise.all([
+      append(sup, 'g1', 'subscribe', { provider: did, service: 'ssh' }),
+      ingest(sup, c.entries.slice(0, 60)),
+    ]);
+    assert.is(x.seq, 1);
+    assert.equal(y, { appended: 60, duplicates: 0 });
+  });
+});
+
 test('ingest limits: not an array is ERR_BAD_REQUEST, more than 1000 entries is ERR_TOO_LARGE', async () => {
   await withNode(tempDir(), async (sup) => {
     await rejectsWith(sup.ask('journal', 'ingest', {}), 'ERR_BAD_REQUEST');

@@ -6,7 +6,7 @@
 import * as assert from 'uvu/assert';
 import { decodeEntry } from '../../../actors/journal/codec.js';
 import type { Entry } from '../../../actors/journal/codec.js';
-import { EquivocationError, planBatch } from '../../../actors/journal/feed.js';
+import { EquivocationError, StagedFeeds, planBatch } from '../../../actors/journal/feed.js';
 import type { FeedLookup, FeedPlan } from '../../../actors/journal/feed.js';
 import type { Head } from '../../../actors/journal/store.js';
 import type { CheckedEntry } from '../../../actors/journal/validate.js';
@@ -224,6 +224,43 @@ test('a stopped feed refuses everything, even an entry it already holds', () => 
     assert.not.instance(err, EquivocationError, 'no new proof: the feed is already stopped');
   }
   assert.equal(mem.take([b.at(1)]).appends.length, 1, 'other feeds go on');
+});
+
+test('StagedFeeds: batches planned one on another chain, dedupe and equivocate as if committed', () => {
+  const store = new MemoryFeeds();
+  const a = new Feed(keyOf(21));
+  const b = new Feed(keyOf(22));
+  a.fill(5);
+  b.fill(3);
+  store.take(a.entries.slice(0, 2)); // a#1-2 committed
+  const staged = new StagedFeeds(store);
+  const first = planBatch([a.at(3), a.at(4), b.at(1)].map(checked), staged);
+  staged.add(first.appends);
+  // Seen through the overlay, not (yet) in the store.
+  assert.equal(staged.head(a.did), { seq: 4, id: a.idAt(4) });
+  assert.equal(store.head(a.did), { seq: 2, id: a.idAt(2) });
+  assert.is(staged.idAt(a.did, 3), a.idAt(3));
+  assert.is(staged.idAt(a.did, 1), a.idAt(1), 'committed entries show through');
+  assert.is(store.idAt(a.did, 3), undefined);
+  // The next batch extends the staged heads; what the first staged is a duplicate.
+  const second = planBatch([a.at(4), a.at(5), b.at(2), b.at(3)].map(checked), staged);
+  assert.equal(seqs(second), [
+    `${a.did.slice(-4)}#5`,
+    `${b.did.slice(-4)}#2`,
+    `${b.did.slice(-4)}#3`,
+  ]);
+  assert.is(second.duplicates, 1);
+  // A different a#4 than the staged one is an equivocation, with both entries.
+  const fork = new Feed(keyOf(21));
+  fork.fill(3);
+  fork.ids[2] = a.idAt(3); // chain the fork's #4 onto the real #3
+  fork.entries[2] = a.at(3);
+  const other4 = fork.push('offer', bodies.offer());
+  const err = rejection(() => planBatch([checked(other4)], staged));
+  assert.ok(err instanceof EquivocationError);
+  assert.equal(decodeEntry((err as EquivocationError).existing), a.at(4));
+  // A gap over the staged head is still a gap.
+  assert.is(rejection(() => planBatch([checked(b.at(3))], staged)).code, 'ERR_SEQ_GAP');
 });
 
 test.run();
