@@ -162,3 +162,33 @@ export interface GrantResult {
   expires?: number;
   grant?: string;
 }
+
+/** A provider's live grant, as the authorizer keeps it and the admin `grants` answer lists it. */
+export interface LiveGrant {
+  grant: string;
+  subscription: string;
+  subscriber: string;
+  service: string;
+  ip: string;
+  port: number;
+  proto: 'tcp' | 'udp';
+  expires: number;
+}
+
+/** A consumer's activation: the endpoint a provider granted it, until `expires`. */
+export interface Activation {
+  subscription: string;
+  provider: string;
+  service: string;
+  endpoint: { ip: string; port: number; proto: 'tcp' | 'udp' };
+  expires: number;
+  grant: string;
+  /** When the provider granted it (ms). */
+  at: number;
+}
+
+/** The admin `grants` answer. */
+export interface GrantsAnswer {
+  live: LiveGrant[];
+  activations: Activation[];
+}

@@ -25,7 +25,7 @@ export interface PolicyOptions {
   stateDir?: string | null;
 }
 
-/** What the authorizer asks about (actors/grants/checks.ts PolicyInput). */
+/** What the authorizer asks about (check 9 of actors/grants/checks.ts, which names it PolicyInput). */
 export interface AuthorizeInput {
   subscriber: string;
   service: string;

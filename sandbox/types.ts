@@ -4,6 +4,7 @@
  * messages in, `{Output, Messages, Spawns, Assignments, Error}` out. Every
  * value here is plain JSON: it crosses into QuickJS and back as text.
  */
+import type { ErrorCode } from '../runtime/errors.js';
 
 export interface Tag {
   name: string;
@@ -90,17 +91,11 @@ export interface ProcessResult {
   Code?: SandboxCode;
 }
 
-export type SandboxCode =
-  | 'ERR_SANDBOX_UNTRUSTED'
-  | 'ERR_SANDBOX_ASSIGNMENT'
-  | 'ERR_SANDBOX_BOOT'
-  | 'ERR_SANDBOX_MESSAGE'
-  | 'ERR_SANDBOX_HANDLER'
-  | 'ERR_SANDBOX_TIMEOUT'
-  | 'ERR_SANDBOX_MEMORY'
-  | 'ERR_SANDBOX_OUTPUT'
-  | 'ERR_SANDBOX_INBOX_FULL'
-  | 'ERR_SANDBOX_CRASH';
+/** The codes a process result can carry: runtime/errors.ts documents them (module and lookup codes are thrown, never results). */
+export type SandboxCode = Exclude<
+  Extract<ErrorCode, `ERR_SANDBOX_${string}`>,
+  'ERR_SANDBOX_MODULE' | 'ERR_SANDBOX_NO_PROCESS'
+>;
 
 /** Limits of one process; each message gets a fresh runtime with these. */
 export interface Limits {
@@ -170,18 +165,9 @@ export const NON_EXTRACTABLE_TAGS: readonly string[] = [
  * is not the original sender and cannot vouch for them.
  */
 export const NON_FORWARDABLE_TAGS: readonly string[] = [
-  'Data-Protocol',
-  'Variant',
-  'From-Process',
-  'From-Module',
-  'Type',
-  'From',
-  'Owner',
-  'Anchor',
-  'Target',
-  'Tags',
-  'TagArray',
-  'Read-Only',
+  // Every reserved tag but Data (a forward carries the payload on) …
+  ...NON_EXTRACTABLE_TAGS.filter((t) => t !== 'Data'),
+  // … and the original's signature, schedule and identity.
   'Hash-Chain',
   'Timestamp',
   'Nonce',

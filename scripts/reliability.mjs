@@ -10,9 +10,9 @@
 // A suite prints `reliability {json}` lines (test/reliability/report.ts); the
 // failures column adds the suite's own count and uvu's failed tests. Exits 1
 // if any suite failed, crashed or reported nothing.
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { runChild, uvuSummary } from './run-child.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const dir = join(root, 'dist', 'test', 'reliability');
@@ -68,62 +68,42 @@ function rank(n) {
   return i < 0 ? ORDER.length : i;
 }
 
-function runSuite(name) {
+async function runSuite(name) {
   console.log(`\n# ${name}`);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--enable-source-maps', join(dir, `${name}.test.js`)], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', ...(long ? { MESHNODE_LONG: '1' } : {}) },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      process.stdout.write(d);
-    });
-    child.stderr.on('data', (d) => process.stderr.write(d));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, SUITE_TIMEOUT_MS);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const reports = [];
-      for (const l of out.split('\n')) {
-        const m = /reliability (\{.*\})\s*$/.exec(l);
-        if (!m) continue;
-        try {
-          reports.push(JSON.parse(m[1]));
-        } catch {
-          /* not ours */
-        }
-      }
-      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);
-      const passed = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? NaN);
-      const skipped = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      let testFailures = Number.isNaN(total) ? 1 : total - passed - skipped;
-      if ((code !== 0 || timedOut) && testFailures === 0) testFailures = 1;
-      if (reports.length === 0) {
-        const why = timedOut ? 'timed out' : skipped > 0 ? 'skipped' : `exit ${code}`;
-        return resolve([
-          {
-            suite: name,
-            iterations: 0,
-            failures: skipped > 0 && testFailures === 0 ? 0 : Math.max(1, testFailures),
-            worstRecoveryMs: null,
-            figures: { note: `no report (${why})` },
-          },
-        ]);
-      }
-      // uvu's failed tests are charged to the suite's first row (once).
-      resolve(
-        reports.map((r, i) => ({
-          ...r,
-          failures: Math.max(r.failures, i === 0 ? testFailures : 0),
-          figures: { ...r.figures, ...(timedOut && i === 0 ? { note: 'timed out' } : {}) },
-        })),
-      );
-    });
+  const { code, out, timedOut } = await runChild(join(dir, `${name}.test.js`), {
+    cwd: root,
+    env: long ? { MESHNODE_LONG: '1' } : {},
+    timeoutMs: SUITE_TIMEOUT_MS,
   });
+  const reports = [];
+  for (const l of out.split('\n')) {
+    const m = /reliability (\{.*\})\s*$/.exec(l);
+    if (!m) continue;
+    try {
+      reports.push(JSON.parse(m[1]));
+    } catch {
+      /* not ours */
+    }
+  }
+  const { total, passed, skipped } = uvuSummary(out);
+  let testFailures = Number.isNaN(total) ? 1 : total - passed - skipped;
+  if ((code !== 0 || timedOut) && testFailures === 0) testFailures = 1;
+  if (reports.length === 0) {
+    const why = timedOut ? 'timed out' : skipped > 0 ? 'skipped' : `exit ${code}`;
+    return [
+      {
+        suite: name,
+        iterations: 0,
+        failures: skipped > 0 && testFailures === 0 ? 0 : Math.max(1, testFailures),
+        worstRecoveryMs: null,
+        figures: { note: `no report (${why})` },
+      },
+    ];
+  }
+  // uvu's failed tests are charged to the suite's first row (once).
+  return reports.map((r, i) => ({
+    ...r,
+    failures: Math.max(r.failures, i === 0 ? testFailures : 0),
+    figures: { ...r.figures, ...(timedOut && i === 0 ? { note: 'timed out' } : {}) },
+  }));
 }

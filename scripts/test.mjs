@@ -4,9 +4,9 @@
 // time limit, and ends with uvu's totals summed over files:
 //   N passed, N failed[, N skipped]
 // Usage: npm test [-- substring ...]   (only files whose path contains one)
-import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { runChild, uvuSummary } from './run-child.mjs';
 
 // A whole file gets this long; each test inside has its own, shorter limit.
 const FILE_TIMEOUT_MS = Number(process.env.MESHNODE_TEST_FILE_TIMEOUT_MS ?? 300_000);
@@ -35,42 +35,19 @@ if (files.length === 0) {
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 ? 1 : 0);
 
-function runFile(file) {
+async function runFile(file) {
   const name = relative(testDir, file);
   console.log(`\n# ${name}`);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--enable-source-maps', file], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      process.stdout.write(d);
-    });
-    child.stderr.on('data', (d) => process.stderr.write(d));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, FILE_TIMEOUT_MS);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const num = (label) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(out)?.[1] ?? NaN);
-      const total = num('Total');
-      const ok = num('Passed');
-      const skip = num('Skipped') || 0;
-      if (Number.isNaN(total) || Number.isNaN(ok)) {
-        console.log(`! ${name}: no uvu summary (exit ${code}${timedOut ? ', timed out' : ''})`);
-        return resolve({ passed: 0, failed: 1, skipped: 0 });
-      }
-      let bad = total - ok - skip;
-      if (timedOut) console.log(`! ${name}: killed after ${FILE_TIMEOUT_MS} ms`);
-      if ((code !== 0 || timedOut) && bad === 0) bad = 1;
-      resolve({ passed: ok, failed: bad, skipped: skip });
-    });
-  });
+  const { code, out, timedOut } = await runChild(file, { cwd: root, timeoutMs: FILE_TIMEOUT_MS });
+  const { total, passed: ok, skipped: skip } = uvuSummary(out);
+  if (Number.isNaN(total) || Number.isNaN(ok)) {
+    console.log(`! ${name}: no uvu summary (exit ${code}${timedOut ? ', timed out' : ''})`);
+    return { passed: 0, failed: 1, skipped: 0 };
+  }
+  let bad = total - ok - skip;
+  if (timedOut) console.log(`! ${name}: killed after ${FILE_TIMEOUT_MS} ms`);
+  if ((code !== 0 || timedOut) && bad === 0) bad = 1;
+  return { passed: ok, failed: bad, skipped: skip };
 }
 
 function walk(dir) {

@@ -35,7 +35,8 @@ export function lockStateDir(dir: string): StateLock {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     const holder = readPid(path);
-    if (holder !== null && holder !== process.pid && alive(holder)) throw stateLocked(dir, holder);
+    if (holder !== null && holder !== process.pid && processAlive(holder))
+      throw stateLocked(dir, holder);
     const fresh = `${path}.${process.pid}`;
     writeExclusive(fresh);
     renameSync(fresh, path);
@@ -79,7 +80,8 @@ function readPid(path: string): number | null {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, and is someone else's). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

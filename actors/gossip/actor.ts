@@ -11,7 +11,8 @@ import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import { MeshError } from '../../runtime/errors.js';
 import { ADMIN } from '../../runtime/types.js';
 import { Mesh } from './mesh.js';
-import type { GrantRequest, GrantResult, JournalPort, MeshOptions, Proof } from './mesh.js';
+import type { GrantRequest, GrantResult } from '../../runtime/types.js';
+import type { JournalPort, MeshOptions, Proof } from './mesh.js';
 
 /** Ingesting a full frame verifies up to maxEntriesPerFrame signatures: give it time. */
 const INGEST_TIMEOUT_MS = 30_000;

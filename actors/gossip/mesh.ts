@@ -77,8 +77,6 @@ export interface JournalPort {
   selfSynced(): Promise<void>;
 }
 
-export type { GrantRequest, GrantResult };
-
 /** The grant authorizer, as the gossiper uses it (provider side). */
 export interface GrantPort {
   challenge(peerDid: string): Promise<{ nonce: string; expiresAt: number }>;

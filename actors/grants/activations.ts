@@ -5,6 +5,7 @@
  * ours, and the journal is public to the mesh), replaced atomically so a
  * crash leaves the old or the new file, never half of one.
  */
+import type { Activation } from '../../runtime/types.js';
 import {
   closeSync,
   existsSync,
@@ -15,16 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 
-export interface Activation {
-  subscription: string;
-  provider: string;
-  service: string;
-  endpoint: { ip: string; port: number; proto: 'tcp' | 'udp' };
-  expires: number;
-  grant: string;
-  /** When the provider granted it (ms). */
-  at: number;
-}
+export type { Activation };
 
 export class Activations {
   private readonly byId = new Map<string, Activation>();

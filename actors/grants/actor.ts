@@ -22,9 +22,9 @@ import { take } from '../../runtime/token-bucket.js';
 import type { Bucket } from '../../runtime/token-bucket.js';
 import { ADMIN } from '../../runtime/types.js';
 import { Activations } from './activations.js';
-import type { Activation } from './activations.js';
 import { decide, meshBlocks } from './checks.js';
-import type { Decision, GrantLookup, GrantRequest, Offer, PolicyInput } from './checks.js';
+import type { Activation, GrantRequest, LiveGrant } from '../../runtime/types.js';
+import type { Decision, GrantLookup, Offer, PolicyInput } from './checks.js';
 import { NonceBook } from './nonces.js';
 import { PolicyGate } from '../../sandbox/policy.js';
 import type { PolicyOptions } from '../../sandbox/policy.js';
@@ -35,17 +35,6 @@ const RECONCILE_DEBOUNCE_MS = 500;
 const MAX_LATENCY_SAMPLES = 1000;
 /** Per-subscriber buckets kept at most (oldest dropped): bounded memory under a DID flood. */
 const MAX_BUCKETS = 100_000;
-
-interface LiveGrant {
-  grant: string;
-  subscription: string;
-  subscriber: string;
-  service: string;
-  ip: string;
-  port: number;
-  proto: 'tcp' | 'udp';
-  expires: number;
-}
 
 interface Options {
   stateDir: string;
@@ -64,9 +53,10 @@ interface Options {
 }
 
 export default class GrantsActor extends Actor {
+  /** Filled and validated once by supervisor/config.ts ([grants], [mesh], [sandbox]): no second set of defaults here. */
   private readonly opts = this.options as unknown as Options;
-  private readonly mesh = meshBlocks(this.opts.meshCidrs ?? ['10.0.0.0/8', 'fd00::/8']);
-  private readonly nonces = new NonceBook(this.opts.nonceTtlMs ?? 10_000);
+  private readonly mesh = meshBlocks(this.opts.meshCidrs);
+  private readonly nonces = new NonceBook(this.opts.nonceTtlMs);
   private readonly live = new Map<string, LiveGrant>();
   /** Subscriptions whose grant we revoked: their access is over (check 7), renewals included. */
   private readonly revokedGrantSubs = new Set<string>();
@@ -105,8 +95,8 @@ export default class GrantsActor extends Actor {
   }
 
   override async init(): Promise<void> {
-    this.global = { tokens: this.opts.globalBurst ?? 400, at: Date.now() };
-    this.audit = new AuditLog(this.opts.auditLog ?? `${this.opts.stateDir}/audit/grants.log`);
+    this.global = { tokens: this.opts.globalBurst, at: Date.now() };
+    this.audit = new AuditLog(this.opts.auditLog);
     this.activations = new Activations(`${this.opts.stateDir}/activations.json`);
     this.me = ((await this.ask('journal', 'identity')) as { did: string }).did;
     // Policies are the node's own processes: the node's DID owns them.
@@ -115,8 +105,8 @@ export default class GrantsActor extends Actor {
     await this.loadRevokedGrants();
     await this.ask('journal', 'subscribe');
     await this.reconcile();
-    this.timers.push(setInterval(() => void this.sweep(), this.opts.sweepMs ?? 1000));
-    this.timers.push(setInterval(() => void this.reconcile(), this.opts.reconcileMs ?? 30_000));
+    this.timers.push(setInterval(() => void this.sweep(), this.opts.sweepMs));
+    this.timers.push(setInterval(() => void this.reconcile(), this.opts.reconcileMs));
     for (const t of this.timers) t.unref();
     for (const a of this.activations.all()) this.scheduleRenewal(a);
   }
@@ -287,21 +277,15 @@ export default class GrantsActor extends Actor {
 
   private rateOk(subscriber: string): boolean {
     const now = Date.now();
-    const burst = this.opts.subscriberBurst ?? 10;
+    const burst = this.opts.subscriberBurst;
     const b = this.buckets.get(subscriber) ?? { tokens: burst, at: now };
-    const mine = take(b, 1, (this.opts.subscriberPerMinute ?? 20) / 60, burst, now);
+    const mine = take(b, 1, this.opts.subscriberPerMinute / 60, burst, now);
     if (this.buckets.size >= MAX_BUCKETS && !this.buckets.has(subscriber)) {
       this.buckets.delete(this.buckets.keys().next().value!);
     }
     this.buckets.set(subscriber, mine.bucket);
     if (!mine.ok) return false;
-    const all = take(
-      this.global,
-      1,
-      this.opts.globalPerSecond ?? 200,
-      this.opts.globalBurst ?? 400,
-      now,
-    );
+    const all = take(this.global, 1, this.opts.globalPerSecond, this.opts.globalBurst, now);
     this.global = all.bucket;
     return all.ok;
   }
@@ -616,13 +600,13 @@ export default class GrantsActor extends Actor {
   private scheduleRenewal(a: Activation): void {
     clearTimeout(this.renewals.get(a.subscription));
     const span = a.expires - a.at;
-    const delay = Math.max(1000, a.at + span * (this.opts.renewAt ?? 0.66) - Date.now());
+    const delay = Math.max(1000, a.at + span * this.opts.renewAt - Date.now());
     if (a.expires <= Date.now()) return;
     const t = setTimeout(() => {
       this.renewals.delete(a.subscription);
       this.adminOnActivate({ subscription: a.subscription }).catch((err: unknown) => {
         this.log.warn({ err, subscription: a.subscription }, 'renewal failed; retrying');
-        this.scheduleRenewal({ ...a, at: Date.now() - span * (this.opts.renewAt ?? 0.66) + 5000 });
+        this.scheduleRenewal({ ...a, at: Date.now() - span * this.opts.renewAt + 5000 });
       });
     }, delay);
     t.unref();

@@ -18,6 +18,7 @@
 import { BlockList, isIP } from 'node:net';
 import { grantRequestBytes, isDid, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
 import type { ErrorCode } from '../../runtime/errors.js';
+import type { AuthorizeInput as PolicyInput, Verdict } from '../../sandbox/policy.js';
 import type { GrantRequest } from '../../runtime/types.js';
 import { sigFromString } from '../journal/codec.js';
 
@@ -31,8 +32,6 @@ export type GrantCode = Exclude<
   Extract<ErrorCode, `ERR_GRANT_${string}`>,
   'ERR_GRANT_APPLY' | 'ERR_GRANT_REFUSED'
 >;
-
-export type { GrantRequest };
 
 export interface Offer {
   id: string;
@@ -62,17 +61,11 @@ export interface GrantLookup {
 export interface Gates {
   nonce(nonce: string, peer: string): boolean;
   rate(subscriber: string): boolean;
-  policy(input: PolicyInput): Promise<{ allow: boolean; reason: string }>;
+  policy(input: PolicyInput): Promise<Verdict>;
 }
 
-export interface PolicyInput {
-  subscriber: string;
-  service: string;
-  subscription: string;
-  sourceIp: string;
-  port: number;
-  proto: string;
-}
+/** What the policy gate is asked: the sandbox's contract (sandbox/policy.ts), named for this side. */
+export type { AuthorizeInput as PolicyInput, Verdict } from '../../sandbox/policy.js';
 
 export type Decision =
   { allow: true; offer: Offer } | { allow: false; code: GrantCode; reason: string };

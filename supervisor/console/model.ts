@@ -8,6 +8,7 @@
  * screen is drawn from it by render.ts, a pure function, so both are unit
  * tested without a terminal or a node.
  */
+import type { GrantsAnswer } from '../../runtime/types.js';
 
 /** One row of the admin `actors` answer: supervision info and live stats. */
 export interface ActorRow {
@@ -45,26 +46,10 @@ export interface PeersResult {
   frozen: string[];
 }
 
-/** The admin `grants` answer. */
+/** The admin `grants` answer, as the console reads it (it shows no grant time). */
 export interface GrantsResult {
-  live: Array<{
-    grant: string;
-    subscription: string;
-    subscriber: string;
-    service: string;
-    ip: string;
-    port: number;
-    proto: string;
-    expires: number;
-  }>;
-  activations: Array<{
-    subscription: string;
-    provider: string;
-    service: string;
-    endpoint: { ip: string; port: number; proto: string };
-    expires: number;
-    grant: string;
-  }>;
+  live: GrantsAnswer['live'];
+  activations: Array<Omit<GrantsAnswer['activations'][number], 'at'>>;
 }
 
 /** One record of the admin `trace` answer. */
@@ -87,10 +72,8 @@ export interface TailRecord {
 export type Pane = 'peers' | 'feeds' | 'grants' | 'trace';
 export const PANES: readonly Pane[] = ['peers', 'feeds', 'grants', 'trace'];
 
-export type SortKey =
-  'name' | 'state' | 'uptime' | 'restarts' | 'mailbox' | 'rate' | 'p99' | 'heap' | 'error';
 /** The actors table's columns, left to right: the order `<` and `>` step through. */
-export const SORT_KEYS: readonly SortKey[] = [
+export const SORT_KEYS = [
   'name',
   'state',
   'uptime',
@@ -100,7 +83,8 @@ export const SORT_KEYS: readonly SortKey[] = [
   'p99',
   'heap',
   'error',
-];
+] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
 /** Columns an operator sorts to find the biggest first. */
 const DESCENDING_FIRST: ReadonlySet<SortKey> = new Set([
   'uptime',

@@ -148,7 +148,7 @@ function actorsTable(
   const header = cols.map((c) =>
     c.key === state.sort.key ? `${c.label} ${state.sort.desc ? 'v' : '^'}` : c.label,
   );
-  const out = [line(row(header, cols), width, 'header')];
+  const out = [rowLine(header, cols, width, 'header')];
   const rows = sortedActors(state, now);
   const visible = maxLines - 1;
   // Scroll so the selected actor is always on screen.
@@ -173,7 +173,7 @@ function actorsTable(
       lastErrorOf(r) || '-',
     ];
     const style = r.name === state.selected ? 'selected' : running ? 'normal' : 'error';
-    out.push(line(row(cells, cols), width, style));
+    out.push(rowLine(cells, cols, width, style));
   }
   if (rows.length === 0) out.push(line('  (no actors)', width, 'dim'));
   return out;
@@ -221,32 +221,23 @@ function peersPane(state: ConsoleState, { width, now }: Viewport): ScreenLine[] 
       ` ${open} open, ${p.peers.length - open} other, ${p.dialing.length} dialing, ${bans.length} banned, ${p.frozen.length} frozen feeds`,
       width,
     ),
-    line(
-      row(
-        cols.map((c) => c.label),
-        cols,
-      ),
-      width,
-      'header',
-    ),
+    headerLine(cols, width),
   ];
   const banOf = (did: string | null) => bans.find((b) => b.did === did);
   for (const peer of p.peers) {
     const ban = banOf(peer.did);
     out.push(
-      line(
-        row(
-          [
-            peer.did ? shortDid(peer.did) : '(handshake)',
-            peer.address,
-            peer.state,
-            peer.direction === 'inbound' || peer.direction === 'in' ? 'in' : 'out',
-            lagOf(peer),
-            String(peer.score),
-            ban ? `${duration(ban.until - now)} left` : '-',
-          ],
-          cols,
-        ),
+      rowLine(
+        [
+          peer.did ? shortDid(peer.did) : '(handshake)',
+          peer.address,
+          peer.state,
+          peer.direction === 'inbound' || peer.direction === 'in' ? 'in' : 'out',
+          lagOf(peer),
+          String(peer.score),
+          ban ? `${duration(ban.until - now)} left` : '-',
+        ],
+        cols,
         width,
       ),
     );
@@ -254,11 +245,9 @@ function peersPane(state: ConsoleState, { width, now }: Viewport): ScreenLine[] 
   // Banned DIDs hold no connection: they are rows of their own.
   for (const ban of bans.filter((b) => !p.peers.some((x) => x.did === b.did))) {
     out.push(
-      line(
-        row(
-          [shortDid(ban.did), '-', 'banned', '-', '-', '-', `${duration(ban.until - now)} left`],
-          cols,
-        ),
+      rowLine(
+        [shortDid(ban.did), '-', 'banned', '-', '-', '-', `${duration(ban.until - now)} left`],
+        cols,
         width,
         'dim',
       ),
@@ -294,21 +283,15 @@ function feedsPane(state: ConsoleState, { width, now }: Viewport): ScreenLine[] 
   );
   const out = [
     line(` ${authors.length} feeds, ${state.journal?.entries ?? 0} entries`, width),
-    line(
-      row(
-        cols.map((c) => c.label),
-        cols,
-      ),
-      width,
-      'header',
-    ),
+    headerLine(cols, width),
   ];
   for (const a of authors) {
     const ts = state.lastTs[a];
     const name = `${a === me ? '*' : ' '}${a.replace(/^did:key:/, '')}`;
     out.push(
-      line(
-        row([name, String(state.heads[a]), ts ? `${clockTime(ts, now)}` : '(not read yet)'], cols),
+      rowLine(
+        [name, String(state.heads[a]), ts ? `${clockTime(ts, now)}` : '(not read yet)'],
+        cols,
         width,
       ),
     );
@@ -333,29 +316,18 @@ function grantsPane(state: ConsoleState, { width, now }: Viewport): ScreenLine[]
   );
   out.push(line(` granted by this node: ${g.live.length}`, width));
   if (g.live.length > 0) {
-    out.push(
-      line(
-        row(
-          liveCols.map((c) => c.label),
-          liveCols,
-        ),
-        width,
-        'header',
-      ),
-    );
+    out.push(headerLine(liveCols, width));
     for (const x of g.live)
       out.push(
-        line(
-          row(
-            [
-              shortDid(x.subscriber),
-              x.service,
-              `${x.ip} ${x.proto}/${x.port}`,
-              until(x.expires, now),
-              shortId(x.grant),
-            ],
-            liveCols,
-          ),
+        rowLine(
+          [
+            shortDid(x.subscriber),
+            x.service,
+            `${x.ip} ${x.proto}/${x.port}`,
+            until(x.expires, now),
+            shortId(x.grant),
+          ],
+          liveCols,
           width,
         ),
       );
@@ -372,30 +344,19 @@ function grantsPane(state: ConsoleState, { width, now }: Viewport): ScreenLine[]
       ],
       width,
     );
-    out.push(
-      line(
-        row(
-          cols.map((c) => c.label),
-          cols,
-        ),
-        width,
-        'header',
-      ),
-    );
+    out.push(headerLine(cols, width));
     for (const a of g.activations) {
       const ep = a.endpoint;
       out.push(
-        line(
-          row(
-            [
-              shortDid(a.provider),
-              a.service,
-              `${ep.ip}:${ep.port}/${ep.proto}`,
-              until(a.expires, now),
-              shortId(a.subscription),
-            ],
-            cols,
-          ),
+        rowLine(
+          [
+            shortDid(a.provider),
+            a.service,
+            `${ep.ip}:${ep.port}/${ep.proto}`,
+            until(a.expires, now),
+            shortId(a.subscription),
+          ],
+          cols,
           width,
         ),
       );
@@ -412,23 +373,12 @@ function grantsPane(state: ConsoleState, { width, now }: Viewport): ScreenLine[]
       ],
       width,
     );
-    out.push(
-      line(
-        row(
-          cols.map((c) => c.label),
-          cols,
-        ),
-        width,
-        'header',
-      ),
-    );
+    out.push(headerLine(cols, width));
     for (const p of state.pending)
       out.push(
-        line(
-          row(
-            [shortId(p.id), shortDid(p.subscriber), p.service, `${duration(now - p.ts)} ago`],
-            cols,
-          ),
+        rowLine(
+          [shortId(p.id), shortDid(p.subscriber), p.service, `${duration(now - p.ts)} ago`],
+          cols,
           width,
         ),
       );
@@ -452,31 +402,22 @@ function tracePane(state: ConsoleState, { width, now }: Viewport, lines: number)
   );
   const out = [
     line(` ${traceSummary(t, now)}`, width, t.error ? 'error' : 'normal'),
-    line(
-      row(
-        cols.map((c) => c.label),
-        cols,
-      ),
-      width,
-      'header',
-    ),
+    headerLine(cols, width),
   ];
   // The newest records are the ones that fit: a live trace scrolls like a log.
   const room = Math.max(0, lines - out.length);
   for (const r of t.records.slice(-room)) {
     out.push(
-      line(
-        row(
-          [
-            new Date(r.at).toTimeString().slice(0, 8) + `.${String(r.at % 1000).padStart(3, '0')}`,
-            r.from,
-            r.kind,
-            r.action,
-            micros(r.us),
-            r.outcome,
-          ],
-          cols,
-        ),
+      rowLine(
+        [
+          new Date(r.at).toTimeString().slice(0, 8) + `.${String(r.at % 1000).padStart(3, '0')}`,
+          r.from,
+          r.kind,
+          r.action,
+          micros(r.us),
+          r.outcome,
+        ],
+        cols,
         width,
         r.outcome === 'ok' ? 'normal' : 'error',
       ),
@@ -508,6 +449,26 @@ function fixedWidth(cols: Cell[]): number {
 function withRest<C extends Cell>(cols: C[], width: number): C[] {
   const rest = Math.max(4, width - 1 - fixedWidth(cols));
   return cols.map((c) => (c.width === 0 ? { ...c, width: rest } : c));
+}
+
+/** A table's header line. */
+function headerLine(cols: Array<Cell & { label: string }>, width: number): ScreenLine {
+  return rowLine(
+    cols.map((c) => c.label),
+    cols,
+    width,
+    'header',
+  );
+}
+
+/** One table row as a screen line. */
+function rowLine(
+  cells: string[],
+  cols: Cell[],
+  width: number,
+  style: Style = 'normal',
+): ScreenLine {
+  return line(row(cells, cols), width, style);
 }
 
 function row(cells: string[], cols: Cell[]): string {

@@ -29,8 +29,8 @@ import { JournalStore } from '../../actors/journal/store.js';
 import { sealEntry } from '../../actors/journal/validate.js';
 import { generateKeyPair, sign } from '../../runtime/crypto/index.js';
 import type { KeyPair } from '../../runtime/crypto/index.js';
-import { parseConfig, supervisorInput } from '../../supervisor/config.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
+import { nodeInput } from '../helpers/journal.js';
 import { tempDir } from '../helpers/test.js';
 import { runSuite } from './harness.js';
 import type { Reporter } from './harness.js';
@@ -183,14 +183,7 @@ async function latencyAndIdle(r: Reporter): Promise<void> {
 
 async function startNode(dir: string, gossip: Record<string, unknown>): Promise<Supervisor> {
   const sup = new Supervisor(
-    supervisorInput(
-      parseConfig({
-        node: { state_dir: dir, log_level: 'warn' },
-        metrics: { listen: '' },
-        nft: { backend: 'memory' },
-        gossip: { listen: '127.0.0.1:0', anti_entropy_ms: 5000, ...gossip },
-      }),
-    ),
+    nodeInput(dir, { gossip: { listen: '127.0.0.1:0', anti_entropy_ms: 5000, ...gossip } }),
     { logger: pino({ level: 'warn' }) },
   );
   await sup.start();

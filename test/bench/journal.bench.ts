@@ -39,8 +39,8 @@ import { viewRows } from '../../actors/journal/views.js';
 import type { ViewRow } from '../../actors/journal/views.js';
 import { generateKeyPair, sign } from '../../runtime/crypto/index.js';
 import type { KeyPair } from '../../runtime/crypto/index.js';
-import { parseConfig, supervisorInput } from '../../supervisor/config.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
+import { nodeInput } from '../helpers/journal.js';
 import { tempDir } from '../helpers/test.js';
 import { benchCrypto } from './crypto.js';
 import { runSuite } from './harness.js';
@@ -74,17 +74,8 @@ await runSuite('journal', async (r) => {
 
 async function startNode(): Promise<Supervisor> {
   const dir = tempDir('meshnode-bench-');
-  const sup = new Supervisor(
-    supervisorInput(
-      parseConfig({
-        node: { state_dir: dir, log_level: 'warn' },
-        metrics: { listen: '' },
-        // No listening socket: other nodes on this machine may hold the default port.
-        gossip: { listen: '' },
-      }),
-    ),
-    { logger: pino({ level: 'warn' }) },
-  );
+  // nodeInput: no gossip listener (other nodes on this machine may hold the default port).
+  const sup = new Supervisor(nodeInput(dir), { logger: pino({ level: 'warn' }) });
   await sup.start();
   return sup;
 }

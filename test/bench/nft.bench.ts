@@ -27,8 +27,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { ReconcileResult } from '../../actors/nft/types.js';
-import { parseConfig, supervisorInput } from '../../supervisor/config.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
+import { nodeInput } from '../helpers/journal.js';
 import { tempDir } from '../helpers/test.js';
 import { EXIT_CRASH, describe, median, num, runSuite, summarize } from './harness.js';
 import type { Reporter } from './harness.js';
@@ -117,15 +117,11 @@ async function grantEndToEnd(r: Reporter): Promise<void> {
   };
   const node = async (extra: Record<string, unknown>) => {
     const s = new Supervisor(
-      supervisorInput(
-        parseConfig({
-          node: { state_dir: tempDir('meshnode-bench-e2e-'), log_level: 'warn' },
-          metrics: { listen: '' },
-          mesh: { cidrs: ['127.0.0.0/8'] },
-          grants: limits,
-          ...extra,
-        }),
-      ),
+      nodeInput(tempDir('meshnode-bench-e2e-'), {
+        mesh: { cidrs: ['127.0.0.0/8'] },
+        grants: limits,
+        ...extra,
+      }),
       { logger: pino({ level: 'warn' }) },
     );
     await s.start();

@@ -10,6 +10,7 @@
  * namespace deletes its veth ends); it also runs at process exit.
  */
 import { execFileSync } from 'node:child_process';
+import { processAlive } from '../../supervisor/state-lock.js';
 
 const PREFIX = 'mngs-';
 
@@ -29,21 +30,12 @@ function namespaces(): string[] {
     .filter((n) => n !== '');
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Delete namespaces left by earlier runs whose process is gone. */
 export function sweepStaleNamespaces(): string[] {
   const swept: string[] = [];
   for (const ns of namespaces()) {
     const m = /^mngs-(\d+)-/.exec(ns);
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || processAlive(Number(m[1]))) continue;
     try {
       ip('netns', 'del', ns);
       swept.push(ns);

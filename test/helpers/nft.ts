@@ -18,6 +18,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { processAlive } from '../../supervisor/state-lock.js';
 
 const PREFIX = 'mnnft-';
 const DRIVER = fileURLToPath(new URL('../fixtures/nft/driver.js', import.meta.url));
@@ -46,21 +47,12 @@ function run(cmd: string, args: string[], input?: string): string {
 
 const ip = (...args: string[]) => run('ip', args);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Delete lab namespaces whose creating process is gone. */
 function sweep(): void {
   for (const line of ip('netns', 'list').split('\n')) {
     const ns = line.split(' ')[0] ?? '';
     const m = /^mnnft-(\d+)-/.exec(ns);
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || processAlive(Number(m[1]))) continue;
     try {
       ip('netns', 'del', ns);
     } catch {

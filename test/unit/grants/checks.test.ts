@@ -14,10 +14,10 @@ import type {
   Decision,
   Gates,
   GrantLookup,
-  GrantRequest,
   Offer,
   PolicyInput,
 } from '../../../actors/grants/checks.js';
+import type { GrantRequest } from '../../../runtime/types.js';
 import { sigToString } from '../../../actors/journal/codec.js';
 import { grantRequestBytes, sign } from '../../../runtime/crypto/index.js';
 import type { KeyPair } from '../../../runtime/crypto/index.js';
