@@ -37,6 +37,8 @@ export interface StartOptions {
   extraToml?: string;
   /** Start again in the directory of a node that ran before (same config, same state). */
   dir?: string;
+  /** Run it inside this network namespace (`ip netns exec NS …`; root only). */
+  ns?: string;
   timeoutMs?: number;
 }
 
@@ -57,7 +59,10 @@ export async function startNode(opts: StartOptions = {}): Promise<RunningNode> {
       // The memory firewall backend: a test node must never touch the host's nftables.
       `[node]\nstate_dir = "${stateDir}"\n[metrics]\nlisten = ""\n[gossip]\nlisten = "127.0.0.1:0"\n[nft]\nbackend = "memory"\n${opts.extraToml ?? ''}`,
     );
-  const proc = spawn(process.execPath, [CLI, 'start', '-c', config], {
+  const argv = [process.execPath, CLI, 'start', '-c', config];
+  // `ip netns exec` execs the command: the child's pid is the node's (a SIGKILL reaches it).
+  if (opts.ns) argv.unshift('ip', 'netns', 'exec', opts.ns);
+  const proc = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -71,6 +71,35 @@ export interface Listing {
   rules: string[];
 }
 
+/** Table `inet TABLE` in namespace `ns` as nft lists it (a fresh `nft -j list table`). */
+export function listTable(ns: string, table = 'meshnode'): Listing {
+  const out: Listing = { exists: false, sets: new Map(), rules: [] };
+  let text: string;
+  try {
+    text = run('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', table]);
+  } catch (err) {
+    if (/No such file or directory/.test((err as Error).message)) return out;
+    throw err;
+  }
+  out.exists = true;
+  for (const obj of (
+    JSON.parse(text) as { nftables: Array<Record<string, Record<string, unknown>>> }
+  ).nftables) {
+    if (obj.set) {
+      const elems = new Map<string, number>();
+      for (const e of (obj.set.elem ?? []) as Array<
+        string | { elem: { val: string; expires?: number } }
+      >) {
+        if (typeof e === 'string') elems.set(e, Infinity);
+        else elems.set(e.elem.val, e.elem.expires ?? Infinity);
+      }
+      out.sets.set(String(obj.set.name), elems);
+    }
+    if (obj.rule) out.rules.push(String(obj.rule.comment ?? `(handle ${String(obj.rule.handle)})`));
+  }
+  return out;
+}
+
 export class NftLab {
   readonly srv: string;
   readonly cli: string;
@@ -130,32 +159,7 @@ export class NftLab {
 
   /** The executor's table as nft lists it (a fresh `nft -j list table`). */
   list(table = 'meshnode'): Listing {
-    const out: Listing = { exists: false, sets: new Map(), rules: [] };
-    let text: string;
-    try {
-      text = this.nft(['-j', 'list', 'table', 'inet', table]);
-    } catch (err) {
-      if (/No such file or directory/.test((err as Error).message)) return out;
-      throw err;
-    }
-    out.exists = true;
-    for (const obj of (
-      JSON.parse(text) as { nftables: Array<Record<string, Record<string, unknown>>> }
-    ).nftables) {
-      if (obj.set) {
-        const elems = new Map<string, number>();
-        for (const e of (obj.set.elem ?? []) as Array<
-          string | { elem: { val: string; expires?: number } }
-        >) {
-          if (typeof e === 'string') elems.set(e, Infinity);
-          else elems.set(e.elem.val, e.elem.expires ?? Infinity);
-        }
-        out.sets.set(String(obj.set.name), elems);
-      }
-      if (obj.rule)
-        out.rules.push(String(obj.rule.comment ?? `(handle ${String(obj.rule.handle)})`));
-    }
-    return out;
+    return listTable(this.srv, table);
   }
 
   /** The addresses in one set (empty when the set or table is missing). */
