@@ -29,6 +29,7 @@ import {
   authBytes,
   blake2b256Hex,
   generateKeyPair,
+  loadFastHash,
   grantRequestBytes,
   readKeyFile,
   sign,
@@ -66,6 +67,9 @@ const INLINE_VERIFY_BELOW = 48;
 /** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const utf8 = new TextEncoder();
+
+// The writer hashes every entry it appends or ingests: WebAssembly BLAKE2b on this thread.
+await loadFastHash();
 
 export interface AppendResult {
   id: string;

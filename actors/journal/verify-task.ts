@@ -10,6 +10,7 @@
  * 64-character hex ids. The chunk stops at its first refusal and answers
  * only that one (a batch is all or nothing).
  */
+import { loadFastHash } from '../../runtime/crypto/index.js';
 import { entryId } from './codec.js';
 import { badSignature, checkFields, checkSize, signatureValidBytes } from './validate.js';
 
@@ -22,6 +23,9 @@ const utf8 = new TextEncoder();
 const MAX_BYTES_PER_CHAR = 3;
 /** Starting room per entry (a node record or an offer is ~400 B); the buffer grows as needed. */
 const BYTES_PER_ENTRY = 512;
+
+// A pool thread hashes every entry it checks.
+await loadFastHash();
 
 export default function checkChunk({
   entries,

@@ -7,29 +7,52 @@
  * it cannot stand in. On the journal's hot path (every append and every
  * ingested entry is hashed) hash-wasm's WebAssembly BLAKE2b measured 1.5 µs
  * for a 450-byte entry against 16 µs for @noble/hashes' JS one, so hash-wasm
- * computes ids and noble stays as the reference the tests compare it with.
+ * computes ids on the threads that hash a lot: the journal writer and its
+ * verify pool call `loadFastHash()` once at start.
+ *
+ * Every other thread (gossip, grants, the supervisor) hashes a few entries
+ * or audit records a second and uses @noble/hashes' BLAKE2b: creating the
+ * WebAssembly hasher costs a thread about 5 MB of RSS (measured in a worker:
+ * +5.0 MB with it against +0.2 MB for noble's), and idle RSS is a budgeted
+ * figure. Both give the same digests (test/unit/runtime/crypto/hash.test.ts).
  */
 import { createRequire } from 'node:module';
-import type { createBLAKE2b as CreateBLAKE2b } from 'hash-wasm';
+import { blake2b } from '@noble/hashes/blake2.js';
+import type { IHasher, createBLAKE2b as CreateBLAKE2b } from 'hash-wasm';
 import { MeshError } from '../errors.js';
 
-// hash-wasm's index bundles every algorithm's WebAssembly as base64 strings:
-// importing it cost each thread ~5 MB of RSS (measured: 9.5 MB against 4.3 MB
-// for this one file), and every actor that touches a journal entry imports
-// this module. The package has no "exports" map, so its per-algorithm UMD
-// build is loaded directly; the types come from the index.
-const { createBLAKE2b } = createRequire(import.meta.url)(
-  'hash-wasm/dist/blake2b.umd.min.js',
-) as { createBLAKE2b: typeof CreateBLAKE2b };
+/** BLAKE2b-256: a 32-byte digest. */
+const DIGEST_BYTES = 32;
 
-/** One hasher per thread, created once: init/update/digest are synchronous after that. */
-const hasher = await createBLAKE2b(256);
+/** This thread's WebAssembly hasher once `loadFastHash()` has run; init/update/digest are synchronous. */
+let fast: IHasher | null = null;
+
+/**
+ * Switch this thread to hash-wasm's BLAKE2b (idempotent). Call it at the
+ * start of a thread that hashes on a hot path.
+ */
+export async function loadFastHash(): Promise<void> {
+  if (fast) return;
+  // hash-wasm's index bundles every algorithm's WebAssembly as base64 strings
+  // (another ~5 MB per thread that imports it); the package has no "exports"
+  // map, so its BLAKE2b-only UMD build is loaded directly, typed by the index.
+  const { createBLAKE2b } = createRequire(import.meta.url)('hash-wasm/dist/blake2b.umd.min.js') as {
+    createBLAKE2b: typeof CreateBLAKE2b;
+  };
+  fast ??= await createBLAKE2b(DIGEST_BYTES * 8);
+}
+
+/** Whether this thread hashes with the WebAssembly hasher (for tests and benches). */
+export function fastHashLoaded(): boolean {
+  return fast !== null;
+}
 
 /** BLAKE2b-256 of `bytes`: 32 bytes. */
 export function blake2b256(bytes: Uint8Array): Uint8Array {
-  hasher.init();
-  hasher.update(bytes);
-  return hasher.digest('binary');
+  if (!fast) return blake2b(bytes, { dkLen: DIGEST_BYTES });
+  fast.init();
+  fast.update(bytes);
+  return fast.digest('binary');
 }
 
 /** BLAKE2b-256 of `bytes` as lowercase hex (64 characters). */

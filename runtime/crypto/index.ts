@@ -10,7 +10,15 @@ export {
   MAX_JOURNAL_DEPTH,
   type JournalValue,
 } from './canonical.js';
-export { blake2b256, blake2b256Hex, bytesEqual, fromHex, toHex } from './hash.js';
+export {
+  blake2b256,
+  blake2b256Hex,
+  bytesEqual,
+  fastHashLoaded,
+  fromHex,
+  loadFastHash,
+  toHex,
+} from './hash.js';
 export { didFromPublicKey, ED25519_DID_LENGTH, isDid, publicKeyFromDid } from './did-key.js';
 export {
   generateKeyPair,

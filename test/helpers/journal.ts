@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { keyPairFromSeed, sign } from '../../runtime/crypto/index.js';
+import { keyPairFromSeed, loadFastHash, sign } from '../../runtime/crypto/index.js';
 import type { KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import { encodeEntry, entryId, sigToString, signingBytes } from '../../actors/journal/codec.js';
@@ -17,6 +17,9 @@ import { Supervisor } from '../../supervisor/supervisor.js';
 import { memoryLogger } from './supervisor.js';
 
 /** A fixed timestamp: entries built by the helpers are reproducible. */
+// Fixtures hash thousands of entries: the journal writer's WebAssembly hasher, not the fallback.
+await loadFastHash();
+
 export const T0 = 1_700_000_000_000;
 
 /** A deterministic key: the seed is 32 bytes of `n`. */

@@ -5,7 +5,9 @@ import {
   blake2b256,
   blake2b256Hex,
   bytesEqual,
+  fastHashLoaded,
   fromHex,
+  loadFastHash,
   toHex,
 } from '../../../../runtime/crypto/hash.js';
 import { describe } from '../../../helpers/test.js';
@@ -13,7 +15,7 @@ import { describe } from '../../../helpers/test.js';
 const test = describe('runtime/crypto/hash');
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
-test('BLAKE2b-256 known answers (RFC 7693 parameters, digest length 32)', () => {
+function knownAnswers(): void {
   // Reference values: Python hashlib.blake2b(data, digest_size=32).
   assert.is(
     blake2b256Hex(new Uint8Array()),
@@ -29,6 +31,20 @@ test('BLAKE2b-256 known answers (RFC 7693 parameters, digest length 32)', () => 
     'f1551feeb252c7e60bb362205bd1ac2f70b145260a91d41e8c5d0a187549a5f2',
   );
   assert.is(blake2b256(kb).length, 32);
+}
+
+// Tests run in order: the first ones hash with the fallback (noble), then the thread loads the
+// WebAssembly hasher, as the journal writer does at start.
+test('BLAKE2b-256 known answers before loadFastHash (the noble fallback of most threads)', () => {
+  assert.not.ok(fastHashLoaded());
+  knownAnswers();
+});
+
+test('loadFastHash switches the thread to the WebAssembly hasher, idempotently; same known answers', async () => {
+  await loadFastHash();
+  await loadFastHash();
+  assert.ok(fastHashLoaded());
+  knownAnswers();
 });
 
 test('BLAKE2b-256 is not truncated BLAKE2b-512', async () => {
@@ -70,6 +86,7 @@ test('bytesEqual', () => {
 });
 
 test('the WebAssembly BLAKE2b-256 agrees with the noble reference on every length 0..1024 and random inputs', () => {
+  assert.ok(fastHashLoaded());
   for (let len = 0; len <= 1024; len++) {
     const data = randomBytes(len);
     assert.equal(blake2b256(data), blake2b(data, { dkLen: 32 }), `length ${len}`);
