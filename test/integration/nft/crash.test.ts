@@ -7,6 +7,7 @@
  * SIGKILL, or only the executor's worker thread (the supervisor restarts
  * it) — at delays that land before, during and after nft runs.
  */
+import { readFileSync } from 'node:fs';
 import * as assert from 'uvu/assert';
 import type { ApplyResult } from '../../../actors/nft/types.js';
 import { NftLab } from '../../helpers/nft.js';
@@ -40,9 +41,35 @@ const sorted = (ips: string[]) => [...ips].sort();
 
 let lab: NftLab;
 
-/** Wait until no process but `keep` is left in the namespace (a killed executor's nft finishes). */
+/** The command names of the namespace's processes other than `keep` (the driver). */
+function others(keep: Driver | null): string[] {
+  return lab
+    .pids(lab.srv)
+    .filter((p) => p !== keep?.proc.pid)
+    .map((p) => {
+      try {
+        return readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+      } catch {
+        return 'gone';
+      }
+    })
+    .filter((c) => c !== 'gone');
+}
+
+/**
+ * Wait until a killed executor's nft has finished and its launcher shell has
+ * exited (it reads EOF once the worker's pipe closes): what may remain is at
+ * most one shell, the restarted executor's launcher (actors/nft/launcher.ts).
+ */
 async function quiet(keep: Driver | null): Promise<void> {
-  await until(() => lab.pids(lab.srv).every((p) => p === keep?.proc.pid), 10_000, 'nft to finish');
+  await until(
+    () => {
+      const left = others(keep);
+      return !left.includes('nft') && left.filter((c) => c === 'sh').length <= 1;
+    },
+    10_000,
+    'nft to finish and the old launcher to exit',
+  );
 }
 
 /** Kill delays: FRACTIONS of one measured swap (the same one twice: back to `current`). */
