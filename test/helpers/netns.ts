@@ -6,10 +6,13 @@
  *
  * Names carry this process's pid (`mngs-PID-…`), so parallel runs do not
  * collide, and namespaces left by a run that was killed (its pid gone) are
- * swept at the next setup. `destroy()` removes everything (deleting a
- * namespace deletes its veth ends); it also runs at process exit.
+ * swept at the next setup. `impair(i, …)` degrades host i's cable (loss,
+ * delay, a rate limit) in both directions; `clear(i)` restores it.
+ * `destroy()` removes everything (deleting a namespace deletes its veth
+ * ends); it also runs at process exit.
  */
 import { execFileSync } from 'node:child_process';
+import type { ExecFileSyncOptions } from 'node:child_process';
 import { processAlive } from '../../supervisor/state-lock.js';
 
 const PREFIX = 'mngs-';
@@ -20,6 +23,17 @@ function ip(...args: string[]): string {
   } catch (err) {
     const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
     throw new Error(`ip ${args.join(' ')}: ${stderr || (err as Error).message}`);
+  }
+}
+
+/** `ip netns exec NS CMD ARGS…`; throws with the command's stderr. */
+function inNs(ns: string, cmd: string, args: string[], input?: string): void {
+  const opts: ExecFileSyncOptions = { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], input };
+  try {
+    execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], opts);
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    throw new Error(`${cmd} ${args.join(' ')} (in ${ns}): ${stderr || (err as Error).message}`);
   }
 }
 
@@ -53,6 +67,27 @@ export interface Host {
   /** The host's port on the bridge (in the bridge namespace). */
   cable: string;
 }
+
+/** What `impair` does to a cable, each direction on its own. */
+export interface Impairment {
+  /** Packets dropped, percent. */
+  lossPct?: number;
+  /** Added one-way delay, ms, and its jitter (netem only). */
+  delayMs?: number;
+  jitterMs?: number;
+  /** A rate limit, kbit/s: queueing delay once the link is busy. */
+  rateKbit?: number;
+}
+
+/**
+ * How `impair` applied it. `netem`: tc netem on both veth ends (loss, delay,
+ * jitter, rate). Kernels without sch_netem get `nft+htb`: loss is an nft
+ * `numgen random` drop in the host's namespace, the rate an htb class on both
+ * ends; delay and jitter cannot be had there and are left out.
+ */
+export type ImpairMode = 'netem' | 'nft+htb';
+
+let netemMissing = false;
 
 export class NetnsLan {
   readonly bridgeNs: string;
@@ -112,6 +147,80 @@ export class NetnsLan {
   /** Plug host i back in. */
   heal(i: number): void {
     ip('-n', this.bridgeNs, 'link', 'set', this.hosts[i]!.cable, 'up');
+  }
+
+  /**
+   * Degrade host i's cable in both directions (replacing any earlier
+   * impairment of it): on the host's eth0 (what it sends) and on its bridge
+   * port (what it receives).
+   */
+  impair(i: number, imp: Impairment): ImpairMode {
+    this.clear(i);
+    const h = this.hosts[i]!;
+    const ends: Array<[string, string]> = [
+      [h.ns, 'eth0'],
+      [this.bridgeNs, h.cable],
+    ];
+    if (!netemMissing) {
+      const args = ['root', 'netem'];
+      if (imp.lossPct) args.push('loss', `${imp.lossPct}%`);
+      if (imp.delayMs) args.push('delay', `${imp.delayMs}ms`, `${imp.jitterMs ?? 0}ms`);
+      if (imp.rateKbit) args.push('rate', `${imp.rateKbit}kbit`);
+      try {
+        for (const [ns, dev] of ends) inNs(ns, 'tc', ['qdisc', 'replace', 'dev', dev, ...args]);
+        return 'netem';
+      } catch (err) {
+        if (!/qdisc kind is unknown/i.test((err as Error).message)) throw err;
+        netemMissing = true;
+      }
+    }
+    if (imp.lossPct) {
+      const drop = `numgen random mod 100 < ${Math.round(imp.lossPct)} drop`;
+      inNs(
+        h.ns,
+        'nft',
+        ['-f', '-'],
+        [
+          'table inet impair {',
+          `  chain in { type filter hook input priority -300; ${drop}; }`,
+          `  chain out { type filter hook output priority -300; ${drop}; }`,
+          '}',
+          '',
+        ].join('\n'),
+      );
+    }
+    if (imp.rateKbit) {
+      const rate = `${imp.rateKbit}kbit`;
+      for (const [ns, dev] of ends) {
+        inNs(ns, 'tc', `qdisc replace dev ${dev} root handle 1: htb default 1 r2q 1`.split(' '));
+        inNs(
+          ns,
+          'tc',
+          `class add dev ${dev} parent 1: classid 1:1 htb rate ${rate} ceil ${rate}`.split(' '),
+        );
+      }
+    }
+    return 'nft+htb';
+  }
+
+  /** Undo `impair(i)`: the cable as good as new. Safe to call on a clean one. */
+  clear(i: number): void {
+    const h = this.hosts[i]!;
+    for (const [ns, dev] of [
+      [h.ns, 'eth0'],
+      [this.bridgeNs, h.cable],
+    ] as const) {
+      try {
+        inNs(ns, 'tc', ['qdisc', 'del', 'dev', dev, 'root']);
+      } catch {
+        // No qdisc of ours there.
+      }
+    }
+    try {
+      inNs(h.ns, 'nft', ['delete', 'table', 'inet', 'impair']);
+    } catch {
+      // No table.
+    }
   }
 
   /** Namespaces of this LAN that still exist (empty after destroy). */
