@@ -54,6 +54,10 @@
  * ERR_PREV_MISMATCH    prev is not the id of the author's head entry.
  * ERR_EQUIVOCATION     Two different entries for one (author, seq); the proof
  *                      is kept and the feed stopped.
+ * ERR_FEED_STOPPED     The author's feed is stopped: the signature audit found
+ *                      a stored entry whose own signature is invalid (it was
+ *                      taken on the signature of a later entry chaining to
+ *                      it); the entry is kept as proof, the feed takes no more.
  * ERR_BAD_REQUEST      A journal request lacks a field or has the wrong type.
  * ERR_REQUEST_REUSED   An append's requestId was used for a different append.
  * ERR_STORAGE          The store failed (I/O, closed, key too long).
@@ -166,6 +170,7 @@ export type ErrorCode =
   | 'ERR_SEQ_GAP'
   | 'ERR_PREV_MISMATCH'
   | 'ERR_EQUIVOCATION'
+  | 'ERR_FEED_STOPPED'
   | 'ERR_BAD_REQUEST'
   | 'ERR_REQUEST_REUSED'
   | 'ERR_STORAGE'

@@ -747,6 +747,10 @@ export class Mesh implements PeerHost {
       this.frozen.add(author);
       this.peerOnOffence(peer, 'equivocation', err);
       void this.spreadProofs();
+    } else if (err.code === 'ERR_FEED_STOPPED') {
+      // Our signature audit stopped this feed: the author's fault, not the
+      // relaying peer's (it may not have audited yet). Stop asking for it.
+      this.frozen.add(author);
     } else {
       // Our side (journal busy, restarting, disk full): not the peer's fault;
       // anti-entropy will ask again.

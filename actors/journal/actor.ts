@@ -37,7 +37,7 @@ import {
 } from '../../runtime/crypto/index.js';
 import type { AuthTranscript, KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
-import { MeshError } from '../../runtime/errors.js';
+import { MeshError, invalidOption } from '../../runtime/errors.js';
 import { ADMIN } from '../../runtime/types.js';
 import {
   ENTRY_VERSION,
@@ -48,10 +48,17 @@ import {
   unsignedCanonical,
 } from './codec.js';
 import type { Entry, UnsignedEntry } from './codec.js';
-import { EquivocationError, StagedFeeds, planBatch } from './feed.js';
+import { EquivocationError, StagedFeeds, StoredSignatureError, planBatch } from './feed.js';
 import type { FeedPlan } from './feed.js';
 import { JournalStore, MAX_RANGE } from './store.js';
-import { checkAndVerify, checkBodyJson } from './validate.js';
+import {
+  badSignature,
+  checkAndVerify,
+  checkBodyJson,
+  checkEntry,
+  signatureTips,
+  signatureValid,
+} from './validate.js';
 import type { ChunkResult } from './verify-task.js';
 import type { CheckedEntry } from './validate.js';
 import { VIEWS } from './views.js';
@@ -64,6 +71,14 @@ export const MAX_BATCH = 1000;
 const MAX_GROUP = 4 * MAX_BATCH;
 /** Below this many entries, verify inline: a pool round trip costs more than the verifies. */
 const INLINE_VERIFY_BELOW = 48;
+/**
+ * The signature audit (entries taken on a later entry's signature get their
+ * own checked) runs when ingest has been quiet this long: replication first,
+ * then the audit, on the same pool (`options.auditIdleMs` overrides it)...
+ */
+const AUDIT_IDLE_MS = 200;
+/** ...unless it has waited this long: under endless ingest it still makes progress. */
+const AUDIT_MAX_DEFER_MS = 5000;
 /** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const utf8 = new TextEncoder();
@@ -132,6 +147,15 @@ export default class JournalActor extends Actor {
   private readonly ingested = this.metrics.counter('journal_ingested_total');
   private readonly equivocations = this.metrics.counter('journal_equivocations_total');
   private readonly commits = this.metrics.counter('journal_commits_total');
+  private readonly audited = this.metrics.counter('journal_audited_total');
+  private readonly badSignatures = this.metrics.counter('journal_bad_signatures_total');
+  private readonly auditIdleMs = auditIdleOption(this.options.auditIdleMs);
+  private auditTimer: NodeJS.Timeout | null = null;
+  private auditing = false;
+  private lastIngestAt = 0;
+  /** When the oldest audit work still waiting was first deferred (0: none waiting). */
+  private auditWaitingSince = 0;
+  private stopped = false;
 
   constructor(ctx: ActorContext) {
     super(ctx);
@@ -166,9 +190,12 @@ export default class JournalActor extends Actor {
       { did: this.key.did, feeds: Object.keys(this.store.versionVector()).length },
       'journal open',
     );
+    this.scheduleAudit();
   }
 
   override async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.auditTimer) clearTimeout(this.auditTimer);
     // Everything accepted was drained by the dispatcher; wait for the lane's last commit.
     await this.lane.catch(() => {});
     await (await this.pool)?.destroy();
@@ -357,6 +384,7 @@ export default class JournalActor extends Actor {
       plan = planBatch(checked, this.store);
     } catch (err) {
       if (err instanceof EquivocationError) await this.keepProof(err);
+      if (err instanceof StoredSignatureError) await this.stopFeed(err.author, err.seq, err.bytes);
       throw err;
     }
     const group = [{ p: first, plan }];
@@ -390,6 +418,8 @@ export default class JournalActor extends Actor {
             this.commits.inc();
             this.ingested.inc(appends.length);
             this.notify(appends);
+            this.lastIngestAt = Date.now();
+            if (appends.some((c) => c.unverifiedSig)) this.scheduleAudit();
           });
     for (const { p, plan } of group.slice(1)) {
       p.outcome = committed.then(() => resultOf(plan));
@@ -406,37 +436,33 @@ export default class JournalActor extends Actor {
   }
 
   /**
-   * Check untrusted entries completely (structure, schema, size, id,
-   * signature). Small batches inline; large ones on the pool, in one chunk per
-   * thread, so the writer's thread only chains and commits. Throws the
-   * refusal of the first bad entry: the batch is all or nothing.
+   * Check untrusted entries: structure, schema, size and id of every one, and
+   * the signature of each author's last entry in the batch (signatureTips;
+   * the others ride on it, planBatch checks the links, the audit checks
+   * their own later). Small batches inline; large ones on the pool, in one
+   * chunk per thread, so the writer's thread only chains and commits. Throws
+   * the refusal of the first bad entry: the batch is all or nothing.
    */
   private async checkAll(entries: unknown[]): Promise<CheckedEntry[]> {
-    if (entries.length < INLINE_VERIFY_BELOW)
-      return entries.map((e, i) => checkAndVerify(e, `entries[${i}]`));
-    // piscina is imported on first use: most journals never see a large
-    // batch, and the import costs start-up time and memory on every restart.
-    this.pool ??= import('piscina').then(
-      ({ Piscina }) =>
-        new Piscina({
-          filename: new URL('./verify-task.js', import.meta.url).href,
-          minThreads: 1,
-          maxThreads: availableParallelism(),
-          // Batches commit in arrival order, so their checks must finish in
-          // that order too. Without this, piscina puts a task it could not
-          // hand out yet at the back of its queue: under a few batches in
-          // flight the chunks of one batch finished last, every later batch
-          // waited on it, and their commits ran at the end with the pool idle.
-          stricterFIFO: true,
-          idleTimeout: 30_000,
-        }),
-    );
-    const pool = await this.pool;
+    const tips = signatureTips(entries);
+    if (entries.length < INLINE_VERIFY_BELOW) {
+      return entries.map((e, i) => {
+        const c = checkEntry(e, `entries[${i}]`);
+        if (tips[i] === 0) c.unverifiedSig = true;
+        else if (!signatureValid(c.entry, c.json)) throw badSignature(`entries[${i}]`);
+        return c;
+      });
+    }
+    const pool = await this.poolOf();
     const size = Math.ceil(entries.length / pool.maxThreads);
     const tasks: Promise<ChunkResult>[] = [];
     for (let i = 0; i < entries.length; i += size) {
       tasks.push(
-        pool.run({ entries: entries.slice(i, i + size), offset: i }) as Promise<ChunkResult>,
+        pool.run({
+          entries: entries.slice(i, i + size),
+          offset: i,
+          sigs: tips.subarray(i, i + size),
+        }) as Promise<ChunkResult>,
       );
     }
     const checked: CheckedEntry[] = new Array(entries.length);
@@ -452,11 +478,108 @@ export default class JournalActor extends Actor {
           entry: entries[i] as Entry,
           id: r.ids.slice(j * 64, j * 64 + 64),
           bytes: r.bytes.subarray(start, end),
+          ...(tips[i] === 0 ? { unverifiedSig: true as const } : {}),
         };
         start = end;
       }
     }
     return checked;
+  }
+
+  /** The verify pool (piscina is imported on first use: most journals never need it). */
+  private poolOf(): Promise<Piscina> {
+    this.pool ??= import('piscina').then(
+      ({ Piscina }) =>
+        new Piscina({
+          filename: new URL('./verify-task.js', import.meta.url).href,
+          minThreads: 1,
+          maxThreads: availableParallelism(),
+          // Batches commit in arrival order, so their checks must finish in
+          // that order too. Without this, piscina puts a task it could not
+          // hand out yet at the back of its queue: under a few batches in
+          // flight the chunks of one batch finished last, every later batch
+          // waited on it, and their commits ran at the end with the pool idle.
+          stricterFIFO: true,
+          idleTimeout: 30_000,
+        }),
+    );
+    return this.pool;
+  }
+
+  /**
+   * Run the signature audit soon if there is work: when ingest has been quiet
+   * for auditIdleMs, or at the latest AUDIT_MAX_DEFER_MS after the work
+   * first waited.
+   */
+  private scheduleAudit(): void {
+    if (this.stopped || this.auditTimer || this.auditing || this.store.unaudited().size === 0)
+      return;
+    if (this.auditWaitingSince === 0) this.auditWaitingSince = Date.now();
+    this.auditTimer = setTimeout(() => {
+      this.auditTimer = null;
+      const now = Date.now();
+      const quiet = now - this.lastIngestAt >= this.auditIdleMs;
+      if (!quiet && now - this.auditWaitingSince < AUDIT_MAX_DEFER_MS) {
+        this.scheduleAudit();
+        return;
+      }
+      this.auditing = true;
+      this.auditChunk()
+        .catch((err: unknown) => this.log.warn({ err }, 'signature audit failed; retrying later'))
+        .finally(() => {
+          this.auditing = false;
+          this.auditWaitingSince = 0;
+          this.scheduleAudit();
+        });
+    }, this.auditIdleMs);
+    this.auditTimer.unref();
+  }
+
+  /**
+   * Audit up to MAX_RANGE entries of one feed: each one's own signature, on
+   * the pool. A bad one stops the feed (its entry kept, ERR_FEED_STOPPED
+   * from then on); otherwise the feed's audit mark moves past them.
+   */
+  private async auditChunk(): Promise<void> {
+    const next = [...this.store.unaudited()].find(([author]) => !this.store.isBlocked(author));
+    if (!next) return;
+    const [author, from] = next;
+    const head = this.store.head(author)?.seq ?? 0;
+    const rows = this.store.rangeBytes(author, from, head, MAX_RANGE);
+    if (rows.length === 0) {
+      await this.onLane(() => this.store.markAudited(author, head + 1));
+      return;
+    }
+    const pool = await this.poolOf();
+    const size = Math.ceil(rows.length / pool.maxThreads);
+    const tasks: Promise<number>[] = [];
+    for (let i = 0; i < rows.length; i += size) {
+      const items = rows.slice(i, i + size).map((r) => r.bytes);
+      tasks.push(
+        (pool.run({ items }, { name: 'auditSignatures' }) as Promise<number>).then((bad) =>
+          bad < 0 ? -1 : i + bad,
+        ),
+      );
+    }
+    const bad = (await Promise.all(tasks)).find((b) => b >= 0);
+    if (bad !== undefined) {
+      const row = rows[bad]!;
+      await this.onLane(() => this.stopFeed(author, row.seq, row.bytes));
+      return;
+    }
+    this.audited.inc(rows.length);
+    await this.onLane(() => this.store.markAudited(author, rows.at(-1)!.seq + 1));
+  }
+
+  /** A stored entry's own signature is invalid: keep it, take nothing more of its feed. */
+  private async stopFeed(author: string, seq: number, bytes: Uint8Array): Promise<void> {
+    if (this.store.isBlocked(author)) return;
+    await this.store.recordBadSignature(author, seq, bytes);
+    this.badSignatures.inc();
+    this.log.error(
+      { author, seq },
+      'signature audit: a stored entry has an invalid signature; its feed is stopped, the entry kept',
+    );
   }
 
   /** Sign a gossip handshake: the context prefix makes it unusable as an entry signature. */
@@ -557,9 +680,22 @@ export default class JournalActor extends Actor {
       feeds: Object.keys(this.store.versionVector()).length,
       entries: this.store.count(),
       equivocations: this.store.equivocations().length,
+      badSignatures: this.store.badSignatures().length,
+      unaudited: this.unauditedCount(),
       queued: this.queue.length,
       awaitingSelfHead: this.awaitingSelfHead,
     };
+  }
+
+  /** Entries whose own signature the audit has not checked yet (all feeds). */
+  private unauditedCount(): number {
+    let n = 0;
+    for (const [author, from] of this.store.unaudited()) {
+      // A stopped feed is audited no further.
+      if (this.store.isBlocked(author)) continue;
+      n += Math.max(0, (this.store.head(author)?.seq ?? 0) - from + 1);
+    }
+    return n;
   }
 
   private notify(entries: readonly CheckedEntry[]): void {
@@ -584,6 +720,13 @@ export default class JournalActor extends Actor {
     this.lane = run.catch(() => {});
     return run;
   }
+}
+
+function auditIdleOption(value: unknown): number {
+  if (value === undefined) return AUDIT_IDLE_MS;
+  if (!Number.isSafeInteger(value) || (value as number) <= 0)
+    throw invalidOption('options.auditIdleMs', 'must be a positive integer');
+  return value as number;
 }
 
 function proofOf(e: { author: string; seq: number; entries: [Entry, Entry] }): {

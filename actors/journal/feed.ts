@@ -1,19 +1,31 @@
 /**
- * Feed rules for a batch of checked, signature-verified entries from any
- * authors: each must extend its author's feed exactly (seq = head + 1,
- * prev = head id), possibly through earlier entries of the same batch.
+ * Feed rules for a batch of checked entries from any authors: each must
+ * extend its author's feed exactly (seq = head + 1, prev = head id),
+ * possibly through earlier entries of the same batch.
  *
  *   already stored, same id        → duplicate, skipped (ingest is idempotent)
  *   stored or batched, other id    → equivocation (ERR_EQUIVOCATION), with both
- *                                    entries returned as the proof
+ *                                    entries returned as the proof — once both
+ *                                    signatures are checked: a bad one is
+ *                                    ERR_BAD_SIGNATURE, or for a stored entry
+ *                                    ERR_FEED_STOPPED (StoredSignatureError)
  *   seq beyond head + 1            → ERR_SEQ_GAP
  *   seq = head + 1, prev ≠ head id → ERR_PREV_MISMATCH
- *   author's feed blocked          → ERR_EQUIVOCATION (feed stopped)
+ *   author's feed blocked          → ERR_EQUIVOCATION or ERR_FEED_STOPPED
+ *
+ * Signatures: an entry may come with its own signature unchecked
+ * (`unverifiedSig`, see signatureTips); it is authentic if a later entry of
+ * its author that this plan appends links to it and is verified. Appends of
+ * one author are one unbroken chain (each prev is the id of the one before),
+ * so it is enough that the LAST append of each author has its own signature
+ * checked: if the caller did not, it is checked here.
  *
  * Pure over a head/entry lookup, so it is tested without LMDB.
  */
 import { MeshError } from '../../runtime/errors.js';
+import { decodeEntry } from './codec.js';
 import type { Head } from './store.js';
+import { badSignature, signatureValidBytes } from './validate.js';
 import type { CheckedEntry } from './validate.js';
 
 export interface FeedLookup {
@@ -21,6 +33,8 @@ export interface FeedLookup {
   getBytes(author: string, seq: number): Uint8Array | undefined;
   idAt(author: string, seq: number): string | undefined;
   isBlocked(author: string): boolean;
+  /** Blocked because the audit found a bad signature (not an equivocation). */
+  stoppedBySignature?(author: string): boolean;
 }
 
 export interface FeedPlan {
@@ -42,6 +56,23 @@ export class EquivocationError extends MeshError {
   }
 }
 
+/**
+ * A stored entry's own signature is invalid (found when an equivocation was
+ * about to be recorded against it): its feed must be stopped, the entry kept.
+ */
+export class StoredSignatureError extends MeshError {
+  constructor(
+    readonly author: string,
+    readonly seq: number,
+    readonly bytes: Uint8Array,
+  ) {
+    super(
+      'ERR_FEED_STOPPED',
+      `the stored entry ${author} seq ${seq} has an invalid signature: the feed is stopped`,
+    );
+  }
+}
+
 export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): FeedPlan {
   const heads = new Map<string, Head | undefined>();
   const batched = new Map<string, CheckedEntry>();
@@ -50,6 +81,8 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
   for (const c of batch) {
     const { author, seq, prev } = c.entry;
     if (store.isBlocked(author)) {
+      if (store.stoppedBySignature?.(author))
+        throw new MeshError('ERR_FEED_STOPPED', `feed ${author} is stopped: a bad signature`);
       throw new MeshError('ERR_EQUIVOCATION', `feed ${author} is stopped after an equivocation`);
     }
     if (!heads.has(author)) heads.set(author, store.head(author));
@@ -64,6 +97,14 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
         continue;
       }
       const existing = twin ? twin.bytes : store.getBytes(author, seq)!;
+      // A proof must hold two entries the author really signed, each on its
+      // own signature (either may have come on a later one's).
+      if (c.unverifiedSig && !signatureValidBytes(c.entry, c.bytes))
+        throw badSignature(`${author} seq ${seq}`);
+      if (!signatureValidBytes(twin ? twin.entry : decodeEntry(existing), existing)) {
+        if (twin) throw badSignature(`${author} seq ${seq}`);
+        throw new StoredSignatureError(author, seq, existing);
+      }
       throw new EquivocationError(author, seq, existing, c.bytes);
     }
     if (seq > headSeq + 1) {
@@ -78,6 +119,13 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
     heads.set(author, { seq, id: c.id });
     batched.set(key, c);
     appends.push(c);
+  }
+  // Each author's last append carries the chain: its own signature must hold.
+  const last = new Map<string, CheckedEntry>();
+  for (const c of appends) last.set(c.entry.author, c);
+  for (const c of last.values()) {
+    if (c.unverifiedSig && !signatureValidBytes(c.entry, c.bytes))
+      throw badSignature(`${c.entry.author} seq ${c.entry.seq}`);
   }
   return { appends, duplicates };
 }
@@ -116,5 +164,9 @@ export class StagedFeeds implements FeedLookup {
 
   isBlocked(author: string): boolean {
     return this.base.isBlocked(author);
+  }
+
+  stoppedBySignature(author: string): boolean {
+    return this.base.stoppedBySignature?.(author) ?? false;
   }
 }

@@ -10,6 +10,10 @@
  *   arrivals       n → id           local arrival order, for `tail`
  *   requests       requestId → { id, digest }   idempotent appends
  *   equivocations  [author, seq] → { entries: [bytes, bytes], at }
+ *   badsigs        [author, seq] → { entry: bytes, at }   feed stopped by the audit
+ *   unaudited      author → seq: from this seq up to the head, entries may
+ *                  have been taken on a later entry's signature; the audit
+ *                  checks their own and moves it up (format 2)
  *   views          [view, key] → row (views.ts)
  *   meta           'format' → STORE_FORMAT
  *
@@ -29,8 +33,15 @@ import type { CheckedEntry } from './validate.js';
 import { viewRows } from './views.js';
 import type { ViewName, ViewRow } from './views.js';
 
-/** On-disk layout version; a different one refuses to open (see README, Formats). */
-export const STORE_FORMAT = 1;
+/**
+ * On-disk layout version; a different one refuses to open (see README,
+ * Formats). Format 1 had every entry's own signature checked before it was
+ * stored, so it opens as format 2 with nothing unaudited (the new databases
+ * empty) and is marked 2: a build that knows only format 1 would take
+ * unaudited entries for audited ones.
+ */
+export const STORE_FORMAT = 2;
+const MIGRATES_FROM = [1];
 /**
  * lmdb-js, when a commit fails (disk full), rejects the writes' promises and
  * also an internal promise of its own that nobody can observe; unhandled, it
@@ -91,10 +102,15 @@ export class JournalStore {
     { entries: [string, string]; at: number },
     [string, number]
   >;
+  private readonly badSigsDb: Database<{ entry: string; at: number }, [string, number]>;
+  private readonly unauditedDb: Database<number, string>;
   private readonly views: Database<Record<string, unknown>, [string, string]>;
   /** Writer only: the authoritative heads, arrival counter and blocked feeds. */
   private heads = new Map<string, Head>();
   private blocked = new Set<string>();
+  private badSigFeeds = new Set<string>();
+  /** Writer only: author → first seq whose own signature is not audited yet. */
+  private unauditedFrom = new Map<string, number>();
   private nextArrival = 1;
   private closed = false;
 
@@ -116,6 +132,8 @@ export class JournalStore {
     this.arrivals = db('arrivals');
     this.requests = db('requests');
     this.equivocationsDb = db('equivocations');
+    this.badSigsDb = db('badsigs');
+    this.unauditedDb = db('unaudited');
     this.views = db('views');
   }
 
@@ -123,8 +141,10 @@ export class JournalStore {
     const store = new JournalStore(dir, options);
     const meta = store.root.openDB<number, string>('meta', {});
     const format = meta.get('format');
-    if (format === undefined && !store.readOnly) await meta.put('format', STORE_FORMAT);
-    else if (format !== undefined && format !== STORE_FORMAT) {
+    const migrates = format !== undefined && MIGRATES_FROM.includes(format);
+    if ((format === undefined || migrates) && !store.readOnly)
+      await meta.put('format', STORE_FORMAT);
+    else if (format !== undefined && format !== STORE_FORMAT && !migrates) {
       await store.close();
       throw new MeshError(
         'ERR_STORAGE_FORMAT',
@@ -227,13 +247,64 @@ export class JournalStore {
 
   isBlocked(author: string): boolean {
     if (!this.readOnly) return this.blocked.has(author);
-    for (const _ of this.equivocationsDb.getKeys({
-      start: [author, 0],
-      end: [author, Number.MAX_SAFE_INTEGER],
-    })) {
-      return true;
-    }
+    const range = { start: [author, 0], end: [author, Number.MAX_SAFE_INTEGER] };
+    for (const _ of this.equivocationsDb.getKeys(range)) return true;
+    return this.stoppedBySignature(author);
+  }
+
+  /** Stopped by the signature audit (not by an equivocation). */
+  stoppedBySignature(author: string): boolean {
+    if (!this.readOnly) return this.badSigFeeds.has(author);
+    const range = { start: [author, 0], end: [author, Number.MAX_SAFE_INTEGER] };
+    for (const _ of this.badSigsDb.getKeys(range)) return true;
     return false;
+  }
+
+  /** Entries stopped on by the audit: [author, seq, entry]. */
+  badSignatures(): Array<{ author: string; seq: number; entry: Entry; at: number }> {
+    return [...this.badSigsDb.getRange()].map(({ key, value }) => ({
+      author: key[0],
+      seq: key[1],
+      entry: decodeEntry(Buffer.from(value.entry, 'base64')),
+      at: value.at,
+    }));
+  }
+
+  /** Writer only: author → first seq whose own signature the audit has not checked. */
+  unaudited(): ReadonlyMap<string, number> {
+    return this.unauditedFrom;
+  }
+
+  /** The audit checked every entry of `author` below `nextSeq`. */
+  async markAudited(author: string, nextSeq: number): Promise<void> {
+    this.assertWritable();
+    const from = this.unauditedFrom.get(author);
+    if (from === undefined || nextSeq <= from) return;
+    const done = nextSeq > (this.heads.get(author)?.seq ?? 0);
+    try {
+      if (done) await this.unauditedDb.remove(author);
+      else await this.unauditedDb.put(author, nextSeq);
+    } catch (err) {
+      throw storageError(err, this.dir);
+    }
+    // An ingest may have committed meanwhile: its own mark is at or above nextSeq.
+    if (done && this.unauditedFrom.get(author) === from) this.unauditedFrom.delete(author);
+    else if (!done) this.unauditedFrom.set(author, nextSeq);
+  }
+
+  /** Keep the entry whose own signature failed the audit, and stop accepting its feed. */
+  async recordBadSignature(author: string, seq: number, bytes: Uint8Array): Promise<void> {
+    this.assertWritable();
+    try {
+      await this.badSigsDb.put([author, seq], {
+        entry: Buffer.from(bytes).toString('base64'),
+        at: Date.now(),
+      });
+    } catch (err) {
+      throw storageError(err, this.dir);
+    }
+    this.blocked.add(author);
+    this.badSigFeeds.add(author);
   }
 
   equivocations(): Equivocation[] {
@@ -319,6 +390,14 @@ export class JournalStore {
       writes.add(this.ids.put(c.id, at));
       writes.add(this.arrivals.put(arrival++, c.id));
     }
+    // The first unaudited entry of a feed with none so far marks where the audit starts.
+    const unaudited = new Map<string, number>();
+    for (const c of batch) {
+      const { author, seq } = c.entry;
+      if (c.unverifiedSig && !this.unauditedFrom.has(author) && !unaudited.has(author))
+        unaudited.set(author, seq);
+    }
+    for (const [author, seq] of unaudited) writes.add(this.unauditedDb.put(author, seq));
     for (const [view, key, row] of rows.values()) writes.add(this.views.put([view, key], row));
     for (const [author, head] of staged) writes.add(this.headsDb.put(author, head));
     for (const [requestId, record] of requests) writes.add(this.requests.put(requestId, record));
@@ -338,6 +417,7 @@ export class JournalStore {
       throw storageError(err, this.dir);
     }
     for (const [author, head] of staged) this.heads.set(author, head);
+    for (const [author, seq] of unaudited) this.unauditedFrom.set(author, seq);
     this.nextArrival = arrival;
   }
 
@@ -376,6 +456,11 @@ export class JournalStore {
     for (const { key, value } of this.headsDb.getRange()) this.heads.set(key, value);
     this.blocked = new Set();
     for (const key of this.equivocationsDb.getKeys()) this.blocked.add(key[0]);
+    this.badSigFeeds = new Set();
+    for (const key of this.badSigsDb.getKeys()) this.badSigFeeds.add(key[0]);
+    for (const author of this.badSigFeeds) this.blocked.add(author);
+    this.unauditedFrom = new Map();
+    for (const { key, value } of this.unauditedDb.getRange()) this.unauditedFrom.set(key, value);
     let last = 0;
     for (const key of this.arrivals.getKeys({ reverse: true, limit: 1 })) last = key;
     this.nextArrival = last + 1;

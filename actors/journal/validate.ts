@@ -60,6 +60,13 @@ export interface CheckedEntry {
   id: string;
   /** The canonical JSON the bytes encode, when at hand (saves re-canonicalizing for the signature). */
   json?: string;
+  /**
+   * Set when the entry's own signature was not checked: it is taken on the
+   * signature of a later entry of its feed whose prev chain reaches it
+   * (planBatch makes sure one follows it in the same plan), and the audit
+   * checks its own later (JournalStore `unaudited`).
+   */
+  unverifiedSig?: true;
 }
 
 /** Per-thread cache of authors' public keys: many entries share few authors, base58 costs µs. */
@@ -207,6 +214,37 @@ export function signatureValidBytes(entry: Entry, bytes: Uint8Array): boolean {
   signed.set(bytes.subarray(0, at));
   signed.set(bytes.subarray(at + SIG_MEMBER_BYTES), at);
   return verify(sigFromString(entry.sig), signed, authorKey(entry.author));
+}
+
+/**
+ * Which entries of an untrusted batch get their own signature checked before
+ * the batch is stored (1) and which ride on a later one (0): per author, the
+ * entry with the highest seq — the tip its feed's chain in the batch ends
+ * at. Its signature covers its prev, the id (a hash) of the entry before it,
+ * which covers that entry's prev, and so on: one verified tip authenticates
+ * every entry that links up to it, as hypercore's signed tree root does its
+ * blocks. Anything without a string author and numeric seq is flagged (its
+ * checks refuse it anyway). planBatch enforces the links.
+ */
+export function signatureTips(entries: readonly unknown[]): Uint8Array {
+  const flags = new Uint8Array(entries.length);
+  const tip = new Map<string, { index: number; seq: number }>();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as { author?: unknown; seq?: unknown } | null;
+    if (typeof e !== 'object' || e === null) {
+      flags[i] = 1;
+      continue;
+    }
+    const { author, seq } = e;
+    if (typeof author !== 'string' || typeof seq !== 'number') {
+      flags[i] = 1;
+      continue;
+    }
+    const best = tip.get(author);
+    if (!best || seq >= best.seq) tip.set(author, { index: i, seq });
+  }
+  for (const { index } of tip.values()) flags[index] = 1;
+  return flags;
 }
 
 /** checkEntry and the signature: everything one entry can be checked for on its own. */

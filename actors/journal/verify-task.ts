@@ -1,7 +1,11 @@
 /**
- * Piscina task: check a chunk of untrusted entries completely — structure,
- * schema, size, id and signature, exactly as `checkAndVerify` — off the
+ * Piscina task: check a chunk of untrusted entries — structure, schema,
+ * size, id, and the signature of those flagged in `sigs` (all of them
+ * without it; see signatureTips), exactly as `checkAndVerify` — off the
  * writer's thread. The writer then only chains and commits.
+ *
+ * `auditSignatures` (a named task): the signature audit of stored entries
+ * that were taken on a later entry's signature.
  *
  * The answer is packed, so it crosses back to the writer as three values
  * instead of an object and a buffer per entry (each of which the writer's
@@ -11,7 +15,7 @@
  * only that one (a batch is all or nothing).
  */
 import { loadFastHash } from '../../runtime/crypto/index.js';
-import { entryId } from './codec.js';
+import { decodeEntry, entryId } from './codec.js';
 import { badSignature, checkFields, checkSize, signatureValidBytes } from './validate.js';
 
 export type ChunkResult =
@@ -30,9 +34,12 @@ await loadFastHash();
 export default function checkChunk({
   entries,
   offset,
+  sigs,
 }: {
   entries: unknown[];
   offset: number;
+  /** 1: check this entry's signature; 0: a later entry's covers it. Absent: check all. */
+  sigs?: Uint8Array;
 }): ChunkResult {
   let out = new Uint8Array(entries.length * BYTES_PER_ENTRY);
   const ends = new Uint32Array(entries.length);
@@ -52,7 +59,8 @@ export default function checkChunk({
       checkSize(written, where);
       const bytes = out.subarray(end, end + written);
       const id = entryId(bytes);
-      if (!signatureValidBytes(entry, bytes)) throw badSignature(where);
+      if ((sigs === undefined || sigs[i] === 1) && !signatureValidBytes(entry, bytes))
+        throw badSignature(where);
       ids += id;
       end += written;
       ends[i] = end;
@@ -68,4 +76,17 @@ export default function checkChunk({
   }
   // A copy of the used part: a view would clone the whole buffer.
   return { ok: true, bytes: out.slice(0, end), ends, ids };
+}
+
+/**
+ * The index of the first of `items` (stored entry bytes) whose own signature
+ * is invalid, or -1. Stored bytes were checked on ingest for everything but
+ * that, so they decode.
+ */
+export function auditSignatures({ items }: { items: Uint8Array[] }): number {
+  for (let i = 0; i < items.length; i++) {
+    const bytes = items[i]!;
+    if (!signatureValidBytes(decodeEntry(bytes), bytes)) return i;
+  }
+  return -1;
 }

@@ -108,6 +108,19 @@ export class Feed {
     return e;
   }
 
+  /**
+   * Keep, as this feed's next entry, one signed with `other`'s key: a bad
+   * signature for this author, which later entries chain onto all the same.
+   */
+  pushForged(other: KeyPair, kind: EntryKind, body: Record<string, unknown>): Entry {
+    const good = this.make(kind, body);
+    const { sig: _sig, ...unsigned } = good;
+    const e = { ...good, sig: signWith(other, unsigned).sig };
+    this.entries.push(e);
+    this.ids.push(idOf(e));
+    return e;
+  }
+
   /** `n` node records (cheap filler that is valid for any feed). */
   fill(n: number): Entry[] {
     return Array.from({ length: n }, () => this.push('node', bodies.node(this.seq + 1)));
@@ -228,6 +241,10 @@ export interface JournalStatus {
   feeds: number;
   entries: number;
   equivocations: number;
+  /** Feeds stopped by the signature audit. */
+  badSignatures: number;
+  /** Entries whose own signature the audit has not checked yet. */
+  unaudited: number;
   queued: number;
 }
 

@@ -6,7 +6,12 @@
 import * as assert from 'uvu/assert';
 import { decodeEntry } from '../../../actors/journal/codec.js';
 import type { Entry } from '../../../actors/journal/codec.js';
-import { EquivocationError, StagedFeeds, planBatch } from '../../../actors/journal/feed.js';
+import {
+  EquivocationError,
+  StagedFeeds,
+  StoredSignatureError,
+  planBatch,
+} from '../../../actors/journal/feed.js';
 import type { FeedLookup, FeedPlan } from '../../../actors/journal/feed.js';
 import type { Head } from '../../../actors/journal/store.js';
 import type { CheckedEntry } from '../../../actors/journal/validate.js';
@@ -20,6 +25,7 @@ class MemoryFeeds implements FeedLookup {
   readonly rows = new Map<string, CheckedEntry>();
   readonly heads = new Map<string, Head>();
   readonly blocked = new Set<string>();
+  readonly stoppedBySig = new Set<string>();
 
   head(author: string): Head | undefined {
     return this.heads.get(author);
@@ -31,7 +37,10 @@ class MemoryFeeds implements FeedLookup {
     return this.rows.get(`${author} ${seq}`)?.id;
   }
   isBlocked(author: string): boolean {
-    return this.blocked.has(author);
+    return this.blocked.has(author) || this.stoppedBySig.has(author);
+  }
+  stoppedBySignature(author: string): boolean {
+    return this.stoppedBySig.has(author);
   }
   /** Apply a plan as the store's commit would. */
   apply(plan: FeedPlan): void {
@@ -261,6 +270,72 @@ test('StagedFeeds: batches planned one on another chain, dedupe and equivocate a
   assert.equal(decodeEntry((err as EquivocationError).existing), a.at(4));
   // A gap over the staged head is still a gap.
   assert.is(rejection(() => planBatch([checked(b.at(3))], staged)).code, 'ERR_SEQ_GAP');
+});
+
+/** Checked as ingest does when only a later entry's signature is checked: own signature unchecked. */
+const riding = (e: Entry): CheckedEntry => ({ ...checked(e), unverifiedSig: true });
+
+test('entries taken on a later signature: one bad own signature mid-feed rides on the chain; the last append of each author is checked here', () => {
+  const a = new Feed(keyOf(1));
+  a.fill(1);
+  a.pushForged(keyOf(9), 'node', bodies.node(2)); // a#2: signed with the wrong key
+  a.fill(1); // a#3 links to the forged a#2 and is properly signed
+  const plan = planBatch(a.entries.map(riding), new MemoryFeeds());
+  assert.equal(
+    plan.appends.map((c) => c.entry.seq),
+    [1, 2, 3],
+  );
+  // Ending the batch at the forged entry: nothing vouches for it, its own signature is checked.
+  const err = rejection(() => planBatch(a.entries.slice(0, 2).map(riding), new MemoryFeeds()));
+  assert.is(err.code, 'ERR_BAD_SIGNATURE');
+  // The caller's own check stands: an entry without the flag is not checked again.
+  const trusted = planBatch([riding(a.at(1)), checked(a.at(2))], new MemoryFeeds());
+  assert.is(trusted.appends.length, 2);
+});
+
+test('equivocation with an unchecked conflicting entry whose signature is bad: ERR_BAD_SIGNATURE, no proof', () => {
+  const a = new Feed(keyOf(1));
+  a.fill(2);
+  const mem = new MemoryFeeds();
+  mem.take(a.entries);
+  const fake = new Feed(keyOf(1));
+  fake.fill(1);
+  const forged = fake.pushForged(keyOf(9), 'offer', bodies.offer()); // a "seq 2" nobody signed
+  const err = rejection(() => planBatch([riding(forged)], mem));
+  assert.is(err.code, 'ERR_BAD_SIGNATURE');
+  assert.not.instance(err, EquivocationError);
+});
+
+test('equivocation against a stored entry whose own signature is bad: ERR_FEED_STOPPED with the stored entry', () => {
+  const a = new Feed(keyOf(1));
+  a.fill(1);
+  const bad2 = a.pushForged(keyOf(9), 'node', bodies.node(2));
+  a.fill(1);
+  const mem = new MemoryFeeds();
+  mem.apply(planBatch(a.entries.map(riding), mem)); // stored on a#3's signature
+  const twin = new Feed(keyOf(1));
+  twin.fill(1);
+  const other2 = twin.push('offer', bodies.offer()); // a validly signed different seq 2
+  const err = rejection(() => planBatch([checked(other2)], mem));
+  assert.is(err.code, 'ERR_FEED_STOPPED');
+  assert.instance(err, StoredSignatureError);
+  const s = err as StoredSignatureError;
+  assert.is(s.seq, 2);
+  assert.equal(decodeEntry(s.bytes), bad2);
+});
+
+test('a feed stopped by the signature audit refuses everything with ERR_FEED_STOPPED', () => {
+  const a = new Feed(keyOf(1));
+  a.fill(2);
+  const mem = new MemoryFeeds();
+  mem.take([a.at(1)]);
+  mem.stoppedBySig.add(a.did);
+  for (const batch of [[a.at(2)], [a.at(1)]])
+    assert.is(rejection(() => mem.take(batch)).code, 'ERR_FEED_STOPPED');
+  assert.is(
+    rejection(() => planBatch([checked(a.at(2))], new StagedFeeds(mem))).code,
+    'ERR_FEED_STOPPED',
+  );
 });
 
 test.run();

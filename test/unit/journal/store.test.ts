@@ -435,4 +435,59 @@ test('a store of another format refuses to open: ERR_STORAGE_FORMAT (writer and 
   await rejectsWith(JournalStore.open(dir, { readOnly: true }), 'ERR_STORAGE_FORMAT');
 });
 
+test('a format 1 store (every signature checked on ingest) opens as format 2 with nothing unaudited', async () => {
+  const dir = tempDir();
+  const a = new Feed(keyOf(1));
+  const s = await JournalStore.open(dir);
+  await s.commit(a.fill(3).map(checked));
+  await s.close();
+  const raw = open({ path: join(dir, 'journal.mdb'), maxDbs: 12 });
+  const meta = raw.openDB<number, string>('meta', {});
+  await meta.put('format', 1);
+  await raw.close();
+  const migrated = await JournalStore.open(dir);
+  try {
+    assert.is(migrated.head(a.did)?.seq, 3);
+    assert.is(migrated.unaudited().size, 0);
+  } finally {
+    await migrated.close();
+  }
+  const again = open({ path: join(dir, 'journal.mdb'), maxDbs: 12 });
+  assert.is(again.openDB<number, string>('meta', {}).get('format'), 2);
+  await again.close();
+});
+
+test('entries stored on a later signature mark where the audit starts; markAudited moves it and clears it at the head', async () => {
+  const dir = tempDir();
+  const a = new Feed(keyOf(1));
+  a.fill(5);
+  const s = await JournalStore.open(dir);
+  try {
+    const riding = (e: Entry) => ({ ...checked(e), unverifiedSig: true as const });
+    await s.commit([checked(a.at(1)), ...a.entries.slice(1, 4).map(riding), checked(a.at(5))]);
+    assert.equal([...s.unaudited()], [[a.did, 2]]);
+    await s.markAudited(a.did, 4);
+    assert.equal([...s.unaudited()], [[a.did, 4]]);
+    await s.markAudited(a.did, 6);
+    assert.equal([...s.unaudited()], []);
+    await s.recordBadSignature(a.did, 3, checked(a.at(3)).bytes);
+    assert.ok(s.isBlocked(a.did));
+    assert.ok(s.stoppedBySignature(a.did));
+    assert.equal(
+      s.badSignatures().map((b) => [b.author, b.seq]),
+      [[a.did, 3]],
+    );
+  } finally {
+    await s.close();
+  }
+  // Persisted: a read-only handle sees the stop.
+  const ro = await JournalStore.open(dir, { readOnly: true });
+  try {
+    assert.ok(ro.stoppedBySignature(a.did));
+    assert.ok(ro.isBlocked(a.did));
+  } finally {
+    await ro.close();
+  }
+});
+
 test.run();

@@ -13,6 +13,7 @@ import {
   sealEntry,
   signatureValid,
   signatureValidBytes,
+  signatureTips,
 } from '../../../actors/journal/validate.js';
 import { ENTRY_KINDS } from '../../../runtime/domain/entries.js';
 import { Feed, T0, bodies, clone, fakeId, keyOf, signWith } from '../../helpers/journal.js';
@@ -421,6 +422,20 @@ test('checks run cheapest first: a malformed entry with a bad DID and a bad body
     codeOf(() => checkEntry(e3)),
     'ERR_UNKNOWN_KIND',
   );
+});
+
+test('signatureTips: per author the highest seq is checked; the rest ride on it; junk is always checked', () => {
+  const a = new Feed(keyOf(1));
+  const b = new Feed(keyOf(2));
+  a.fill(3);
+  b.fill(2);
+  // a#1 b#1 a#2 junk b#2 a#3, then a second a#2 (an equivocation attempt, lower seq).
+  const batch: unknown[] = [a.at(1), b.at(1), a.at(2), 'junk', b.at(2), a.at(3), a.at(2)];
+  assert.equal([...signatureTips(batch)], [0, 0, 0, 1, 1, 1, 0]);
+  // Equal seqs: the later one is the tip (planBatch checks the other one if it conflicts).
+  assert.equal([...signatureTips([a.at(3), a.at(3)])], [0, 1]);
+  assert.equal([...signatureTips([{ author: 7, seq: 1 }, null])], [1, 1]);
+  assert.equal([...signatureTips([])], []);
 });
 
 test.run();
