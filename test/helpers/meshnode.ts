@@ -40,6 +40,8 @@ export interface StartOptions {
   /** Run it inside this network namespace (`ip netns exec NS …`; root only). */
   ns?: string;
   timeoutMs?: number;
+  /** Added to the node process's environment (e.g. NODE_OPTIONS). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function startNode(opts: StartOptions = {}): Promise<RunningNode> {
   const proc = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));

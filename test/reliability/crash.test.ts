@@ -43,57 +43,12 @@ import { NetnsLan } from '../helpers/netns.js';
 import { listTable } from '../helpers/nft.js';
 import { parseOurName } from '../../actors/nft/names.js';
 import { describe, rootOnly, sleep, tempDir, until } from '../helpers/test.js';
+import { configToml, nodeIn, retry } from './loopback.js';
 import { LONG, report, rng, seedOf } from './report.js';
 
 const ITERATIONS = LONG ? 50 : 5;
 const SERVICES = 4;
 const test = describe('reliability/crash', (LONG ? 1800 : 150) * 1000);
-
-function configToml(stateDir: string, port: number, peers: string[]): string {
-  return [
-    '[node]',
-    `state_dir = "${stateDir}"`,
-    'log_level = "info"',
-    '[metrics]',
-    'listen = ""',
-    '[gossip]',
-    `listen = "127.0.0.1:${port}"`,
-    `peers = [${peers.map((p) => `"${p}"`).join(', ')}]`,
-    'discover = false',
-    'anti_entropy_ms = 300',
-    'backoff_base_ms = 50',
-    'backoff_max_ms = 300',
-    '[mesh]',
-    'cidrs = ["127.0.0.0/8"]',
-    '[grants]',
-    'subscriber_per_minute = 1000000',
-    'subscriber_burst = 1000000',
-    'global_per_second = 1000000',
-    'global_burst = 1000000',
-    '[nft]',
-    'backend = "memory"',
-    '',
-  ].join('\n');
-}
-
-/** Start (or restart) the node of `dir`: gossip on `port`, dialling `peers`. */
-async function nodeIn(dir: string, port: number, peers: string[]): Promise<RunningNode> {
-  writeFileSync(join(dir, 'meshnode.toml'), configToml(join(dir, 'state'), port, peers));
-  return startNode({ dir });
-}
-
-/** Retry while the failure is one time fixes (replication, self-sync, a link coming up). */
-async function retry<T>(what: string, fn: () => Promise<T>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > end) throw new Error(`${what}: ${(err as Error).message}`);
-      await sleep(100);
-    }
-  }
-}
 
 /** As root: P and C on a bridge, 10.NET.0.1 and .2, each in its own namespace. */
 const NET = 79;
