@@ -79,6 +79,8 @@ const INLINE_VERIFY_BELOW = 48;
 const AUDIT_IDLE_MS = 200;
 /** ...unless it has waited this long: under endless ingest it still makes progress. */
 const AUDIT_MAX_DEFER_MS = 5000;
+/** Entries per audit round: one pool pass and one mark transaction. */
+const AUDIT_BATCH = 4000;
 /** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const utf8 = new TextEncoder();
@@ -536,39 +538,53 @@ export default class JournalActor extends Actor {
   }
 
   /**
-   * Audit up to MAX_RANGE entries of one feed: each one's own signature, on
-   * the pool. A bad one stops the feed (its entry kept, ERR_FEED_STOPPED
-   * from then on); otherwise the feed's audit mark moves past them.
+   * Audit up to AUDIT_BATCH entries, across feeds: each one's own signature,
+   * on the pool. A bad one stops its feed (the entry kept, ERR_FEED_STOPPED
+   * from then on); the other feeds' audit marks move past what was checked,
+   * all in one transaction.
    */
   private async auditChunk(): Promise<void> {
-    const next = [...this.store.unaudited()].find(([author]) => !this.store.isBlocked(author));
-    if (!next) return;
-    const [author, from] = next;
-    const head = this.store.head(author)?.seq ?? 0;
-    const rows = this.store.rangeBytes(author, from, head, MAX_RANGE);
-    if (rows.length === 0) {
-      await this.onLane(() => this.store.markAudited(author, head + 1));
-      return;
+    const rows: Array<{ author: string; seq: number; bytes: Uint8Array }> = [];
+    const next = new Map<string, number>();
+    for (const [author, from] of this.store.unaudited()) {
+      if (rows.length >= AUDIT_BATCH) break;
+      if (this.store.isBlocked(author)) continue;
+      const head = this.store.head(author)?.seq ?? 0;
+      const got = this.store.rangeBytes(author, from, head, AUDIT_BATCH - rows.length);
+      for (const r of got) rows.push({ author, seq: r.seq, bytes: r.bytes });
+      next.set(author, got.length > 0 ? got.at(-1)!.seq + 1 : head + 1);
     }
+    if (next.size === 0) return;
+    const bad = rows.length === 0 ? -1 : await this.firstBadSignature(rows.map((r) => r.bytes));
+    await this.onLane(async () => {
+      if (bad >= 0) {
+        const row = rows[bad]!;
+        next.delete(row.author);
+        await this.stopFeed(row.author, row.seq, row.bytes);
+      }
+      // Entries of other feeds after the bad one were not all looked at: those feeds wait.
+      for (const r of rows.slice(bad < 0 ? rows.length : bad + 1)) next.delete(r.author);
+      await this.store.markAudited(next);
+      this.audited.inc(bad < 0 ? rows.length : bad);
+    });
+  }
+
+  /** Index of the first of `items` (stored entries) whose own signature fails, or -1. */
+  private async firstBadSignature(items: Uint8Array[]): Promise<number> {
     const pool = await this.poolOf();
-    const size = Math.ceil(rows.length / pool.maxThreads);
+    const size = Math.ceil(items.length / pool.maxThreads);
     const tasks: Promise<number>[] = [];
-    for (let i = 0; i < rows.length; i += size) {
-      const items = rows.slice(i, i + size).map((r) => r.bytes);
+    for (let i = 0; i < items.length; i += size) {
       tasks.push(
-        (pool.run({ items }, { name: 'auditSignatures' }) as Promise<number>).then((bad) =>
-          bad < 0 ? -1 : i + bad,
-        ),
+        (
+          pool.run(
+            { items: items.slice(i, i + size) },
+            { name: 'auditSignatures' },
+          ) as Promise<number>
+        ).then((bad) => (bad < 0 ? -1 : i + bad)),
       );
     }
-    const bad = (await Promise.all(tasks)).find((b) => b >= 0);
-    if (bad !== undefined) {
-      const row = rows[bad]!;
-      await this.onLane(() => this.stopFeed(author, row.seq, row.bytes));
-      return;
-    }
-    this.audited.inc(rows.length);
-    await this.onLane(() => this.store.markAudited(author, rows.at(-1)!.seq + 1));
+    return (await Promise.all(tasks)).find((b) => b >= 0) ?? -1;
   }
 
   /** A stored entry's own signature is invalid: keep it, take nothing more of its feed. */

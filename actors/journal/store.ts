@@ -275,21 +275,34 @@ export class JournalStore {
     return this.unauditedFrom;
   }
 
-  /** The audit checked every entry of `author` below `nextSeq`. */
-  async markAudited(author: string, nextSeq: number): Promise<void> {
+  /**
+   * The audit checked every entry of each author below its next seq: one
+   * transaction for all (a mark lost to a crash only means checking again).
+   */
+  async markAudited(next: ReadonlyMap<string, number>): Promise<void> {
     this.assertWritable();
-    const from = this.unauditedFrom.get(author);
-    if (from === undefined || nextSeq <= from) return;
-    const done = nextSeq > (this.heads.get(author)?.seq ?? 0);
+    const done = new Map<string, number>();
+    const writes = new Set<Promise<boolean>>();
+    for (const [author, nextSeq] of next) {
+      const from = this.unauditedFrom.get(author);
+      if (from === undefined || nextSeq <= from) continue;
+      done.set(author, nextSeq);
+      writes.add(
+        nextSeq > (this.heads.get(author)?.seq ?? 0)
+          ? this.unauditedDb.remove(author)
+          : this.unauditedDb.put(author, nextSeq),
+      );
+    }
     try {
-      if (done) await this.unauditedDb.remove(author);
-      else await this.unauditedDb.put(author, nextSeq);
+      await Promise.all(writes);
     } catch (err) {
       throw storageError(err, this.dir);
     }
-    // An ingest may have committed meanwhile: its own mark is at or above nextSeq.
-    if (done && this.unauditedFrom.get(author) === from) this.unauditedFrom.delete(author);
-    else if (!done) this.unauditedFrom.set(author, nextSeq);
+    // Callers serialise this with commits, so the heads are those the marks were written against.
+    for (const [author, nextSeq] of done) {
+      if (nextSeq > (this.heads.get(author)?.seq ?? 0)) this.unauditedFrom.delete(author);
+      else this.unauditedFrom.set(author, nextSeq);
+    }
   }
 
   /** Keep the entry whose own signature failed the audit, and stop accepting its feed. */

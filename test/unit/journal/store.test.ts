@@ -466,9 +466,9 @@ test('entries stored on a later signature mark where the audit starts; markAudit
     const riding = (e: Entry) => ({ ...checked(e), unverifiedSig: true as const });
     await s.commit([checked(a.at(1)), ...a.entries.slice(1, 4).map(riding), checked(a.at(5))]);
     assert.equal([...s.unaudited()], [[a.did, 2]]);
-    await s.markAudited(a.did, 4);
+    await s.markAudited(new Map([[a.did, 4]]));
     assert.equal([...s.unaudited()], [[a.did, 4]]);
-    await s.markAudited(a.did, 6);
+    await s.markAudited(new Map([[a.did, 6]]));
     assert.equal([...s.unaudited()], []);
     await s.recordBadSignature(a.did, 3, checked(a.at(3)).bytes);
     assert.ok(s.isBlocked(a.did));
