@@ -53,9 +53,12 @@ export class ControlChannel {
     return this.call('init', () => this.remote.init(), timeoutMs);
   }
 
-  connect(peer: string, port: MessagePort): Promise<void> {
-    return this.call('connect', () =>
-      this.remote.connect(peer, Comlink.transfer(port, [port as never])),
+  /** `timeoutMs`: a worker that boots itself answers only once its actor module has loaded. */
+  connect(peer: string, port: MessagePort, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<void> {
+    return this.call(
+      'connect',
+      () => this.remote.connect(peer, Comlink.transfer(port, [port as never])),
+      timeoutMs,
     );
   }
 

@@ -336,13 +336,17 @@ export class Supervisor extends EventEmitter {
   private async wire(child: Child, instance: Instance): Promise<void> {
     const connects: Promise<void>[] = [];
     const admin = new MessageChannel();
+    // A cold worker answers its first control call only once it has loaded the
+    // actor's module: on a busy host that took over the default 2 s (seen in
+    // the network reliability suite), so the starting child gets its init budget.
+    const budget = child.spec.initTimeoutMs;
     this.admin.attach(child.spec.name, admin.port2);
-    connects.push(instance.control.connect(ADMIN, admin.port1));
+    connects.push(instance.control.connect(ADMIN, admin.port1, budget));
     for (const name of child.neighbours) {
       const peer = this.byName.get(name)!;
       if (peer.state !== 'running' || !peer.instance) continue;
       const { port1, port2 } = new MessageChannel();
-      connects.push(instance.control.connect(name, port1));
+      connects.push(instance.control.connect(name, port1, budget));
       connects.push(peer.instance.control.connect(child.spec.name, port2).catch(() => {}));
     }
     await Promise.all(connects);
