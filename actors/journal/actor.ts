@@ -494,7 +494,9 @@ export default class JournalActor extends Actor {
       ({ Piscina }) =>
         new Piscina({
           filename: new URL('./verify-task.js', import.meta.url).href,
-          minThreads: 1,
+          // No thread kept once idle: a pool thread is an isolate (~10 MB of RSS), and a
+          // node that caught up once (or audited) should not carry it for good.
+          minThreads: 0,
           maxThreads: availableParallelism(),
           // Batches commit in arrival order, so their checks must finish in
           // that order too. Without this, piscina puts a task it could not
