@@ -14,6 +14,13 @@ import type { MessagePort } from 'node:worker_threads';
 /** The main thread's endpoint name: operator commands come from here. */
 export const ADMIN = 'admin';
 
+/**
+ * Rows in one answer of the journal's `view {view, after?}` without a key:
+ * a longer view is read page by page (`after` = the last key of the page
+ * before; runtime/view-pages.ts), so an answer stays bounded.
+ */
+export const VIEW_PAGE_ROWS = 1000;
+
 /** Envelope kinds. Numbers, not strings: the envelope is cloned per message. */
 export const TELL = 0;
 export const ASK = 1;

@@ -13,6 +13,7 @@ import { ADMIN } from '../../runtime/types.js';
 import { Mesh } from './mesh.js';
 import type { GrantRequest, GrantResult } from '../../runtime/types.js';
 import type { JournalPort, MeshOptions, Proof } from './mesh.js';
+import { allViewRows } from '../../runtime/view-pages.js';
 
 /** Ingesting a full frame verifies up to maxEntriesPerFrame signatures: give it time. */
 const INGEST_TIMEOUT_MS = 30_000;
@@ -132,9 +133,10 @@ export default class GossipActor extends Actor {
       proof: (p: Proof) => this.ask('journal', 'proof', p) as Promise<{ recorded: boolean }>,
       proofs: () => this.ask('journal', 'proofs') as Promise<Proof[]>,
       nodes: async () => {
-        const rows = (await this.ask('journal', 'view', { view: 'nodes' })) as Array<
-          [string, { gossip?: string }]
-        >;
+        const rows = await allViewRows<{ gossip?: string }>(
+          (data) => this.ask('journal', 'view', data),
+          'nodes',
+        );
         return rows
           .filter(([, r]) => typeof r.gossip === 'string')
           .map(([did, r]) => ({ did, gossip: r.gossip! }));

@@ -28,6 +28,7 @@ import type { Decision, GrantLookup, Offer, PolicyInput } from './checks.js';
 import { NonceBook } from './nonces.js';
 import { PolicyGate } from '../../sandbox/policy.js';
 import type { PolicyOptions } from '../../sandbox/policy.js';
+import { allViewRows } from '../../runtime/view-pages.js';
 
 /** Offers and revokes within this window share one reconcile with the executor. */
 const RECONCILE_DEBOUNCE_MS = 500;
@@ -318,9 +319,7 @@ export default class GrantsActor extends Actor {
 
   /** Live grants from the journal: our latest grant per subscription, not ungranted, not expired. */
   private async loadLive(): Promise<void> {
-    const rows = (await this.ask('journal', 'view', { view: 'grants' })) as Array<
-      [string, Record<string, unknown>]
-    >;
+    const rows = await this.viewRows<Record<string, unknown>>('grants');
     const now = Date.now();
     for (const [id, g] of rows) {
       if (g.provider !== this.me || (g.expires as number) <= now) continue;
@@ -367,9 +366,12 @@ export default class GrantsActor extends Actor {
 
   /** (proto, port) of every offer of ours that stands (the latest per service, not revoked). */
   private async offeredServices(): Promise<Array<{ proto: 'tcp' | 'udp'; port: number }>> {
-    const rows = (await this.ask('journal', 'view', { view: 'offers' })) as Array<
-      [string, { provider?: string; service?: string; port?: number; proto?: 'tcp' | 'udp' }]
-    >;
+    const rows = await this.viewRows<{
+      provider?: string;
+      service?: string;
+      port?: number;
+      proto?: 'tcp' | 'udp';
+    }>('offers');
     const lookup = this.lookup();
     const out = new Map<string, { proto: 'tcp' | 'udp'; port: number }>();
     for (const [id, o] of rows) {
@@ -429,11 +431,14 @@ export default class GrantsActor extends Actor {
     this.reconcileTimer.unref();
   }
 
+  /** Every row of a journal view (page by page). */
+  private viewRows<T>(view: string): Promise<Array<[string, T]>> {
+    return allViewRows<T>((data) => this.ask('journal', 'view', data), view);
+  }
+
   /** Our revocations of our own grants, from the journal (check 7 holds across restarts). */
   private async loadRevokedGrants(): Promise<void> {
-    const rows = (await this.ask('journal', 'view', { view: 'revocations' })) as Array<
-      [string, { id?: string }]
-    >;
+    const rows = await this.viewRows<{ id?: string }>('revocations');
     for (const [key, row] of rows) {
       if (key.endsWith(` ${this.me}`) && row.id) await this.noteRevocation(row.id);
     }

@@ -38,7 +38,7 @@ import {
 import type { AuthTranscript, KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import { MeshError, invalidOption } from '../../runtime/errors.js';
-import { ADMIN } from '../../runtime/types.js';
+import { ADMIN, VIEW_PAGE_ROWS } from '../../runtime/types.js';
 import {
   ENTRY_VERSION,
   MAX_ENTRY_BYTES,
@@ -684,11 +684,17 @@ export default class JournalActor extends Actor {
   }
 
   private anyOnView(data: unknown): unknown {
-    const { view, key } = (data ?? {}) as { view?: unknown; key?: unknown };
+    const { view, key, after } = (data ?? {}) as { view?: unknown; key?: unknown; after?: unknown };
     if (!VIEWS.includes(view as ViewName)) {
       throw new MeshError('ERR_BAD_REQUEST', `view must be one of ${VIEWS.join(', ')}`);
     }
-    if (key === undefined) return this.store.viewAll(view as ViewName);
+    if (after !== undefined && typeof after !== 'string')
+      throw new MeshError(
+        'ERR_BAD_REQUEST',
+        'view.after must be a string (the last key of a page)',
+      );
+    // A page of at most VIEW_PAGE_ROWS (runtime/view-pages.ts reads them all).
+    if (key === undefined) return this.store.viewAll(view as ViewName, VIEW_PAGE_ROWS, after);
     return this.store.view(view as ViewName, String(key)) ?? null;
   }
 

@@ -336,13 +336,21 @@ export class JournalStore {
     return this.views.get([view, key]);
   }
 
-  viewAll(view: ViewName, limit = MAX_RANGE): Array<[string, Record<string, unknown>]> {
+  /** Rows of `view` in key order, at most `limit`, only keys after `after` if given. */
+  viewAll(
+    view: ViewName,
+    limit = MAX_RANGE,
+    after?: string,
+  ): Array<[string, Record<string, unknown>]> {
     const out: Array<[string, Record<string, unknown>]> = [];
     for (const { key, value } of this.views.getRange({
-      start: [view, ''],
+      start: [view, after ?? ''],
       end: [view + '\u0000', ''],
-      limit,
+      // One more: the row at `after` itself, skipped below.
+      limit: after === undefined ? limit : limit + 1,
     })) {
+      if (after !== undefined && key[1] === after) continue;
+      if (out.length === limit) break;
       out.push([key[1], value]);
     }
     return out;

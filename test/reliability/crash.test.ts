@@ -302,10 +302,17 @@ test('SIGKILL of the whole node under mixed load: nothing acknowledged lost, fir
           grants: Array<{ proto: string; port: number; ip: string }>;
         };
         const key = (x: { port: number; ip: string }) => `${x.port} ${x.ip}`;
+        // What P warned about since its restart, for a failure's message.
+        const warned = () =>
+          JSON.stringify(
+            p.lines
+              .filter((l) => Number(l.level) >= 40 && !/NOTHING IS ENFORCED/.test(String(l.msg)))
+              .slice(-8),
+          );
         assert.equal(
           list.grants.map(key).sort(),
           g.live.map(key).sort(),
-          `iteration ${it}: nft elements = live grants`,
+          `iteration ${it}: nft elements = live grants; P warned: ${warned()}`,
         );
         if (pAt) {
           // The kernel's own listing, in P's namespace, not P's word for it.

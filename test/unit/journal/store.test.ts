@@ -490,4 +490,31 @@ test('entries stored on a later signature mark where the audit starts; markAudit
   }
 });
 
+test('viewAll pages: at most `limit` rows, and with `after` only the keys after it', async () => {
+  const dir = tempDir();
+  const s = await JournalStore.open(dir);
+  try {
+    const a = new Feed(keyOf(1));
+    const services = Array.from({ length: 7 }, (_, i) => `svc_${i}`);
+    await s.commit(services.map((svc, i) => checked(a.push('offer', bodies.offer(svc, 9000 + i)))));
+    const all = s.viewAll('offers').map(([k]) => k);
+    assert.is(all.length, 7);
+    assert.equal(
+      s.viewAll('offers', 3).map(([k]) => k),
+      all.slice(0, 3),
+    );
+    assert.equal(
+      s.viewAll('offers', 3, all[2]).map(([k]) => k),
+      all.slice(3, 6),
+    );
+    assert.equal(
+      s.viewAll('offers', 3, all[5]).map(([k]) => k),
+      all.slice(6),
+    );
+    assert.equal(s.viewAll('offers', 3, all[6]), []);
+  } finally {
+    await s.close();
+  }
+});
+
 test.run();
