@@ -109,7 +109,7 @@ test('[gossip] defaults: open mesh on loopback, bounded frames, peers, rate and 
     max_peers: 64,
     max_pending_handshakes: 128,
     max_frame_bytes: 4 * 1024 * 1024,
-    max_entries_per_frame: 500,
+    max_entries_per_frame: 1000,
     max_wants_in_flight: 16,
     handshake_timeout_ms: 5000,
     idle_timeout_ms: 60_000,
@@ -131,7 +131,7 @@ test('[gossip] becomes the gossip actor options; the journal awaits its own head
       peers: ['ws://127.0.0.1:7000/gossip', 'wss://peer.example:443/gossip'],
       mode: 'closed',
       allowlist: join(dir, 'allow'),
-      max_entries_per_frame: 5000,
+      max_entries_per_frame: 200,
       rate_frames_per_s: 7,
     },
   });
@@ -140,7 +140,7 @@ test('[gossip] becomes the gossip actor options; the journal awaits its own head
   assert.equal(options.peers, ['ws://127.0.0.1:7000/gossip', 'wss://peer.example:443/gossip']);
   assert.is(options.mode, 'closed');
   assert.is(options.allowlist, join(dir, 'allow'));
-  assert.is(options.maxEntriesPerFrame, 5000);
+  assert.is(options.maxEntriesPerFrame, 200);
   assert.is(options.rateFrames, 7);
   assert.is(options.handshakeTimeoutMs, 5000);
   assert.is(options.stateDir, dir);
@@ -180,7 +180,8 @@ test('[gossip] each bad field is refused with ERR_INVALID_OPTION naming it', () 
     [{ gossip: { peers: ['ws://ok:1/g', 'ws://'] } }, 'config.gossip.peers[1]'],
     [{ gossip: { peers: ['ws://a b:1/gossip'] } }, 'config.gossip.peers[0]'],
     [{ gossip: { peers: '127.0.0.1:7946' } }, 'config.gossip.peers'],
-    [{ gossip: { max_entries_per_frame: 5001 } }, 'config.gossip.max_entries_per_frame'],
+    // More than one journal ingest batch (1,000) would be refused whole when it arrived.
+    [{ gossip: { max_entries_per_frame: 1001 } }, 'config.gossip.max_entries_per_frame'],
     [{ gossip: { max_entries_per_frame: 0 } }, 'config.gossip.max_entries_per_frame'],
     [{ gossip: { max_frame_bytes: -1 } }, 'config.gossip.max_frame_bytes'],
     [{ gossip: { handshake_timeout_ms: 1.5 } }, 'config.gossip.handshake_timeout_ms'],
