@@ -38,6 +38,7 @@ import {
 import type { AuthTranscript, KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import { MeshError, invalidOption } from '../../runtime/errors.js';
+import { POOL_EXEC_ARGV } from '../../runtime/pool.js';
 import { ADMIN, VIEW_PAGE_ROWS } from '../../runtime/types.js';
 import {
   ENTRY_VERSION,
@@ -494,6 +495,7 @@ export default class JournalActor extends Actor {
       ({ Piscina }) =>
         new Piscina({
           filename: new URL('./verify-task.js', import.meta.url).href,
+          execArgv: [...POOL_EXEC_ARGV],
           // No thread kept once idle: a pool thread is an isolate (~10 MB of RSS), and a
           // node that caught up once (or audited) should not carry it for good.
           minThreads: 0,
