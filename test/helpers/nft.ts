@@ -176,8 +176,12 @@ export class NftLab {
     });
   }
 
-  /** Connect from `from` (a client address) to `to`:port: "ok", "timeout" or "error …". */
-  async connect(from: string, to: string, port: number, timeoutMs = 700): Promise<string> {
+  /**
+   * Connect from `from` (a client address) to `to`:port: "ok", "timeout" or "error …". The
+   * limit covers a fresh Node process in the namespace too: 700 ms once failed a granted
+   * connection on a loaded CI host.
+   */
+  async connect(from: string, to: string, port: number, timeoutMs = 1500): Promise<string> {
     const p = this.spawnIn(this.cli, process.execPath, [
       TCP,
       'connect',

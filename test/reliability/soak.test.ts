@@ -41,10 +41,13 @@
  *    with the load and the machine (+8 % on one 12 MB journal heap by
  *    medians, in a 60 s run on a busy machine); the least of a third is the
  *    retained floor, and a leak raises it. A heap fails only if it also
- *    grew by more than HEAP_NOISE (1 MB): the 5–6 MB heaps of nft and
- *    grants still moved ±0.6 MB (±10 %) between thirds of a short run, up
- *    and down, on nodes where nothing of theirs was loaded; 1 MB in a
- *    minute is still 60 MB an hour, and the long run has 8 minutes;
+ *    grew by more than HEAP_NOISE: the 5–6 MB heaps of nft and grants
+ *    still moved ±0.6 MB (±10 %) between thirds of a short run, up and
+ *    down, on nodes where nothing of theirs was loaded, and once +1.16 MB
+ *    (grants, 21 %) in a CI run whose 10-minute run stayed within +2.6 %.
+ *    So 2 MB in the short run (it catches gross leaks: 2 MB a minute is
+ *    120 MB an hour) and 1 MB in the long one, whose 8 minutes are what
+ *    tells a slow leak from noise;
  *  - fds: max of the last third <= max of the first third + FD_SLACK. The
  *    load holds its connections (admin clients, gossip links, the
  *    inspector), but a node also opens files for an instant (the grant audit
@@ -84,7 +87,7 @@ const SERVICES = 4;
 const MAX_GROWTH = 0.05;
 const FD_SLACK = 2;
 /** Heap changes below this are noise, whatever the percentage (see the header). */
-const HEAP_NOISE = 1024 * 1024;
+const HEAP_NOISE = (LONG ? 1 : 2) * 1024 * 1024;
 const test = describe('reliability/soak', (LONG ? 900 : 150) * 1000);
 
 interface ActorSample {
