@@ -1,5 +1,7 @@
 /**
- * Options every piscina pool of meshnode passes to its threads.
+ * Options every piscina pool of meshnode starts from (`{ ...poolDefaults, filename, … }`),
+ * so a new pool cannot miss them. A plain object, not a factory: the journal
+ * imports piscina only when it first needs its pool.
  *
  * piscina loads a task module with `require()` first and falls back to
  * `import()`. On Node 20.19+ `require()` of an ES module is on by default,
@@ -14,4 +16,6 @@
  * Not `...process.execArgv`: a worker refuses process-wide options such as
  * `--inspect` (the soak suite runs nodes under it).
  */
-export const POOL_EXEC_ARGV: readonly string[] = ['--no-experimental-require-module'];
+export const poolDefaults: { readonly execArgv: string[] } = Object.freeze({
+  execArgv: ['--no-experimental-require-module'],
+});

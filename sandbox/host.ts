@@ -41,7 +41,7 @@ import type {
   Tag,
 } from './types.js';
 import type { Outcome, Task } from './vm.js';
-import { POOL_EXEC_ARGV } from '../runtime/pool.js';
+import { poolDefaults } from '../runtime/pool.js';
 
 /** Largest process module file accepted. */
 const MAX_MODULE_BYTES = 1024 * 1024;
@@ -90,8 +90,8 @@ export class SandboxHost {
     this.states = new StateStore(opts.stateDir ?? null);
     const threads = opts.threads ?? 1;
     this.pool = new Piscina({
+      ...poolDefaults,
       filename: new URL('./worker.js', import.meta.url).href,
-      execArgv: [...POOL_EXEC_ARGV],
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Infinity,

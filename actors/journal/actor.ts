@@ -38,7 +38,7 @@ import {
 import type { AuthTranscript, KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import { MeshError, invalidOption } from '../../runtime/errors.js';
-import { POOL_EXEC_ARGV } from '../../runtime/pool.js';
+import { poolDefaults } from '../../runtime/pool.js';
 import { ADMIN, VIEW_PAGE_ROWS } from '../../runtime/types.js';
 import {
   ENTRY_VERSION,
@@ -456,21 +456,18 @@ export default class JournalActor extends Actor {
         return c;
       });
     }
-    const pool = await this.poolOf();
-    const size = Math.ceil(entries.length / pool.maxThreads);
-    const tasks: Promise<ChunkResult>[] = [];
-    for (let i = 0; i < entries.length; i += size) {
-      tasks.push(
+    const results = await this.perThread(
+      entries.length,
+      (pool, from, to) =>
         pool.run({
-          entries: entries.slice(i, i + size),
-          offset: i,
-          sigs: tips.subarray(i, i + size),
+          entries: entries.slice(from, to),
+          offset: from,
+          sigs: tips.subarray(from, to),
         }) as Promise<ChunkResult>,
-      );
-    }
+    );
     const checked: CheckedEntry[] = new Array(entries.length);
     let i = 0;
-    for (const r of await Promise.all(tasks)) {
+    for (const r of results) {
       // Chunks are in entry order and each stops at its first refusal, so
       // the first refusal found here is the batch's first bad entry.
       if (!r.ok) throw new MeshError(r.code, r.message);
@@ -494,8 +491,8 @@ export default class JournalActor extends Actor {
     this.pool ??= import('piscina').then(
       ({ Piscina }) =>
         new Piscina({
+          ...poolDefaults,
           filename: new URL('./verify-task.js', import.meta.url).href,
-          execArgv: [...POOL_EXEC_ARGV],
           // No thread kept once idle: a pool thread is an isolate (~10 MB of RSS), and a
           // node that caught up once (or audited) should not carry it for good.
           minThreads: 0,
@@ -575,20 +572,27 @@ export default class JournalActor extends Actor {
 
   /** Index of the first of `items` (stored entries) whose own signature fails, or -1. */
   private async firstBadSignature(items: Uint8Array[]): Promise<number> {
+    const results = await this.perThread(items.length, async (pool, from, to) => {
+      const bad = (await pool.run(
+        { items: items.slice(from, to) },
+        { name: 'auditSignatures' },
+      )) as number;
+      return bad < 0 ? -1 : from + bad;
+    });
+    return results.find((b) => b >= 0) ?? -1;
+  }
+
+  /** `n` items cut into one chunk per pool thread, `run` on each at once; answers in chunk order. */
+  private async perThread<R>(
+    n: number,
+    run: (pool: Piscina, from: number, to: number) => Promise<R>,
+  ): Promise<R[]> {
     const pool = await this.poolOf();
-    const size = Math.ceil(items.length / pool.maxThreads);
-    const tasks: Promise<number>[] = [];
-    for (let i = 0; i < items.length; i += size) {
-      tasks.push(
-        (
-          pool.run(
-            { items: items.slice(i, i + size) },
-            { name: 'auditSignatures' },
-          ) as Promise<number>
-        ).then((bad) => (bad < 0 ? -1 : i + bad)),
-      );
-    }
-    return (await Promise.all(tasks)).find((b) => b >= 0) ?? -1;
+    const size = Math.ceil(n / pool.maxThreads);
+    const tasks: Promise<R>[] = [];
+    for (let from = 0; from < n; from += size)
+      tasks.push(run(pool, from, Math.min(n, from + size)));
+    return Promise.all(tasks);
   }
 
   /** A stored entry's own signature is invalid: keep it, take nothing more of its feed. */
@@ -706,7 +710,7 @@ export default class JournalActor extends Actor {
       feeds: Object.keys(this.store.versionVector()).length,
       entries: this.store.count(),
       equivocations: this.store.equivocations().length,
-      badSignatures: this.store.badSignatures().length,
+      badSignatures: this.store.badSignatureCount(),
       unaudited: this.unauditedCount(),
       queued: this.queue.length,
       awaitingSelfHead: this.awaitingSelfHead,

@@ -247,17 +247,20 @@ export class JournalStore {
 
   isBlocked(author: string): boolean {
     if (!this.readOnly) return this.blocked.has(author);
-    const range = { start: [author, 0], end: [author, Number.MAX_SAFE_INTEGER] };
-    for (const _ of this.equivocationsDb.getKeys(range)) return true;
+    for (const _ of this.equivocationsDb.getKeys(feedKeys(author))) return true;
     return this.stoppedBySignature(author);
   }
 
   /** Stopped by the signature audit (not by an equivocation). */
   stoppedBySignature(author: string): boolean {
     if (!this.readOnly) return this.badSigFeeds.has(author);
-    const range = { start: [author, 0], end: [author, Number.MAX_SAFE_INTEGER] };
-    for (const _ of this.badSigsDb.getKeys(range)) return true;
+    for (const _ of this.badSigsDb.getKeys(feedKeys(author))) return true;
     return false;
+  }
+
+  /** How many entries the audit stopped a feed on (a count, without decoding them). */
+  badSignatureCount(): number {
+    return this.badSigsDb.getCount();
   }
 
   /** Entries stopped on by the audit: [author, seq, entry]. */
@@ -486,6 +489,11 @@ export class JournalStore {
     for (const key of this.arrivals.getKeys({ reverse: true, limit: 1 })) last = key;
     this.nextArrival = last + 1;
   }
+}
+
+/** The [author, seq] key range of one feed (proof databases are keyed so). */
+function feedKeys(author: string): { start: [string, number]; end: [string, number] } {
+  return { start: [author, 0], end: [author, Number.MAX_SAFE_INTEGER] };
 }
 
 /** Below this much free space a failed write is taken to be a full disk. */
