@@ -33,10 +33,15 @@
  * it lives in reference.ts so the hot path never loads noble (~20 ms and
  * several MB per worker).
  *
- * Keys
- * ----
+ * Keys and signing
+ * ----------------
  * A `KeyPair` holds the 32-byte seed (RFC 8032 private key), the public key
- * and a node:crypto private KeyObject. It never shows its seed when logged
+ * and a node:crypto private KeyObject. `sign(keyPair, msg)` signs with
+ * libsodium (sodium-native) where the addon loads: about twice node:crypto's
+ * rate here (bench journal.sign_vs_node_crypto; OpenSSL 3 sets up a context
+ * per call), and the journal signs every local append. Ed25519 signatures are
+ * deterministic, so both give the same bytes (a unit test holds them to it);
+ * node:crypto is the fallback, and signs for KeyObject and seed arguments. It never shows its seed when logged
  * (`toJSON` and `util.inspect` print the did only); `exportSeed()` is the only
  * way out, for key files.
  *
@@ -56,11 +61,15 @@ import {
   verify as nodeVerify,
 } from 'node:crypto';
 import { constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { inspect } from 'node:util';
 import { MeshError } from '../errors.js';
 import { didFromPublicKey } from './did-key.js';
+
+/** libsodium's signer, or null where the addon does not load (see Keys and signing). */
+const sodium = loadSodium();
 
 export const SIGNATURE_LENGTH = 64;
 export const PUBLIC_KEY_LENGTH = 32;
@@ -220,6 +229,8 @@ export class KeyPair {
   readonly publicKey: Uint8Array;
   readonly #seed: Uint8Array;
   readonly #privateKey: KeyObject;
+  /** libsodium's 64-byte secret key (seed || public key), built on the first sign. */
+  #sodiumKey: Buffer | undefined;
   #did: string | undefined;
 
   /** Use `keyPairFromSeed` or `generateKeyPair`. */
@@ -237,6 +248,23 @@ export class KeyPair {
   /** The node:crypto private KeyObject (for `sign`). */
   get privateKey(): KeyObject {
     return this.#privateKey;
+  }
+
+  /** Sign with libsodium (the caller checked that it loaded). */
+  signSodium(msg: Uint8Array): Uint8Array {
+    if (!this.#sodiumKey) {
+      const publicKey = Buffer.alloc(PUBLIC_KEY_LENGTH);
+      this.#sodiumKey = Buffer.alloc(sodium!.crypto_sign_SECRETKEYBYTES);
+      sodium!.crypto_sign_seed_keypair(publicKey, this.#sodiumKey, Buffer.from(this.#seed));
+      // Both libraries derive the key from the seed: they must agree, or nothing signed is valid.
+      if (!publicKey.equals(this.publicKey)) {
+        this.#sodiumKey = undefined;
+        throw new MeshError('ERR_BAD_KEY', 'libsodium derived another public key from the seed');
+      }
+    }
+    const sig = new Uint8Array(SIGNATURE_LENGTH);
+    sodium!.crypto_sign_detached(asBuffer(sig), asBuffer(msg), this.#sodiumKey);
+    return sig;
   }
 
   /** A copy of the 32-byte seed: the secret. Only key files need it. */
@@ -284,8 +312,10 @@ export function generateKeyPair(): KeyPair {
  */
 export function sign(key: KeyPair | KeyObject | Uint8Array, msg: Uint8Array): Uint8Array {
   let keyObject: KeyObject;
-  if (key instanceof KeyPair) keyObject = key.privateKey;
-  else if (key instanceof KeyObject) {
+  if (key instanceof KeyPair) {
+    if (sodium && msg instanceof Uint8Array) return key.signSodium(msg);
+    keyObject = key.privateKey;
+  } else if (key instanceof KeyObject) {
     if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519')
       throw new MeshError('ERR_BAD_KEY', 'sign needs a private Ed25519 key');
     keyObject = key;
@@ -298,6 +328,11 @@ export function sign(key: KeyPair | KeyObject | Uint8Array, msg: Uint8Array): Ui
     );
   }
   return asBytes(nodeSign(null, msg, keyObject));
+}
+
+/** Which library `sign(keyPair, msg)` uses: 'libsodium', or 'node:crypto' where the addon did not load. */
+export function signingBackend(): 'libsodium' | 'node:crypto' {
+  return sodium ? 'libsodium' : 'node:crypto';
 }
 
 // ---------------------------------------------------------------------------
@@ -476,4 +511,21 @@ async function syncDir(dir: string): Promise<void> {
 function errCode(err: unknown): string {
   const code = (err as { code?: unknown })?.code;
   return typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
+}
+
+type Sodium = typeof import('sodium-native');
+
+function loadSodium(): Sodium | null {
+  try {
+    return createRequire(import.meta.url)('sodium-native') as Sodium;
+  } catch {
+    return null;
+  }
+}
+
+/** A Buffer view of the same bytes (sodium-native takes Buffers). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -99,6 +99,25 @@ if (skipReason) {
     assert.is(st.entries, report.entries);
   });
 
+  test('appends signed behind a commit that fails are signed again, not stored on a gap', async () => {
+    // More in flight than one signed batch (500): one batch commits and fails
+    // while the next, chained onto it, is already signed.
+    const sup = node!.sup;
+    const before = (await sup.stats('journal')).metrics['journal_appends_resealed_total'] ?? 0;
+    const wave = await Promise.allSettled(
+      Array.from({ length: 1500 }, (_, k) =>
+        append(sup, `wave-${k}`, 'node', bodies.node(k + 1), 10_000),
+      ),
+    );
+    const refused = wave.filter((r) => r.status === 'rejected');
+    assert.ok(refused.length > 0, 'the wave fit on a full disk?');
+    for (const r of refused)
+      assert.is((r.reason as { code: string }).code, 'ERR_STORAGE_FULL', String(r.reason));
+    for (const r of wave) if (r.status === 'fulfilled') acks.push(r.value);
+    const after = (await sup.stats('journal')).metrics['journal_appends_resealed_total'] ?? 0;
+    assert.ok(after > before, 'no append was signed behind a failed commit (nothing tested)');
+  });
+
   test('once space is freed, appends succeed again', async () => {
     unlinkSync(join(mount, 'ballast'));
     await until(() => journalInfo().state === 'running', 10_000, 'journal running');

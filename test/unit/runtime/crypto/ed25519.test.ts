@@ -11,6 +11,7 @@ import {
   publicKeyCacheEntries,
   setPublicKeyCacheSize,
   sign,
+  signingBackend,
   SMALL_ORDER_ENCODINGS,
   verify,
 } from '../../../../runtime/crypto/ed25519.js';
@@ -113,6 +114,7 @@ test('RFC 8032 7.1 vectors: keys from seeds, deterministic signatures, verificat
       assert.is(toHex(kp.publicKey), rfc.pk, m[1]);
       const msg = fromHex(t.msg);
       assert.is(toHex(sign(kp, msg)), t.sig, `${m[1]} signature`);
+      assert.is(toHex(sign(kp.privateKey, msg)), t.sig, `${m[1]} node:crypto signature`);
       assert.is(toHex(ed25519.sign(msg, fromHex(rfc.seed))), t.sig, `${m[1]} noble signature`);
       assert.ok(verify(fromHex(t.sig), msg, kp.publicKey));
       assert.ok(verifyReference(fromHex(t.sig), msg, kp.publicKey));
@@ -409,6 +411,23 @@ test('sign accepts a KeyPair, its private KeyObject or the seed; all give the sa
   assert.equal(sign(seed, msg), a);
   assert.equal(sign(kp.exportSeed(), msg), a);
   assert.ok(verify(a, msg, kp.publicKey));
+});
+
+test(`differential: ${DIFF_N} random keys and messages, libsodium and node:crypto sign the same bytes`, () => {
+  // The hot path signs with libsodium; this machine has the addon, so a
+  // silent fallback to node:crypto would make the comparison below vacuous.
+  assert.is(signingBackend(), 'libsodium');
+  for (let i = 0; i < DIFF_N; i++) {
+    const kp = keyPairFromSeed(rand(32));
+    const msg = rand(i % 300);
+    const fast = sign(kp, msg);
+    assert.equal(fast, sign(kp.privateKey, msg), `seed ${RUN_SEED} #${i}`);
+    assert.ok(verify(fast, msg, kp.publicKey), `seed ${RUN_SEED} #${i}`);
+  }
+  // A view into a larger buffer signs its own bytes only.
+  const kp = generateKeyPair();
+  const big = rand(64);
+  assert.equal(sign(kp, big.subarray(8, 40)), sign(kp.privateKey, big.slice(8, 40)));
 });
 
 test('sign refuses public keys, other key types and wrong seed lengths (ERR_BAD_KEY)', () => {
