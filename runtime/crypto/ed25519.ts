@@ -68,8 +68,12 @@ import { inspect } from 'node:util';
 import { MeshError } from '../errors.js';
 import { didFromPublicKey } from './did-key.js';
 
-/** libsodium's signer, or null where the addon does not load (see Keys and signing). */
-const sodium = loadSodium();
+/**
+ * libsodium's signer: loaded on the first sign with a KeyPair (only the
+ * journal signs; other threads that import this file never map the addon);
+ * null where the addon does not load (see Keys and signing).
+ */
+let sodium: Sodium | null | undefined;
 
 export const SIGNATURE_LENGTH = 64;
 export const PUBLIC_KEY_LENGTH = 32;
@@ -313,7 +317,7 @@ export function generateKeyPair(): KeyPair {
 export function sign(key: KeyPair | KeyObject | Uint8Array, msg: Uint8Array): Uint8Array {
   let keyObject: KeyObject;
   if (key instanceof KeyPair) {
-    if (sodium && msg instanceof Uint8Array) return key.signSodium(msg);
+    if ((sodium ??= loadSodium()) && msg instanceof Uint8Array) return key.signSodium(msg);
     keyObject = key.privateKey;
   } else if (key instanceof KeyObject) {
     if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519')
@@ -332,7 +336,7 @@ export function sign(key: KeyPair | KeyObject | Uint8Array, msg: Uint8Array): Ui
 
 /** Which library `sign(keyPair, msg)` uses: 'libsodium', or 'node:crypto' where the addon did not load. */
 export function signingBackend(): 'libsodium' | 'node:crypto' {
-  return sodium ? 'libsodium' : 'node:crypto';
+  return (sodium ??= loadSodium()) ? 'libsodium' : 'node:crypto';
 }
 
 // ---------------------------------------------------------------------------
