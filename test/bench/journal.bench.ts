@@ -6,7 +6,8 @@
  *    ack) vs raw lmdb-js awaited durable puts of the same bytes (>= 0.8), and
  *    vs hypercore's awaited append of same-size blocks (>= 1); info lines
  *    decompose it: JournalStore.commit alone, and the same 6 rows written
- *    with lmdb-js directly, each against the raw put;
+ *    with lmdb-js directly, each against the raw put, and the floor: the
+ *    commit plus the round trip of an ask that does nothing;
  *  - append_concurrent: 1,000 appends in flight through the actor, >= 15,000
  *    entries/s, and >= 0.7x the same work (sign + store) in a plain loop on
  *    one thread with no actors (see plainLoop for what "the same" means);
@@ -111,6 +112,10 @@ async function sequential(
   }
   const actorRate = SEQ_N / ((performance.now() - t) / 1000);
   const bytes = encodeEntry((await sup.ask('journal', 'get', { id: last!.id })) as Entry);
+  // The actor's floor: an ask that does nothing, one at a time, as the appends were.
+  t = performance.now();
+  for (let i = 0; i < SEQ_N; i++) await sup.ask('journal', 'identity');
+  const roundTripMs = (performance.now() - t) / SEQ_N;
 
   const dir = tempDir('meshnode-bench-raw-');
   const db = open({ path: join(dir, 'raw.mdb') });
@@ -142,6 +147,13 @@ async function sequential(
     'append_seq_raw_6_rows',
     `${sixRowsRate.toFixed(0)} entries/s, ratio ${(sixRowsRate / rawRate).toFixed(2)} to the raw put ` +
       '(lmdb-js: the same 6 rows in 6 named DBs — entries, ids, arrivals, views, heads, requests — one durable transaction per entry)',
+  );
+  const floorRate = 1000 / (1000 / storeRate + roundTripMs);
+  r.info(
+    'append_seq_floor',
+    `${floorRate.toFixed(0)} entries/s, ratio ${(floorRate / rawRate).toFixed(2)} to the raw put ` +
+      `(the store's commit plus one idle ask round trip, ${(roundTripMs * 1000).toFixed(0)} µs: ` +
+      'an append through an actor that did no work of its own)',
   );
   r.figure({
     name: 'append_seq_vs_lmdb',
