@@ -317,7 +317,7 @@ export function generateKeyPair(): KeyPair {
 export function sign(key: KeyPair | KeyObject | Uint8Array, msg: Uint8Array): Uint8Array {
   let keyObject: KeyObject;
   if (key instanceof KeyPair) {
-    if ((sodium ??= loadSodium()) && msg instanceof Uint8Array) return key.signSodium(msg);
+    if (sodiumLoaded() && msg instanceof Uint8Array) return key.signSodium(msg);
     keyObject = key.privateKey;
   } else if (key instanceof KeyObject) {
     if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519')
@@ -336,7 +336,7 @@ export function sign(key: KeyPair | KeyObject | Uint8Array, msg: Uint8Array): Ui
 
 /** Which library `sign(keyPair, msg)` uses: 'libsodium', or 'node:crypto' where the addon did not load. */
 export function signingBackend(): 'libsodium' | 'node:crypto' {
-  return (sodium ??= loadSodium()) ? 'libsodium' : 'node:crypto';
+  return sodiumLoaded() ? 'libsodium' : 'node:crypto';
 }
 
 // ---------------------------------------------------------------------------
@@ -518,6 +518,12 @@ function errCode(err: unknown): string {
 }
 
 type Sodium = typeof import('sodium-native');
+
+/** Load libsodium once; true if it is there. */
+function sodiumLoaded(): boolean {
+  if (sodium === undefined) sodium = loadSodium();
+  return sodium !== null;
+}
 
 function loadSodium(): Sodium | null {
   try {
