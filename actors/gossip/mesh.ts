@@ -86,6 +86,14 @@ export interface GrantPort {
   ): Promise<GrantResult>;
 }
 
+/**
+ * A restored node learns its own feed's head from its peers before it
+ * appends as itself (checkSelfSync). The first peer to answer may be stale:
+ * the others configured get this long after that first answer to answer too.
+ */
+const SELF_SYNC_GRACE_MS = 5000;
+/** While our own feed is still being pulled, self-sync is looked at again this often. */
+const SELF_SYNC_RECHECK_MS = 1000;
 /** How long a consumer waits for each step of the grant flow. */
 const GRANT_STEP_MS = 10_000;
 
@@ -131,6 +139,9 @@ export class Mesh implements PeerHost {
   private readonly forkProbes = new WeakMap<Peer, Set<string>>();
   readonly frozen = new Set<string>();
   selfSynced = false;
+  /** When the first complete version vector came (0: none yet), and the grace timer. */
+  private selfSyncHeardAt = 0;
+  private selfSyncTimer: NodeJS.Timeout | undefined;
   port = 0;
   private readonly pending = new Map<string, Peer>();
   private readonly dials = new Map<string, DialTarget>();
@@ -178,6 +189,7 @@ export class Mesh implements PeerHost {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.tick);
+    clearTimeout(this.selfSyncTimer);
     for (const d of this.dials.values()) {
       clearTimeout(d.timer);
       d.socket?.terminate();
@@ -797,18 +809,46 @@ export class Mesh implements PeerHost {
 
   /**
    * A restored node must not append as itself before it knows its own feed's
-   * head: it waits for one peer's complete version vector and pulls whatever
-   * of its own feed that peer has.
+   * head, or it forks its feed. It waits for complete version vectors, pulls
+   * whatever of its own feed any of those peers has, and confirms once every
+   * configured peer has answered — or SELF_SYNC_GRACE_MS after the first
+   * answer, for peers that are down. Trusting the first answer alone let a
+   * stale peer (one that missed our latest entries) unlock appends at a seq
+   * another peer already holds. A peer that claims more of our feed than it
+   * serves stops counting once its want fails (empty or unanswered: `ahead`
+   * is dropped), so it cannot hold appends back for good.
    */
   private checkSelfSync(): void {
     if (this.selfSynced) return;
-    for (const p of this.openPeers()) {
-      if (!p.vvComplete) continue;
-      if ((p.heads.get(this.did) ?? 0) <= (this.local.get(this.did) ?? 0)) {
-        void this.markSelfSynced();
-        return;
-      }
+    const heard = this.openPeers().filter((p) => p.vvComplete);
+    if (heard.length === 0) return;
+    this.selfSyncHeardAt ||= Date.now();
+    const ours = this.local.get(this.did) ?? 0;
+    const pulling = heard.some((p) => p.ahead.has(this.did) && (p.heads.get(this.did) ?? 0) > ours);
+    const waited = Date.now() - this.selfSyncHeardAt;
+    if (pulling || (waited < SELF_SYNC_GRACE_MS && !this.everyConfiguredPeerHeard(heard))) {
+      // Look again at the deadline, or soon while pulling (a failed pull calls nobody back).
+      this.selfSyncTimer ??= setTimeout(
+        () => {
+          this.selfSyncTimer = undefined;
+          this.checkSelfSync();
+        },
+        Math.max(SELF_SYNC_GRACE_MS - waited, SELF_SYNC_RECHECK_MS),
+      );
+      this.selfSyncTimer.unref();
+      return;
     }
+    void this.markSelfSynced();
+  }
+
+  /** Each configured dial target (other than ourselves) is an open peer with a complete vv. */
+  private everyConfiguredPeerHeard(heard: Peer[]): boolean {
+    for (const d of this.dials.values()) {
+      if (d.source !== 'config' || d.did === this.did) continue;
+      if (!heard.some((p) => p.url === d.url || (d.did !== undefined && p.did === d.did)))
+        return false;
+    }
+    return true;
   }
 
   private async markSelfSynced(): Promise<void> {

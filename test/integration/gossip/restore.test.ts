@@ -143,6 +143,50 @@ test('a node restored from an old copy of its state waits for its own head from 
   });
 }, 90_000);
 
+test('a restored node hears every configured peer: a stale one answering first does not make it fork', async () => {
+  const backup = tempDir('meshnode-backup-');
+  // Every node dials every node started before it: C reaches A while B is down.
+  const spec = { n: 3, topology: (i: number) => [...Array(i).keys()] };
+  await withMesh(spec, async (mesh) => {
+    await mesh.waitReady(20_000);
+    const a = mesh.nodes[0]!;
+    await offer(mesh, 0, 'r1');
+    await offer(mesh, 0, 'r2');
+    await mesh.waitConverged(15_000, { [a.did]: 2 });
+    cpSync(journalDir(a.dir), journalDir(backup), { recursive: true });
+    cpSync(join(a.dir, 'node.key'), join(backup, 'node.key'));
+    // B misses seq 3..5: it is down while A appends them; C takes them.
+    await mesh.stopNode(1);
+    for (const r of ['r3', 'r4', 'r5']) await offer(mesh, 0, r);
+    await waitFor(async () => (await mesh.heads(2))[a.did] === 5, 10_000, 'C holding 1..5');
+
+    // A comes back from the backup (seq 2) with B (stale, seq 2) up and C down.
+    await mesh.stopNode(0);
+    await mesh.stopNode(2);
+    rmSync(journalDir(a.dir), { recursive: true });
+    rmSync(join(a.dir, 'node.key'));
+    cpSync(backup, a.dir, { recursive: true });
+    await mesh.startNode(1, { peers: [] });
+    await mesh.startNode(0, { peers: [mesh.url(1), mesh.url(2)] });
+    const b = mesh.nodes[1]!;
+    await waitFor(async () => (await mesh.open(0, b.did)).length === 1, 10_000, 'A–B open');
+    // B's version vector says seq 2, as A's copy does: trusting the first
+    // answer would unlock appends at seq 3, which C already holds.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.is((await journalStatus(mesh, 0)).awaitingSelfHead, true, 'still waiting for C');
+    await rejectsWith(offer(mesh, 0, 'r-early'), 'ERR_SELF_SYNC_PENDING');
+
+    // C comes back within the grace period: A pulls 3..5 from it, then appends at 6.
+    await mesh.startNode(2, { peers: [mesh.url(0)] });
+    await waitFor(async () => (await mesh.status(0)).selfSynced, 15_000, 'A self-synced');
+    assert.is((await mesh.heads(0))[a.did], 5, 'A pulled its own 3..5 from C first');
+    const next = await offer(mesh, 0, 'r6');
+    assert.is(next.seq, 6);
+    await mesh.waitConverged(15_000, { [a.did]: 6 });
+    await assertNoProofs(mesh);
+  });
+}, 90_000);
+
 test('forceSelfHead from the operator unlocks appends on a node whose peers are unreachable', async () => {
   const nowhere = gossipUrl(await freePort());
   await withMesh({ n: 1, topology: () => [] }, async (mesh) => {
