@@ -6,6 +6,8 @@
  *    key) refuses to append as itself (ERR_SELF_SYNC_PENDING) until it has
  *    learned its own feed's head from a peer, then goes on from that head:
  *    no fork, no equivocation anywhere;
+ *  - ...and when the first peer to answer is stale, it waits for the others
+ *    configured (within the grace period) and continues from the newest head;
  *  - the operator's `forceSelfHead` unlocks appends without a peer — and on
  *    a stale copy that forks the node's own feed, which the mesh then proves.
  */
