@@ -6,13 +6,9 @@
  *  - Every write (local appends and ingested batches) runs on one serial
  *    lane, one LMDB transaction at a time. A batch must never chain onto a
  *    commit that may still fail (disk full), so commits do not overlap.
- *  - Local appends are group-committed: appends that arrive while a commit
- *    is in flight wait in a queue and go into the next transaction together.
- *    Each is acknowledged only after that transaction is durable. The
+ *  - Local appends are group-committed and pipelined (appender.ts). The
  *    dispatcher's concurrency for this actor is high so many appends can be
- *    waiting on one commit. The next batch is signed while one commits,
- *    chained onto it; if that commit fails, the signed batch is signed again
- *    on what is stored (its signatures never left this thread).
+ *    waiting on one commit.
  *  - Ingested entries are checked on this thread (structure, schema, size),
  *    their signatures verified in parallel on a piscina pool (large batches)
  *    or inline (small ones: a pool round trip costs more than a few verifies),
@@ -42,19 +38,13 @@ import type { EntryKind } from '../../runtime/domain/entries.js';
 import { MeshError, invalidOption } from '../../runtime/errors.js';
 import { poolDefaults } from '../../runtime/pool.js';
 import { ADMIN, VIEW_PAGE_ROWS } from '../../runtime/types.js';
-import {
-  ENTRY_VERSION,
-  MAX_ENTRY_BYTES,
-  entryId,
-  sigToString,
-  signedCanonical,
-  unsignedCanonical,
-} from './codec.js';
-import type { Entry, UnsignedEntry } from './codec.js';
+import { sigToString } from './codec.js';
+import type { Entry } from './codec.js';
 import { EquivocationError, StagedFeeds, StoredSignatureError, planBatch } from './feed.js';
 import type { FeedPlan } from './feed.js';
+import { Appender, appendResult } from './appender.js';
+import type { AppendResult } from './appender.js';
 import { JournalStore, MAX_RANGE } from './store.js';
-import type { Head } from './store.js';
 import {
   badSignature,
   checkAndVerify,
@@ -71,17 +61,6 @@ import { verifyJournal } from './verify.js';
 
 /** Entries per ingest ask and per group commit: bounds a transaction's size and a reply's. */
 export const MAX_BATCH = 1000;
-/**
- * Local appends signed as one batch, at most. Half the bench's 1,000 in
- * flight: one batch is written (lmdb-js's write thread, and the fsync) while
- * the next is signed on this thread, and the two take about as long — with
- * whole 1,000-entry batches nothing is left to sign during a commit and the
- * two steps take turns (measured here: 13.8k/s at 1,000, 15.6–15.9k/s at
- * 500, 12.2–16k/s at 250 with more batches ahead).
- */
-const MAX_SEAL = 500;
-/** Sealed batches waiting for the lane, at most: more would only sign smaller batches. */
-const SEALED_AHEAD = 1;
 /** Most entries one ingest transaction takes (a few batches; see applyIngest). */
 const MAX_GROUP = 4 * MAX_BATCH;
 /** Below this many entries, verify inline: a pool round trip costs more than the verifies. */
@@ -103,13 +82,6 @@ const utf8 = new TextEncoder();
 // The writer hashes every entry it appends or ingests: WebAssembly BLAKE2b on this thread.
 await loadFastHash();
 
-export interface AppendResult {
-  id: string;
-  author: string;
-  seq: number;
-  ts: number;
-}
-
 interface IngestResult {
   appended: number;
   duplicates: number;
@@ -126,28 +98,8 @@ interface QueuedIngest {
   outcome?: Promise<IngestResult>;
 }
 
-/** Appends signed as one batch, chained from `prev` (our own head when it was signed). */
-interface SealedBatch {
-  appends: QueuedAppend[];
-  entries: CheckedEntry[];
-  prev: Head | undefined;
-  /** The head after its last entry. */
-  head: Head | undefined;
-}
-
 function resultOf(plan: FeedPlan): IngestResult {
   return { appended: plan.appends.length, duplicates: plan.duplicates };
-}
-
-interface QueuedAppend {
-  kind: EntryKind;
-  body: Record<string, unknown>;
-  /** The body's canonical JSON, computed once for the digest and reused for the signature. */
-  bodyJson: string;
-  requestId: string;
-  digest: string;
-  resolve: (r: AppendResult) => void;
-  reject: (err: unknown) => void;
 }
 
 export default class JournalActor extends Actor {
@@ -159,14 +111,7 @@ export default class JournalActor extends Actor {
   private laneTickets = 0;
   /** Ingested batches on the lane, not yet applied, in lane order. */
   private readonly ingests: QueuedIngest[] = [];
-  private queue: QueuedAppend[] = [];
-  private flushScheduled = false;
-  /** Sealed batches whose commit has not started (at most SEALED_AHEAD: see sealQueued). */
-  private sealedWaiting = 0;
-  /** Sealed batches not yet stored or failed (waiting, and the one committing). */
-  private unsettled = 0;
-  /** Our own feed's head after the batch sealed last (meaningful while any is unsettled). */
-  private tipHead: Head | undefined;
+  private appender!: Appender;
   private readonly inflight = new Map<string, { digest: string; result: Promise<AppendResult> }>();
   private readonly subscribers = new Set<string>();
   /**
@@ -220,6 +165,19 @@ export default class JournalActor extends Actor {
     const stateDir = resolve(String(this.options.stateDir ?? './var'));
     this.store = await JournalStore.open(join(stateDir, 'journal'));
     this.key = await loadOrCreateKey(String(this.options.keyFile ?? join(stateDir, 'node.key')));
+    this.appender = new Appender({
+      store: this.store,
+      key: this.key,
+      onLane: (job) => this.onLane(job),
+      appendsOnCommitted: (entries) => {
+        this.commits.inc();
+        this.appended.inc(entries.length);
+        this.notify(entries);
+      },
+      appendsOnFailed: (err, count) =>
+        this.log.error({ err, entries: count }, 'append commit failed'),
+      appendsOnResealed: (count) => this.resealed.inc(count),
+    });
     this.log.info(
       { did: this.key.did, feeds: Object.keys(this.store.versionVector()).length },
       'journal open',
@@ -240,7 +198,7 @@ export default class JournalActor extends Actor {
     return {
       did: this.key?.did,
       feeds: this.store ? Object.keys(this.store.versionVector()).length : 0,
-      queued: this.queue.length,
+      queued: this.appender?.queued ?? 0,
       subscribers: [...this.subscribers],
     };
   }
@@ -282,140 +240,19 @@ export default class JournalActor extends Actor {
         );
       }
       if ('result' in done) return done.result;
-      return this.resultOf(this.store.byId(done.id)!, done.id);
+      return appendResult(this.store.byId(done.id)!, done.id);
     }
-    const result = new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({
-        kind: kind as EntryKind,
-        body: body as Record<string, unknown>,
-        bodyJson,
-        requestId,
-        digest,
-        resolve,
-        reject,
-      });
+    const result = this.appender.append({
+      kind: kind as EntryKind,
+      body: body as Record<string, unknown>,
+      bodyJson,
+      requestId,
+      digest,
     });
     this.inflight.set(requestId, { digest, result });
     const forget = () => this.inflight.delete(requestId);
     result.then(forget, forget);
-    this.scheduleFlush();
     return result;
-  }
-
-  /**
-   * Seal on the next check phase, not in a microtask: the port delivers the
-   * messages already waiting in this loop turn first, so they join the batch
-   * (a microtask flush would commit — and fsync — one append at a time).
-   */
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.sealQueued();
-    });
-  }
-
-  /**
-   * Sign what is queued (up to MAX_SEAL) as the next batch and put its
-   * commit on the lane. Pipelined with the commit before it: signing is
-   * this thread's work and the commit is mostly lmdb-js's write thread, so
-   * the next batch is signed while the previous one is written. At most
-   * SEALED_AHEAD sealed batches wait for the lane; appends arriving
-   * meanwhile stay queued and make the batch after them (group commit).
-   */
-  private sealQueued(): void {
-    if (this.sealedWaiting >= SEALED_AHEAD || this.queue.length === 0) return;
-    const batch = this.seal(
-      this.queue.splice(0, MAX_SEAL),
-      this.unsettled > 0 ? this.tipHead : this.store.head(this.key.did),
-    );
-    if (!batch) return this.scheduleFlush();
-    this.sealedWaiting++;
-    this.unsettled++;
-    this.tipHead = batch.head;
-    void this.onLane(() => this.commitSealed(batch));
-    // Room for another sealed batch: seal what is left.
-    if (this.queue.length > 0) this.scheduleFlush();
-  }
-
-  /**
-   * Sign appends as this node, chained from `head`. An entry over the size
-   * limit fails alone; undefined when none is left.
-   */
-  private seal(appends: QueuedAppend[], head: Head | undefined): SealedBatch | undefined {
-    const author = this.key.did;
-    const batch: SealedBatch = { appends: [], entries: [], prev: head, head };
-    for (const a of appends) {
-      const unsigned: UnsignedEntry = {
-        v: ENTRY_VERSION,
-        author,
-        seq: (head?.seq ?? 0) + 1,
-        prev: head?.id ?? null,
-        ts: Date.now(),
-        kind: a.kind,
-        body: a.body,
-      };
-      const unsignedJson = unsignedCanonical(unsigned, a.bodyJson);
-      const sig = sigToString(sign(this.key, utf8.encode(unsignedJson)));
-      const bytes = utf8.encode(signedCanonical(unsignedJson, sig));
-      if (bytes.length > MAX_ENTRY_BYTES) {
-        // Only this append fails; its batch-mates go on.
-        a.reject(
-          new MeshError(
-            'ERR_TOO_LARGE',
-            `append is ${bytes.length} bytes; the limit is ${MAX_ENTRY_BYTES}`,
-          ),
-        );
-        continue;
-      }
-      const c: CheckedEntry = { entry: { ...unsigned, sig }, bytes, id: entryId(bytes) };
-      batch.entries.push(c);
-      batch.appends.push(a);
-      head = { seq: unsigned.seq, id: c.id };
-    }
-    batch.head = head;
-    return batch.entries.length > 0 ? batch : undefined;
-  }
-
-  /** One group commit, on the lane; acknowledges each append once it is durable. */
-  private async commitSealed(sealed: SealedBatch): Promise<void> {
-    this.sealedWaiting--;
-    let batch: SealedBatch | undefined = sealed;
-    // Signed while an earlier commit was in flight: if that one failed (or an
-    // ingest moved our own feed meanwhile) this batch chains onto entries that
-    // are not stored. Its signatures never left this thread: sign it again on
-    // the stored head rather than fail appends that did nothing wrong.
-    const stored = this.store.head(this.key.did);
-    if (sealed.prev?.id !== stored?.id) {
-      this.resealed.inc(sealed.appends.length);
-      batch = this.seal(sealed.appends, stored);
-      // The newest sealed batch: later seals chain onto it (older tips are stale).
-      if (batch && this.sealedWaiting === 0) this.tipHead = batch.head;
-    }
-    // Sign the next batch while this one is written.
-    if (this.queue.length > 0) this.scheduleFlush();
-    if (!batch) {
-      this.unsettled--;
-      return;
-    }
-    const { entries, appends } = batch;
-    try {
-      await this.store.commit(
-        entries,
-        appends.map((a, i) => [a.requestId, { id: entries[i]!.id, digest: a.digest }]),
-      );
-    } catch (err) {
-      this.log.error({ err, entries: appends.length }, 'append commit failed');
-      for (const a of appends) a.reject(err);
-      return;
-    } finally {
-      this.unsettled--;
-    }
-    this.commits.inc();
-    this.appended.inc(appends.length);
-    appends.forEach((a, i) => a.resolve(this.resultOf(entries[i]!.entry, entries[i]!.id)));
-    this.notify(entries);
   }
 
   private gossipOnIngest(data: unknown): Promise<IngestResult> {
@@ -789,7 +626,7 @@ export default class JournalActor extends Actor {
       equivocations: this.store.equivocations().length,
       badSignatures: this.store.badSignatureCount(),
       unaudited: this.unauditedCount(),
-      queued: this.queue.length,
+      queued: this.appender?.queued ?? 0,
       awaitingSelfHead: this.awaitingSelfHead,
     };
   }
@@ -814,10 +651,6 @@ export default class JournalActor extends Actor {
       kind: c.entry.kind,
     }));
     for (const s of this.subscribers) this.tell(s, 'appended', { entries: summary });
-  }
-
-  private resultOf(entry: Entry, id: string): AppendResult {
-    return { id, author: entry.author, seq: entry.seq, ts: entry.ts };
   }
 
   /** Run `job` after every write before it; the lane never rejects (callers get the error). */
