@@ -59,7 +59,7 @@ import { VIEWS } from './views.js';
 import type { ViewName } from './views.js';
 import { verifyJournal } from './verify.js';
 
-/** Entries per ingest ask and per group commit: bounds a transaction's size and a reply's. */
+/** Entries per ingest ask (local appends batch by MAX_SEAL, appender.ts): bounds a transaction's size and a reply's. */
 export const MAX_BATCH = 1000;
 /** Most entries one ingest transaction takes (a few batches; see applyIngest). */
 const MAX_GROUP = 4 * MAX_BATCH;
@@ -124,7 +124,7 @@ export default class JournalActor extends Actor {
   private readonly ingested = this.metrics.counter('journal_ingested_total');
   private readonly equivocations = this.metrics.counter('journal_equivocations_total');
   private readonly commits = this.metrics.counter('journal_commits_total');
-  /** Appends signed again: signed behind a commit that then failed (see commitSealed). */
+  /** Appends signed again: signed behind a commit that then failed (appender.ts). */
   private readonly resealed = this.metrics.counter('journal_appends_resealed_total');
   private readonly audited = this.metrics.counter('journal_audited_total');
   private readonly badSignatures = this.metrics.counter('journal_bad_signatures_total');

@@ -127,7 +127,7 @@ export class Appender {
     if (!batch) return this.scheduleFlush();
     this.sealedWaiting++;
     this.unsettled++;
-    this.tipHead = batch.head;
+    this.tipHead = headAfter(batch);
     void this.host.onLane(() => this.commitSealed(batch));
     // Room for another signed batch: seal what is left.
     if (this.queue.length > 0) this.scheduleFlush();
@@ -139,7 +139,7 @@ export class Appender {
    */
   private seal(appends: Queued[], head: Head | undefined): SealedBatch | undefined {
     const { key } = this.host;
-    const batch: SealedBatch = { appends: [], entries: [], prev: head, head };
+    const batch: SealedBatch = { appends: [], entries: [], prev: head };
     for (const a of appends) {
       const unsigned: UnsignedEntry = {
         v: ENTRY_VERSION,
@@ -168,32 +168,40 @@ export class Appender {
       batch.appends.push(a);
       head = { seq: unsigned.seq, id: c.id };
     }
-    batch.head = head;
     return batch.entries.length > 0 ? batch : undefined;
   }
 
   /** One group commit, on the lane; acknowledges each append once it is durable. */
   private async commitSealed(sealed: SealedBatch): Promise<void> {
-    const { store, key } = this.host;
     this.sealedWaiting--;
-    let batch: SealedBatch | undefined = sealed;
-    const stored = store.head(key.did);
-    if (sealed.prev?.id !== stored?.id) {
-      // Signed behind a commit that failed: sign again on what is stored.
-      this.host.appendsOnResealed(sealed.appends.length);
-      batch = this.seal(sealed.appends, stored);
-      // The newest signed batch: later seals chain onto it (older tips are stale).
-      if (batch && this.sealedWaiting === 0) this.tipHead = batch.head;
-    }
-    // Sign the next batch while this one is written.
-    if (this.queue.length > 0) this.scheduleFlush();
-    if (!batch) {
-      this.unsettled--;
-      return;
-    }
-    const { entries, appends } = batch;
     try {
-      await store.commit(
+      const batch = this.onStoredHead(sealed);
+      // Sign the next batch while this one is written.
+      if (this.queue.length > 0) this.scheduleFlush();
+      if (batch) await this.commit(batch);
+    } finally {
+      this.unsettled--;
+    }
+  }
+
+  /**
+   * `sealed` if it chains onto the stored head; else (signed behind a commit
+   * that failed) its appends signed again on what is stored.
+   */
+  private onStoredHead(sealed: SealedBatch): SealedBatch | undefined {
+    const { store, key } = this.host;
+    const stored = store.head(key.did);
+    if (sealed.prev?.id === stored?.id) return sealed;
+    this.host.appendsOnResealed(sealed.appends.length);
+    const batch = this.seal(sealed.appends, stored);
+    // The newest signed batch: later seals chain onto it (older tips are stale).
+    if (batch && this.sealedWaiting === 0) this.tipHead = headAfter(batch);
+    return batch;
+  }
+
+  private async commit({ entries, appends }: SealedBatch): Promise<void> {
+    try {
+      await this.host.store.commit(
         entries,
         appends.map((a, i) => [a.requestId, { id: entries[i]!.id, digest: a.digest }]),
       );
@@ -201,8 +209,6 @@ export class Appender {
       this.host.appendsOnFailed(err, appends.length);
       for (const a of appends) a.reject(err);
       return;
-    } finally {
-      this.unsettled--;
     }
     appends.forEach((a, i) => a.resolve(appendResult(entries[i]!.entry, entries[i]!.id)));
     this.host.appendsOnCommitted(entries);
@@ -224,6 +230,10 @@ interface SealedBatch {
   appends: Queued[];
   entries: CheckedEntry[];
   prev: Head | undefined;
-  /** The head after its last entry. */
-  head: Head | undefined;
+}
+
+/** Our own feed's head once `batch` is stored: its last entry. */
+function headAfter(batch: SealedBatch): Head {
+  const last = batch.entries.at(-1)!;
+  return { seq: last.entry.seq, id: last.id };
 }

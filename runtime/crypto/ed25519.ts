@@ -41,9 +41,9 @@
  * rate here (bench journal.sign_vs_node_crypto; OpenSSL 3 sets up a context
  * per call), and the journal signs every local append. Ed25519 signatures are
  * deterministic, so both give the same bytes (a unit test holds them to it);
- * node:crypto is the fallback, and signs for KeyObject and seed arguments. It never shows its seed when logged
- * (`toJSON` and `util.inspect` print the did only); `exportSeed()` is the only
- * way out, for key files.
+ * node:crypto is the fallback, and signs for KeyObject and seed arguments.
+ * A KeyPair never shows its seed when logged (`toJSON` and `util.inspect`
+ * print the did only); `exportSeed()` is the only way out, for key files.
  *
  * Key file (`writeKeyFile` / `readKeyFile`): UTF-8 JSON, mode 0600,
  *   { "v": 1, "type": "ed25519", "did": "did:key:z6Mk…", "seed": "<base64 of the 32-byte seed>" }
@@ -259,7 +259,8 @@ export class KeyPair {
     if (!this.#sodiumKey) {
       const publicKey = Buffer.alloc(PUBLIC_KEY_LENGTH);
       this.#sodiumKey = Buffer.alloc(sodium!.crypto_sign_SECRETKEYBYTES);
-      sodium!.crypto_sign_seed_keypair(publicKey, this.#sodiumKey, Buffer.from(this.#seed));
+      // A view of the seed, not a copy: no stray copy of the secret on the heap.
+      sodium!.crypto_sign_seed_keypair(publicKey, this.#sodiumKey, asBuffer(this.#seed));
       // Both libraries derive the key from the seed: they must agree, or nothing signed is valid.
       if (!publicKey.equals(this.publicKey)) {
         this.#sodiumKey = undefined;

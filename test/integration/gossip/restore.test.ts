@@ -38,6 +38,19 @@ async function storedCount(dir: string): Promise<number> {
   }
 }
 
+/** Copy a node's journal and key into `backup`. */
+function backUp(dir: string, backup: string): void {
+  cpSync(journalDir(dir), journalDir(backup), { recursive: true });
+  cpSync(join(dir, 'node.key'), join(backup, 'node.key'));
+}
+
+/** Replace a stopped node's journal and key with those of `backup`. */
+function restoreFrom(backup: string, dir: string): void {
+  rmSync(journalDir(dir), { recursive: true });
+  rmSync(join(dir, 'node.key'));
+  cpSync(backup, dir, { recursive: true });
+}
+
 /** No node holds an equivocation proof. */
 async function assertNoProofs(mesh: TestMesh): Promise<void> {
   for (const n of mesh.running) {
@@ -101,8 +114,7 @@ test('a node restored from an old copy of its state waits for its own head from 
     await offer(mesh, 0, 'a2');
     await mesh.waitConverged(15_000, { [a.did]: 2 });
     // The backup: A's journal and key while A holds two entries of its own.
-    cpSync(journalDir(a.dir), journalDir(backup), { recursive: true });
-    cpSync(join(a.dir, 'node.key'), join(backup, 'node.key'));
+    backUp(a.dir, backup);
     const later = [
       await offer(mesh, 0, 'a3'),
       await offer(mesh, 0, 'a4'),
@@ -118,9 +130,7 @@ test('a node restored from an old copy of its state waits for its own head from 
     // nobody to learn its head from.
     await mesh.stopNode(0);
     await mesh.stopNode(1);
-    rmSync(journalDir(a.dir), { recursive: true });
-    rmSync(join(a.dir, 'node.key'));
-    cpSync(backup, a.dir, { recursive: true });
+    restoreFrom(backup, a.dir);
     await mesh.startNode(0, { peers: [mesh.url(1)] });
     assert.is(mesh.nodes[0]!.did, a.did, 'the restored node has its old key');
     assert.equal(await mesh.heads(0), { [a.did]: 2 }, 'and its old journal');
@@ -155,8 +165,7 @@ test('a restored node hears every configured peer: a stale one answering first d
     await offer(mesh, 0, 'r1');
     await offer(mesh, 0, 'r2');
     await mesh.waitConverged(15_000, { [a.did]: 2 });
-    cpSync(journalDir(a.dir), journalDir(backup), { recursive: true });
-    cpSync(join(a.dir, 'node.key'), join(backup, 'node.key'));
+    backUp(a.dir, backup);
     // B misses seq 3..5: it is down while A appends them; C takes them.
     await mesh.stopNode(1);
     for (const r of ['r3', 'r4', 'r5']) await offer(mesh, 0, r);
@@ -165,9 +174,7 @@ test('a restored node hears every configured peer: a stale one answering first d
     // A comes back from the backup (seq 2) with B (stale, seq 2) up and C down.
     await mesh.stopNode(0);
     await mesh.stopNode(2);
-    rmSync(journalDir(a.dir), { recursive: true });
-    rmSync(join(a.dir, 'node.key'));
-    cpSync(backup, a.dir, { recursive: true });
+    restoreFrom(backup, a.dir);
     await mesh.startNode(1, { peers: [] });
     await mesh.startNode(0, { peers: [mesh.url(1), mesh.url(2)] });
     const b = mesh.nodes[1]!;
@@ -209,16 +216,13 @@ test('forcing the head on a stale copy forks the feed: both nodes prove it once 
     await mesh.waitReady(20_000);
     const a = mesh.nodes[0]!;
     await offer(mesh, 0, 's1');
-    cpSync(journalDir(a.dir), journalDir(backup), { recursive: true });
-    cpSync(join(a.dir, 'node.key'), join(backup, 'node.key'));
+    backUp(a.dir, backup);
     await offer(mesh, 0, 's2');
     await offer(mesh, 0, 's3');
     await mesh.waitConverged(15_000, { [a.did]: 3 });
     await mesh.stopNode(0);
     await mesh.stopNode(1);
-    rmSync(journalDir(a.dir), { recursive: true });
-    rmSync(join(a.dir, 'node.key'));
-    cpSync(backup, a.dir, { recursive: true });
+    restoreFrom(backup, a.dir);
     await mesh.startNode(0, { peers: [mesh.url(1)] });
     assert.equal(await mesh.sup(0).ask('journal', 'forceSelfHead'), { head: 1 });
     const forked = await offer(mesh, 0, 's2-forked');
