@@ -117,6 +117,9 @@
  * Gossip (a peer's frames; each also costs the peer score):
  * ERR_BAD_FRAME        Not a frame of the negotiated version: not JSON, binary,
  *                      unknown type, wrong fields, over a count limit.
+ * ERR_TOO_DEEP         JSON nested deeper than its decoder allows (a gossip
+ *                      frame or an admin request line): refused before it is
+ *                      parsed, charged to the sender.
  * ERR_PROTOCOL         A well-formed frame at the wrong time: before the
  *                      handshake, unsolicited entries, too many open requests.
  * ERR_HANDSHAKE        The peer's handshake failed: bad signature, malformed
@@ -180,6 +183,7 @@ export type ErrorCode =
   | 'ERR_SELF_SYNC_PENDING'
   | 'ERR_BAD_PROOF'
   | 'ERR_BAD_FRAME'
+  | 'ERR_TOO_DEEP'
   | 'ERR_PROTOCOL'
   | 'ERR_HANDSHAKE'
   | 'ERR_NOT_ALLOWED'
@@ -283,6 +287,9 @@ export const stateLocked = (dir: string, pid: number): MeshError =>
   );
 
 export const badFrame = (why: string): MeshError => new MeshError('ERR_BAD_FRAME', why);
+export const tooLarge = (why: string): MeshError => new MeshError('ERR_TOO_LARGE', why);
+export const tooDeep = (what: string, limit: number): MeshError =>
+  new MeshError('ERR_TOO_DEEP', `${what} nests deeper than ${limit} levels`);
 
 export const protocolViolation = (why: string): MeshError => new MeshError('ERR_PROTOCOL', why);
 

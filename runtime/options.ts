@@ -44,6 +44,19 @@ export const nonNegativeInt = () =>
       error: 'must be a non-negative integer',
     });
 
+/**
+ * An integer in min..max. Every duration and size in config has a stated
+ * maximum: Node turns a timer over 2^31-1 ms into 1 ms, so an unbounded
+ * "wait longer" setting became a busy loop.
+ */
+export const intIn = (min: number, max: number) => {
+  const error = `must be an integer in ${min}..${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+
+/** The longest timer Node runs as asked (setTimeout's limit, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `must be one of ${values.join(', ')}` });
 

@@ -47,7 +47,7 @@ try {
 async function main() {
   say(`meshnode demo: three nodes on loopback, state under ${dir}`);
   const [pa, pb, pc] = await freePorts(3);
-  const urlA = `ws://127.0.0.1:${pa}/gossip`;
+  const urlA = `wss://127.0.0.1:${pa}/gossip`;
 
   step(1, 'starting nodes A, B and C (B and C dial A)');
   const a = await startNode('A', pa, []);

@@ -23,7 +23,8 @@ import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { AuditLog } from '../runtime/audit-log.js';
-import { MeshError, toPayload } from '../runtime/errors.js';
+import { MeshError, toPayload, tooDeep } from '../runtime/errors.js';
+import { jsonDepth } from '../runtime/json-depth.js';
 import { peerUid } from './peer-cred.js';
 import type { Supervisor } from './supervisor.js';
 
@@ -37,6 +38,29 @@ const MAX_CONNECTIONS = 32;
 const CLOSE_GRACE_MS = 1000;
 /** Asks on behalf of the admin API wait at most this long (verify of a big journal is slow). */
 const ASK_TIMEOUT_MS = 120_000;
+/**
+ * Requests one connection may have under way; past it the connection's
+ * further lines wait (reading pauses), they are not refused. With the
+ * total bound below, what admin clients can make the node hold is bounded:
+ * 32 connections x 100 `journal.heads` of 732 KB once took RSS to 4.7 GB
+ * and starved every actor's heartbeat.
+ */
+const MAX_IN_FLIGHT_PER_CONNECTION = 4;
+/** Requests under way over all connections; past it, lines wait. */
+const MAX_IN_FLIGHT_TOTAL = 32;
+/** Lines read and waiting on one connection before it stops being read. */
+const MAX_QUEUED_LINES = 64;
+/** Answers not yet taken by a client: past this, its next requests wait. */
+const MAX_UNREAD_REPLY_BYTES = 4 * 1024 * 1024;
+/** Deepest JSON nesting in a request line (a 50k-deep param used to overflow the stack). */
+const MAX_REQUEST_DEPTH = 32;
+
+/** One admin connection's queue of request lines. */
+interface Connection {
+  socket: Socket;
+  queue: string[];
+  inFlight: number;
+}
 
 const requestSchema = z.strictObject({
   v: z.literal(ADMIN_PROTOCOL, { error: `v must be ${ADMIN_PROTOCOL}` }),
@@ -104,6 +128,8 @@ export interface AdminOptions {
 export class AdminServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly connections = new Set<Connection>();
+  private inFlight = 0;
   private readonly audit: AuditLog;
 
   constructor(
@@ -149,9 +175,16 @@ export class AdminServer {
   }
 
   private serverOnConnection(socket: Socket): void {
+    const conn: Connection = { socket, queue: [], inFlight: 0 };
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    this.connections.add(conn);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.connections.delete(conn);
+    });
     socket.on('error', () => {});
+    // Our answers the client has not read: once it reads, waiting lines go on.
+    socket.on('drain', () => this.pump());
     let buffered = '';
     let oversize = false;
     socket.setEncoding('utf8');
@@ -164,8 +197,10 @@ export class AdminServer {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         if (Buffer.byteLength(line) > MAX_LINE_BYTES) break;
-        if (line.trim() !== '') void this.socketOnLine(socket, line);
+        if (line.trim() !== '') conn.queue.push(line);
       }
+      if (conn.queue.length >= MAX_QUEUED_LINES) socket.pause();
+      this.pump();
       // Checked on the remainder too (not only while no newline came), so a
       // long line is refused the same whichever chunks it arrives in.
       if (nl < 0 && Buffer.byteLength(buffered) <= MAX_LINE_BYTES) return;
@@ -181,9 +216,34 @@ export class AdminServer {
     });
   }
 
+  /** Start waiting lines, within the per-connection, total and unread-answer bounds. */
+  private pump(): void {
+    for (const conn of this.connections) {
+      while (
+        conn.queue.length > 0 &&
+        conn.inFlight < MAX_IN_FLIGHT_PER_CONNECTION &&
+        this.inFlight < MAX_IN_FLIGHT_TOTAL &&
+        conn.socket.writableLength < MAX_UNREAD_REPLY_BYTES
+      ) {
+        const line = conn.queue.shift()!;
+        conn.inFlight++;
+        this.inFlight++;
+        void this.socketOnLine(conn.socket, line).finally(() => {
+          conn.inFlight--;
+          this.inFlight--;
+          this.pump();
+        });
+      }
+      if (conn.queue.length < MAX_QUEUED_LINES / 2 && conn.socket.isPaused()) conn.socket.resume();
+    }
+  }
+
   private async socketOnLine(socket: Socket, line: string): Promise<void> {
     let id: string | number | null = null;
     try {
+      if (jsonDepth(line) > MAX_REQUEST_DEPTH) {
+        throw tooDeep('request', MAX_REQUEST_DEPTH);
+      }
       let raw: unknown;
       try {
         raw = JSON.parse(line);

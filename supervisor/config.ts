@@ -12,8 +12,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
+import { isGossipUrl } from '../runtime/domain/gossip-url.js';
 import { invalidConfig } from '../runtime/errors.js';
-import { actorName, nonNegativeInt, oneOf, parseOptions, positiveInt } from '../runtime/options.js';
+import { actorName, intIn, oneOf, parseOptions, positiveInt } from '../runtime/options.js';
 import { RESTARTS, STRATEGIES } from './child-spec.js';
 import type { ChildSpecInput, SupervisorInput } from './child-spec.js';
 
@@ -97,13 +98,13 @@ function builtinSpec(
 /** Per-actor tuning an operator may set under [actors.NAME]. */
 const actorTuning = z.strictObject({
   restart: oneOf(RESTARTS).optional(),
-  shutdown_ms: nonNegativeInt().optional(),
-  init_timeout_ms: positiveInt().optional(),
-  ask_timeout_ms: positiveInt().optional(),
-  mailbox_high_water: positiveInt().optional(),
-  heartbeat_interval_ms: positiveInt().optional(),
-  heartbeat_timeout_ms: positiveInt().optional(),
-  max_old_generation_mb: positiveInt().optional(),
+  shutdown_ms: intIn(0, 600_000).optional(),
+  init_timeout_ms: intIn(1, 600_000).optional(),
+  ask_timeout_ms: intIn(1, 600_000).optional(),
+  mailbox_high_water: intIn(1, 1_000_000).optional(),
+  heartbeat_interval_ms: intIn(1, 60_000).optional(),
+  heartbeat_timeout_ms: intIn(1, 600_000).optional(),
+  max_old_generation_mb: intIn(16, 16_384).optional(),
   options: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -117,9 +118,10 @@ const extraActor = actorTuning.extend({
 
 /** ws:// or wss:// URL of a peer's gossip endpoint. */
 const wsUrl = () =>
-  z.string({ error: 'must be a ws:// or wss:// URL' }).regex(/^wss?:\/\/[^\s]+$/, {
-    error: 'must be a ws:// or wss:// URL',
-  });
+  z
+    .string({ error: 'must be a ws:// or wss:// URL' })
+    .max(512, { error: 'must be at most 512 characters' })
+    .refine(isGossipUrl, { error: 'must be a ws:// or wss:// URL with a host and port' });
 
 const gossipSchema = z
   .strictObject({
@@ -135,8 +137,13 @@ const gossipSchema = z
       .string({ error: 'must be a URL path' })
       .regex(/^\/[A-Za-z0-9/_-]*$/, { error: 'must be a URL path' })
       .default('/gossip'),
-    /** Peers to dial, as ws:// URLs. */
-    peers: z.array(wsUrl()).default([]),
+    /** Peers to dial, as wss:// URLs (ws:// only with insecure_plaintext, on loopback). */
+    peers: z.array(wsUrl()).max(256, { error: 'must list at most 256 peers' }).default([]),
+    /**
+     * Plain ws:// links instead of TLS 1.3: for tests and debugging on one
+     * machine only. Refused unless `listen` and every peer are loopback.
+     */
+    insecure_plaintext: z.boolean({ error: 'must be true or false' }).default(false),
     /** open: any DID that proves itself; closed: only the DIDs in the allowlist file. */
     mode: oneOf(['open', 'closed'] as const).default('open'),
     allowlist: z.string({ error: 'must be a path' }).default(''),
@@ -144,28 +151,65 @@ const gossipSchema = z
     discover: z.boolean({ error: 'must be true or false' }).default(true),
     /** peers: learn our own feed head from a peer before appending; force: trust the local copy. */
     self_sync: oneOf(['peers', 'force'] as const).default('peers'),
-    max_peers: positiveInt().default(64),
-    max_pending_handshakes: positiveInt().default(128),
-    max_frame_bytes: positiveInt().default(4 * 1024 * 1024),
+    max_peers: intIn(1, 1024).default(64),
+    max_pending_handshakes: intIn(1, 4096).default(128),
+    max_frame_bytes: intIn(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
     // At most the journal's ingest batch (MAX_BATCH): a frame is ingested as one batch, and a
     // larger one was refused whole (ERR_TOO_LARGE), stalling that feed. 1,000 rather than 500:
     // half the round trips, replication ~1.6x -> ~1.8-2.1x hypercore (bench gossip).
     max_entries_per_frame: positiveInt()
       .max(1000, { error: 'must be at most 1000 (one journal ingest batch)' })
       .default(1000),
-    max_wants_in_flight: positiveInt().default(16),
-    handshake_timeout_ms: positiveInt().default(5000),
-    idle_timeout_ms: positiveInt().default(60_000),
-    anti_entropy_ms: positiveInt().default(10_000),
-    rate_frames_per_s: positiveInt().default(2000),
-    burst_frames: positiveInt().default(4000),
-    max_buffered_bytes: positiveInt().default(8 * 1024 * 1024),
-    backoff_base_ms: positiveInt().default(500),
-    backoff_max_ms: positiveInt().default(30_000),
+    max_wants_in_flight: intIn(1, 256).default(16),
+    /** Authenticated peers from one source IP (configured and allowlisted peers exempt). */
+    max_peers_per_ip: intIn(1, 1024).default(16),
+    /** Endpoints learnt from node records that may be dialed at once. */
+    max_dial_targets: intIn(0, 1024).default(64),
+    /** New outbound connections a second, all targets together. */
+    dial_rate_per_s: intIn(1, 1000).default(4),
+    handshake_timeout_ms: intIn(100, 60_000).default(5000),
+    idle_timeout_ms: intIn(500, 3_600_000).default(60_000),
+    anti_entropy_ms: intIn(50, 3_600_000).default(10_000),
+    rate_frames_per_s: intIn(1, 100_000).default(2000),
+    burst_frames: intIn(1, 1_000_000).default(4000),
+    max_buffered_bytes: intIn(65_536, 256 * 1024 * 1024).default(8 * 1024 * 1024),
+    backoff_base_ms: intIn(10, 60_000).default(500),
+    backoff_max_ms: intIn(10, 3_600_000).default(30_000),
   })
   .refine((g) => g.mode === 'open' || g.allowlist !== '', {
     error: 'must name a file when gossip.mode is closed',
     path: ['allowlist'],
+  })
+  .superRefine((g, ctx) => {
+    if (g.insecure_plaintext) {
+      if (g.listen !== '' && !isLoopbackHost(g.listen.slice(0, g.listen.lastIndexOf(':')))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listen'],
+          message: 'must be a loopback address when gossip.insecure_plaintext is true',
+        });
+      }
+      g.peers.forEach((url, i) => {
+        if (!isLoopbackHost(urlHost(url))) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['peers', i],
+            message: 'must be a loopback URL when gossip.insecure_plaintext is true',
+          });
+        }
+      });
+      return;
+    }
+    g.peers.forEach((url, i) => {
+      if (!url.startsWith('wss://')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['peers', i],
+          message:
+            'must be a wss:// URL (ws:// needs gossip.insecure_plaintext = true, loopback only)',
+        });
+      }
+    });
   });
 
 /** A CIDR block: an IP literal, a slash, a prefix length that fits its family. */
@@ -196,12 +240,12 @@ const nftSchema = z.strictObject({
     .regex(/^(\/[A-Za-z0-9._+-]+)+$/, { error: 'must be an absolute path' })
     .default('/usr/sbin/nft'),
   /** Full reconcile (list, diff, fix) period once the grants actor gave the desired state. */
-  reconcile_ms: positiveInt().default(60_000),
+  reconcile_ms: intIn(100, 86_400_000).default(60_000),
   /** Cheap structural check period: a deleted or flushed table is back within about this. */
   // Every 2 s: a deleted table is back within 5 s, and applies rarely queue behind the check.
-  check_ms: positiveInt().default(2000),
+  check_ms: intIn(100, 3_600_000).default(2000),
   /** Applies arriving within this window share one transaction. */
-  coalesce_ms: nonNegativeInt().default(2),
+  coalesce_ms: intIn(0, 1000).default(2),
 });
 
 /** Defaults for every sandbox process (DESIGN §7); a [[policy]] may set its own. */
@@ -212,10 +256,10 @@ const sandboxSchema = z.strictObject({
   memory_mb: positiveInt().max(1024, { error: 'must be at most 1024' }).default(32),
   /** CPU deadline of one message. */
   deadline_ms: positiveInt().max(60_000, { error: 'must be at most 60000' }).default(100),
-  max_output_bytes: positiveInt().default(65_536),
-  max_state_bytes: positiveInt().default(1_048_576),
+  max_output_bytes: intIn(1, 16 * 1024 * 1024).default(65_536),
+  max_state_bytes: intIn(1, 64 * 1024 * 1024).default(1_048_576),
   /** Messages waiting per process; more are refused. */
-  inbox: positiveInt().default(64),
+  inbox: intIn(1, 10_000).default(64),
 });
 
 /** An operator policy: a sandbox process the grant authorizer asks (action Authorize). */
@@ -227,9 +271,9 @@ const policySchema = z.strictObject({
   module: z.string({ error: 'must be a path' }).min(1, { error: 'must not be empty' }),
   memory_mb: positiveInt().max(1024, { error: 'must be at most 1024' }).optional(),
   deadline_ms: positiveInt().max(60_000, { error: 'must be at most 60000' }).optional(),
-  max_output_bytes: positiveInt().optional(),
-  max_state_bytes: positiveInt().optional(),
-  inbox: positiveInt().optional(),
+  max_output_bytes: intIn(1, 16 * 1024 * 1024).optional(),
+  max_state_bytes: intIn(1, 64 * 1024 * 1024).optional(),
+  inbox: intIn(1, 10_000).optional(),
 });
 
 const policyList = z
@@ -241,13 +285,13 @@ const policyList = z
 
 const grantsSchema = z.strictObject({
   /** How long a provider's nonce is good for. */
-  nonce_ttl_ms: positiveInt().default(10_000),
+  nonce_ttl_ms: intIn(100, 600_000).default(10_000),
   /** Per subscriber DID: sustained requests a minute and burst. */
-  subscriber_per_minute: positiveInt().default(20),
-  subscriber_burst: positiveInt().default(10),
+  subscriber_per_minute: intIn(1, 1_000_000_000).default(20),
+  subscriber_burst: intIn(1, 1_000_000_000).default(10),
   /** All subscribers together: requests a second and burst. */
-  global_per_second: positiveInt().default(200),
-  global_burst: positiveInt().default(400),
+  global_per_second: intIn(1, 1_000_000_000).default(200),
+  global_burst: intIn(1, 1_000_000_000).default(400),
   /** "" = STATE_DIR/audit/grants.log */
   audit_log: z.string({ error: 'must be a path' }).default(''),
   /** The consumer renews an activation when this share of its lease has passed. */
@@ -257,9 +301,9 @@ const grantsSchema = z.strictObject({
     .max(0.9, { error: 'must be a number between 0.1 and 0.9' })
     .default(0.66),
   /** How often expired leases are swept into `ungrant` entries. */
-  sweep_ms: positiveInt().default(1000),
+  sweep_ms: intIn(10, 3_600_000).default(1000),
   /** How often the desired grants are handed to the nft executor to reconcile. */
-  reconcile_ms: positiveInt().default(30_000),
+  reconcile_ms: intIn(100, 86_400_000).default(30_000),
 });
 
 export const configSchema = z.strictObject({
@@ -277,14 +321,19 @@ export const configSchema = z.strictObject({
   supervisor: z
     .strictObject({
       strategy: oneOf(STRATEGIES).default('one_for_one'),
-      max_restarts: nonNegativeInt().default(5),
-      period_seconds: positiveInt().default(10),
+      max_restarts: intIn(0, 10_000).default(5),
+      period_seconds: intIn(1, 86_400).default(10),
     })
     .prefault({}),
   metrics: z
     .strictObject({
       /** host:port for Prometheus scrapes; loopback by default; "" disables. */
-      listen: z.string({ error: 'must be "host:port" or ""' }).default('127.0.0.1:9464'),
+      listen: z
+        .string({ error: 'must be "host:port" or ""' })
+        .refine(isListenAddress, {
+          error: 'must be "host:port" (an IP literal or localhost) or ""',
+        })
+        .default('127.0.0.1:9464'),
     })
     .prefault({}),
   admin: z
@@ -408,11 +457,15 @@ function gossipOptions(g: Config['gossip']): Record<string, unknown> {
     mode: g.mode,
     allowlist: g.allowlist === '' ? '' : resolve(g.allowlist),
     discover: g.discover,
+    insecurePlaintext: g.insecure_plaintext,
     maxPeers: g.max_peers,
     maxPendingHandshakes: g.max_pending_handshakes,
     maxFrameBytes: g.max_frame_bytes,
     maxEntriesPerFrame: g.max_entries_per_frame,
     maxWantsInFlight: g.max_wants_in_flight,
+    maxPeersPerIp: g.max_peers_per_ip,
+    maxDialTargets: g.max_dial_targets,
+    dialRatePerS: g.dial_rate_per_s,
     handshakeTimeoutMs: g.handshake_timeout_ms,
     idleTimeoutMs: g.idle_timeout_ms,
     antiEntropyMs: g.anti_entropy_ms,
@@ -470,6 +523,31 @@ function childSpec(
     spec.resourceLimits = { maxOldGenerationSizeMb: t.max_old_generation_mb };
   if (t.options) spec.options = t.options;
   return spec;
+}
+
+/** "" or host:port with an IP literal (v6 in brackets) or localhost, port 0..65535. */
+function isListenAddress(s: string): boolean {
+  if (s === '') return true;
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[3]) > 65535) return false;
+  const host = (m[1] ?? m[2])!;
+  return host === 'localhost' || isIP(host) !== 0;
+}
+
+/** The host of a ws:// or wss:// URL ('' if it does not parse). */
+function urlHost(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return '';
+  }
+}
+
+/** 127.0.0.0/8, ::1 or localhost (brackets around a v6 literal allowed). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
 }
 
 function isCidr(s: string): boolean {

@@ -1,27 +1,48 @@
 /**
  * The uid of the process on the other end of an admin socket connection,
  * for the audit log. Node exposes no SO_PEERCRED, so this asks the kernel
- * the long way: our end's inode (/proc/self/fd), its peer's inode and
- * owning pid (`ss -xpn`, iproute2), and that pid's real uid
- * (/proc/PID/status). Best effort: null where any step is unavailable —
- * the socket's mode (0600/0660) is what keeps strangers out, this only
- * says which permitted user acted.
+ * the long way: our end's inode (/proc/self/fd), its peer's inode (`ss -xn`,
+ * iproute2: sock_diag is the only place the kernel says which socket is
+ * connected to which), the process that holds the peer inode (a scan of
+ * /proc/PID/fd, which works whatever network namespace the client is in:
+ * `ss -p` only names processes of our own namespace, so a client in another
+ * one was audited as uid null), and that pid's real uid (/proc/PID/status).
+ *
+ * Cost: one lookup per connection (memoized), and concurrent lookups share
+ * one `ss` run: 320 parallel requests used to fork 320 children (13 s).
+ * Best effort: null where any step is unavailable — the socket's mode
+ * (0600/0660) is what keeps strangers out, this only says which permitted
+ * user acted.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 
 const SS_TIMEOUT_MS = 2000;
 
-export async function peerUid(socket: Socket): Promise<number | null> {
+/** One lookup per connection: the process at the other end does not change. */
+const known = new WeakMap<Socket, Promise<number | null>>();
+/** The `ss` run under way, shared by every lookup that starts while it runs. */
+let table: Promise<Map<string, string>> | undefined;
+
+export function peerUid(socket: Socket): Promise<number | null> {
+  let uid = known.get(socket);
+  if (!uid) {
+    uid = lookup(socket);
+    known.set(socket, uid);
+  }
+  return uid;
+}
+
+async function lookup(socket: Socket): Promise<number | null> {
   try {
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (typeof fd !== 'number' || fd < 0) return null;
     const ours = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
     if (!ours) return null;
-    const table = await ssUnix();
-    const peer = table.find((row) => row.inode === ours)?.peer;
-    const pid = table.find((row) => row.inode === peer)?.pid;
+    const peer = (await peersByInode()).get(ours);
+    if (!peer) return null;
+    const pid = holderOf(peer);
     if (!pid) return null;
     const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
     return uid === undefined ? null : Number(uid);
@@ -30,29 +51,43 @@ export async function peerUid(socket: Socket): Promise<number | null> {
   }
 }
 
-interface UnixRow {
-  inode: string;
-  peer: string;
-  pid: string | undefined;
-}
-
-function ssUnix(): Promise<UnixRow[]> {
-  return new Promise((resolve) => {
-    execFile(
-      'ss',
-      ['-xpn'],
-      { timeout: SS_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
-      (err, out) => {
-        if (err) return resolve([]);
-        const rows: UnixRow[] = [];
+/** Unix socket inode → its peer's inode, from one `ss -xn` run shared by concurrent callers. */
+function peersByInode(): Promise<Map<string, string>> {
+  table ??= new Promise<Map<string, string>>((resolve) => {
+    execFile('ss', ['-xn'], { timeout: SS_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, out) => {
+      const peers = new Map<string, string>();
+      if (!err) {
         for (const line of out.split('\n')) {
-          // Netid State Recv-Q Send-Q LocalAddr LocalInode PeerAddr PeerInode [users:((…,pid=N,…))]
+          // Netid State Recv-Q Send-Q LocalAddr LocalInode PeerAddr PeerInode
           const t = line.trim().split(/\s+/);
           if (t.length < 8 || !/^\d+$/.test(t[5]!) || !/^\d+$/.test(t[7]!)) continue;
-          rows.push({ inode: t[5]!, peer: t[7]!, pid: /pid=(\d+)/.exec(line)?.[1] });
+          peers.set(t[5]!, t[7]!);
         }
-        resolve(rows);
-      },
-    );
-  });
+      }
+      resolve(peers);
+    });
+  }).finally(() => (table = undefined));
+  return table;
+}
+
+/** The pid of a process holding socket inode `inode` (any network namespace, this pid namespace). */
+function holderOf(inode: string): string | undefined {
+  const target = `socket:[${inode}]`;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === target) return pid;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return undefined;
 }

@@ -5,6 +5,7 @@
  * to the journal's `ingest`, which verifies it; gossip never appends — and
  * answers the operator.
  */
+import { z } from 'zod';
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
@@ -14,6 +15,20 @@ import { Mesh } from './mesh.js';
 import type { GrantRequest, GrantResult } from '../../runtime/types.js';
 import type { JournalPort, MeshOptions, Proof } from './mesh.js';
 import { allViewRows } from '../../runtime/view-pages.js';
+
+const unbanRequest = z.strictObject({
+  did: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/, { error: 'must be a did:key' }),
+});
+const undialRequest = z.strictObject({ url: z.string().min(1).max(512) });
+
+/** Parse an operator's request, or ERR_BAD_REQUEST naming the field. */
+function parseRequest<S extends z.ZodType>(schema: S, data: unknown, action: string): z.output<S> {
+  const r = schema.safeParse(data ?? {});
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys[0] : '');
+  throw new MeshError('ERR_BAD_REQUEST', `${action}.${field ?? ''}: ${issue.message}`);
+}
 
 /** Ingesting a full frame verifies up to maxEntriesPerFrame signatures: give it time. */
 const INGEST_TIMEOUT_MS = 30_000;
@@ -37,8 +52,12 @@ export default class GossipActor extends Actor {
     this.on('status', [ADMIN], () => this.mesh?.describe() ?? { starting: true });
     this.on('peers', [ADMIN], () => this.mesh?.describe() ?? { starting: true });
     this.on('unban', [ADMIN], (data) => ({
-      unbanned: this.mesh?.unban(String((data as { did?: unknown })?.did)) ?? false,
+      unbanned: this.mesh?.unban(parseRequest(unbanRequest, data, 'unban').did) ?? false,
     }));
+    this.on('undial', [ADMIN], (data) => {
+      const { url } = parseRequest(undialRequest, data, 'undial');
+      return this.mesh?.undial(url) ?? { dropped: false, reason: 'starting' };
+    });
     this.on('appended', ['journal'], (data) => this.journalOnAppended(data));
     // The consumer side of the grant flow: the authorizer asks, we carry it to the provider.
     this.on('grantNonce', ['grants'], (data) => {

@@ -15,17 +15,21 @@ export interface AllowlistLoad {
 }
 
 export class Allowlist {
-  private dids = new Set<string>();
+  private entries = new Set<string>();
   private stamp = '';
 
   constructor(readonly path: string) {}
 
   has(did: string): boolean {
-    return this.dids.has(did);
+    return this.entries.has(did);
+  }
+
+  dids(): IterableIterator<string> {
+    return this.entries.values();
   }
 
   get size(): number {
-    return this.dids.size;
+    return this.entries.size;
   }
 
   /** Re-read the file if it changed since the last read. */
@@ -55,7 +59,7 @@ export class Allowlist {
       next.add(line);
     }
     this.stamp = stamp;
-    this.dids = next;
+    this.entries = next;
     return { changed: true };
   }
 }

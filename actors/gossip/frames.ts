@@ -1,10 +1,10 @@
 /**
- * Gossip wire frames, codec version 1 (a versioned contract: see README,
+ * Gossip wire frames, protocol version 2 (a versioned contract: see docs,
  * Formats). One frame per WebSocket text message, a JSON object with a type
  * field `t`. Binary messages are not frames.
  *
  *   hello   {t, versions, did, nonce}     first frame each way
- *   auth    {t, version, sig}             proof of the DID over both nonces
+ *   auth    {t, version, sig}             proof of the DID over the transcript (peer.ts)
  *   vv      {t, heads, more, ids?}        version vector, in chunks; more=false ends it
  *   have    {t, heads, ids?}              push notice: these feeds grew
  *   want    {t, author, from, to}         ask for a range of one feed
@@ -22,12 +22,24 @@
  * ERR_BAD_FRAME and costs it score.
  */
 import { z } from 'zod';
-import { badFrame } from '../../runtime/errors.js';
+import { badFrame, tooDeep } from '../../runtime/errors.js';
+import { jsonDepth } from '../../runtime/json-depth.js';
 
-/** Protocol versions this build speaks, newest last. */
-export const PROTOCOL_VERSIONS: readonly number[] = [1];
+/**
+ * Protocol versions this build speaks, newest last. Version 2 changed the
+ * handshake transcript (roles, channel binding); version 1's could be
+ * reflected, so it is not spoken at all.
+ */
+export const PROTOCOL_VERSIONS: readonly number[] = [2];
 /** Authors per vv/have frame: bounds a frame whatever the mesh's size. */
 export const MAX_HEADS_PER_FRAME = 1000;
+/**
+ * Deepest JSON nesting in a frame. Real frames nest 4 levels (frame, list,
+ * entry, body) plus what a body holds; anything deeper is refused before it
+ * is parsed (a 100k-deep body overflowed the stack of everything after
+ * JSON.parse).
+ */
+export const MAX_FRAME_DEPTH = 32;
 /** Hard upper bound on entries per frame, whatever the config says. */
 export const MAX_ENTRIES_LIMIT = 5000;
 
@@ -117,9 +129,11 @@ export type FrameOf<T extends FrameType> = Extract<Frame, { t: T }>;
  */
 export function decodeFrame(data: Buffer | string, isBinary: boolean, maxEntries: number): Frame {
   if (isBinary) throw badFrame('binary message: frames are JSON text');
+  const text = typeof data === 'string' ? data : data.toString('utf8');
+  if (jsonDepth(text, MAX_FRAME_DEPTH) > MAX_FRAME_DEPTH) throw tooDeep('frame', MAX_FRAME_DEPTH);
   let value: unknown;
   try {
-    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     throw badFrame('frame is not JSON');
   }

@@ -19,9 +19,11 @@
  *    notice and is pushed on as `have` to every peer that lacks it: that is
  *    what carries an entry across the mesh in a few round trips.
  */
-import { createServer } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTcpServer } from 'node:net';
+import type { Server as TcpServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
@@ -35,8 +37,12 @@ import { vvFrames } from './frames.js';
 import type { Frame, FrameOf } from './frames.js';
 import { CLOSE, Peer } from './peer.js';
 import type { PeerHost, PeerLimits } from './peer.js';
-import { backoffDelay, banDuration, charge, currentScore } from './scoring.js';
+import { backoffDelay, banDuration, charge, currentScore, take } from './scoring.js';
+import type { Bucket } from './scoring.js';
+import { parseGossipUrl } from '../../runtime/domain/gossip-url.js';
 import type { Offence } from './scoring.js';
+import { CLIENT_TLS, TLS_PINNED, ephemeralCertificate, sniffTls } from './tls.js';
+import type { TlsMaterial } from './tls.js';
 
 /** Answers waiting to be served per peer; more is a peer ignoring the protocol. */
 const MAX_SERVING_QUEUE = 64;
@@ -106,18 +112,27 @@ export interface MeshOptions extends PeerLimits {
   allowlist: string;
   maxPeers: number;
   maxPendingHandshakes: number;
-  maxFrameBytes: number;
   maxWantsInFlight: number;
   antiEntropyMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
   /** Follow the gossip endpoints of `node` records. */
   discover: boolean;
+  /** ws:// instead of TLS 1.3 (config allows it on loopback only). */
+  insecurePlaintext: boolean;
+  /** Authenticated untrusted peers from one source IP. */
+  maxPeersPerIp: number;
+  /** Discovered (node record) dial targets held at once. */
+  maxDialTargets: number;
+  /** New outbound connections a second, all targets together. */
+  dialRatePerS: number;
 }
 
 interface DialTarget {
   url: string;
   did?: string;
+  /** For a discovered target: the author of the node record that named it. */
+  author?: string;
   attempt: number;
   timer?: NodeJS.Timeout;
   socket?: WebSocket;
@@ -145,16 +160,35 @@ export class Mesh implements PeerHost {
   port = 0;
   private readonly pending = new Map<string, Peer>();
   private readonly dials = new Map<string, DialTarget>();
+  /** Discovered URLs the operator dropped (`undial`): not taken from records again. */
+  private readonly dropped = new Set<string>();
   private readonly allowlist: Allowlist | undefined;
   private readonly pendingHave = new Map<string, number>();
   private haveScheduled = false;
+  /** The listening socket; connections go on to `server` (HTTPS, or HTTP when plaintext). */
+  private tcp: TcpServer | undefined;
   private server: Server | undefined;
+  private tls: TlsMaterial | undefined;
   private wss: WebSocketServer | undefined;
   /** Accepted TCP connections that have not asked for the upgrade yet, with their deadlines. */
   private readonly unupgraded = new Map<Duplex, NodeJS.Timeout>();
   private tick: NodeJS.Timeout | undefined;
   private stopped = false;
-  readonly counters = { bans: 0, invalid: 0, ingested: 0, duplicates: 0, refusedUpgrades: 0 };
+  readonly counters = {
+    bans: 0,
+    invalid: 0,
+    ingested: 0,
+    duplicates: 0,
+    refusedUpgrades: 0,
+    /** Node-record endpoints not dialed: unknown author, bad URL, or over max_dial_targets. */
+    refusedDials: 0,
+    /** Untrusted peers evicted to make room for a configured or allowlisted one. */
+    evicted: 0,
+    /** Peers cut because their send buffer went over its budget (4011). */
+    slow: 0,
+  };
+  /** Shared by every dial: a flood of targets cannot become a flood of connections. */
+  private dialBucket: Bucket = { tokens: 0, at: 0 };
   /** The consumer side's open grant exchanges, by request id. */
   private readonly grantWaits = new Map<
     string,
@@ -170,6 +204,8 @@ export class Mesh implements PeerHost {
     private readonly log: Logger,
   ) {
     if (options.mode === 'closed') this.allowlist = new Allowlist(options.allowlist);
+    // Configured peers all get their first dial at once.
+    this.dialBucket = { tokens: this.dialBurst(), at: Date.now() };
   }
 
   async start(): Promise<void> {
@@ -178,6 +214,7 @@ export class Mesh implements PeerHost {
       this.local.set(author, seq);
     }
     for (const p of await this.journal.proofs()) this.frozen.add(p.author);
+    if (!this.options.insecurePlaintext) this.tls = await ephemeralCertificate();
     void this.learnHeadIds();
     if (this.options.listen !== '') await this.listen();
     for (const url of this.options.peers) this.addDial(url, 'config');
@@ -196,9 +233,8 @@ export class Mesh implements PeerHost {
     }
     for (const p of this.peers) p.close(CLOSE.shutdown, 'node stopping');
     this.wss?.close();
-    await new Promise<void>((resolve) =>
-      this.server ? this.server.close(() => resolve()) : resolve(),
-    );
+    this.server?.close();
+    await new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve()));
   }
 
   /** The journal appended these (ours or ingested): tell the peers that lack them. */
@@ -253,6 +289,8 @@ export class Mesh implements PeerHost {
     return {
       did: this.did,
       listening: this.port,
+      transport: this.tls ? 'tls1.3' : 'plaintext',
+      sendBudgetBytes: this.sendBudget(),
       selfSynced: this.selfSynced,
       peers: [...this.peers].map((p) => ({
         did: p.did ?? null,
@@ -266,6 +304,8 @@ export class Mesh implements PeerHost {
         lag: this.lagOf(p),
         framesIn: p.framesIn,
         framesOut: p.framesOut,
+        framesSkipped: p.framesSkipped,
+        buffered: p.bufferedAmount,
         bytesIn: p.bytesIn,
         bytesOut: p.bytesOut,
       })),
@@ -274,6 +314,7 @@ export class Mesh implements PeerHost {
         did: d.did ?? null,
         attempt: d.attempt,
         source: d.source,
+        author: d.author ?? null,
       })),
       bans: [...this.bans].map(([did, b]) => ({ did, ...b })),
       frozen: [...this.frozen],
@@ -283,6 +324,34 @@ export class Mesh implements PeerHost {
 
   unban(did: string): boolean {
     return this.bans.delete(did);
+  }
+
+  /**
+   * The operator drops a dial target: a discovered one is forgotten (and its
+   * endpoint not taken again from its record until `undial` is undone by a
+   * restart); a configured one cannot be (edit the config).
+   */
+  undial(url: string): { dropped: boolean; reason?: string } {
+    const d = this.dials.get(url);
+    if (!d) return { dropped: false, reason: 'no such dial target' };
+    if (d.source === 'config') return { dropped: false, reason: 'configured in gossip.peers' };
+    clearTimeout(d.timer);
+    d.socket?.terminate();
+    this.dials.delete(url);
+    this.dropped.add(url);
+    for (const p of this.peers) if (p.url === url) p.close(CLOSE.shutdown, 'dial target dropped');
+    return { dropped: true };
+  }
+
+  /**
+   * Per-peer memory bound: what one peer can make us hold in its socket's
+   * send queue. Answers wait at max_buffered_bytes (drained()); vv and have
+   * frames are skipped past it; anything that would take a peer past twice
+   * that plus one frame cuts it (4011). So the gossip heap's send side is at
+   * most peers x sendBudget().
+   */
+  sendBudget(): number {
+    return 2 * this.options.maxBufferedBytes + this.options.maxFrameBytes;
   }
 
   // --- PeerHost --------------------------------------------------------------
@@ -312,10 +381,51 @@ export class Mesh implements PeerHost {
       if (!keepNew) return { code: CLOSE.duplicate, reason: 'duplicate connection' };
       existing.close(CLOSE.duplicate, 'duplicate connection: replaced');
     }
-    if (this.openPeers().length >= this.options.maxPeers) {
-      return { code: CLOSE.full, reason: 'max peers reached' };
+    return this.makeRoom(peer);
+  }
+
+  /**
+   * Slots: configured and allowlisted peers are trusted and may always get
+   * in (the worst untrusted peer, lowest score then youngest, is evicted for
+   * one); untrusted ones fill what is left, at most max_peers_per_ip from
+   * one source address, so throwaway keys cannot lock an honest node out.
+   */
+  private makeRoom(peer: Peer): { code: number; reason: string } | null {
+    const trusted = this.isTrusted(peer);
+    const open = this.openPeers().filter((p) => p !== peer);
+    if (!trusted) {
+      const sameIp = open.filter((p) => p.remoteIp === peer.remoteIp && !this.isTrusted(p));
+      if (sameIp.length >= this.options.maxPeersPerIp) {
+        return { code: CLOSE.full, reason: 'too many peers from this address' };
+      }
     }
+    if (open.length < this.options.maxPeers) return null;
+    if (!trusted) return { code: CLOSE.full, reason: 'max peers reached' };
+    const now = Date.now();
+    const victim = open
+      .filter((p) => !this.isTrusted(p))
+      .sort(
+        (a, b) =>
+          currentScore(a.score, now) - currentScore(b.score, now) || b.connectedAt - a.connectedAt,
+      )[0];
+    if (!victim) return { code: CLOSE.full, reason: 'max peers reached' };
+    this.counters.evicted++;
+    victim.close(CLOSE.full, 'evicted: a configured peer needs the slot');
     return null;
+  }
+
+  /** A peer we dialed from config, one whose DID a configured dial proved, or an allowlisted one. */
+  private isTrusted(peer: Peer): boolean {
+    if (peer.url && this.dials.get(peer.url)?.source === 'config') return true;
+    return peer.did !== undefined && this.trustedDids().has(peer.did);
+  }
+
+  /** DIDs we have reason to trust: configured dial targets' (once proved), the allowlist. */
+  private trustedDids(): Set<string> {
+    const dids = new Set<string>();
+    for (const d of this.dials.values()) if (d.source === 'config' && d.did) dids.add(d.did);
+    if (this.allowlist) for (const did of this.allowlist.dids()) dids.add(did);
+    return dids;
   }
 
   peerOnOpen(peer: Peer): void {
@@ -394,6 +504,7 @@ export class Mesh implements PeerHost {
 
   peerOnClose(peer: Peer, code: number, reason: string): void {
     this.peers.delete(peer);
+    if (code === CLOSE.slow) this.counters.slow++;
     for (const [rid, w] of this.grantWaits) {
       if (w.peer !== peer) continue;
       this.grantWaits.delete(rid);
@@ -878,13 +989,37 @@ export class Mesh implements PeerHost {
     for (const p of this.openPeers()) for (const f of frames) p.send(f);
     if (this.options.discover) {
       try {
-        for (const n of await this.journal.nodes()) {
-          if (n.did !== this.did && !this.byDid.has(n.did))
-            this.addDial(n.gossip, 'discovered', n.did);
-        }
+        this.discover(await this.journal.nodes());
       } catch {
         // The journal is restarting; next tick.
       }
+    }
+  }
+
+  /**
+   * Dial the endpoints of node records, but only of authors we have reason
+   * to (trustedDids: a record by anyone else could aim every node of the
+   * mesh at any host), only in the narrow URL form (parseGossipUrl) and the
+   * transport this node speaks, and at most max_dial_targets at once.
+   */
+  private discover(nodes: Array<{ did: string; gossip: string }>): void {
+    const trusted = this.trustedDids();
+    let held = [...this.dials.values()].filter((d) => d.source === 'discovered').length;
+    for (const n of nodes) {
+      if (n.did === this.did || this.byDid.has(n.did) || this.dials.has(n.gossip)) continue;
+      const url = parseGossipUrl(n.gossip);
+      const usable =
+        trusted.has(n.did) &&
+        !this.dropped.has(n.gossip) &&
+        !('error' in url) &&
+        url.tls === !this.options.insecurePlaintext &&
+        held < this.options.maxDialTargets;
+      if (!usable) {
+        this.counters.refusedDials++;
+        continue;
+      }
+      this.addDial(n.gossip, 'discovered', n.did);
+      held++;
     }
   }
 
@@ -934,21 +1069,32 @@ export class Mesh implements PeerHost {
       maxPayload: this.options.maxFrameBytes,
       perMessageDeflate: false,
     });
-    this.server = createServer((_req, res) => {
+    const answer426: Parameters<typeof createHttpServer>[1] = (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' });
       res.end('meshnode gossip: WebSocket only\n');
-    });
-    this.server.headersTimeout = this.options.handshakeTimeoutMs;
-    this.server.requestTimeout = this.options.handshakeTimeoutMs;
-    this.server.on('connection', (socket: Socket) => this.serverOnConnection(socket));
-    this.server.on('upgrade', (req, socket, head) => this.serverOnUpgrade(req, socket, head));
+    };
+    const server = this.tls
+      ? createHttpsServer({ ...this.tls, ...TLS_PINNED }, answer426)
+      : createHttpServer(answer426);
+    this.server = server;
+    server.headersTimeout = this.options.handshakeTimeoutMs;
+    server.requestTimeout = this.options.handshakeTimeoutMs;
+    server.on('upgrade', (req, socket, head) => this.serverOnUpgrade(req, socket, head));
+    // A failed TLS handshake (TLS 1.2 client, garbage) ends that socket only.
+    server.on('tlsClientError', (_err, socket: Duplex) => socket.destroy());
+    // We own the listening socket, so a connection is counted (and cut if
+    // it never upgrades) before TLS or HTTP sees a byte of it.
+    this.tcp = createTcpServer((socket) => this.tcpOnConnection(socket));
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, host, () => resolve());
+      this.tcp!.once('error', reject);
+      this.tcp!.listen(port, host, () => resolve());
     });
-    const addr = this.server.address();
+    const addr = this.tcp.address();
     this.port = typeof addr === 'object' && addr ? addr.port : 0;
-    this.log.info({ host, port: this.port, path: this.options.path }, 'gossip listening');
+    this.log.info(
+      { host, port: this.port, path: this.options.path, tls: Boolean(this.tls) },
+      'gossip listening',
+    );
   }
 
   /**
@@ -958,9 +1104,9 @@ export class Mesh implements PeerHost {
    * timeout is cut, and past maxPendingHandshakes of them a new one is cut
    * at once.
    */
-  private serverOnConnection(socket: Socket): void {
+  private tcpOnConnection(socket: Socket): void {
     socket.on('error', () => {});
-    if (this.unupgraded.size >= this.options.maxPendingHandshakes) {
+    if (this.stopped || this.unupgraded.size >= this.options.maxPendingHandshakes) {
       this.counters.refusedUpgrades++;
       socket.destroy();
       return;
@@ -969,6 +1115,8 @@ export class Mesh implements PeerHost {
     timer.unref();
     this.unupgraded.set(socket, timer);
     socket.once('close', () => this.settleConnection(socket));
+    if (!this.tls) return void this.server!.emit('connection', socket);
+    sniffTls(socket, (s) => this.server!.emit('connection', s));
   }
 
   private settleConnection(socket: Duplex): void {
@@ -977,7 +1125,8 @@ export class Mesh implements PeerHost {
   }
 
   private serverOnUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.settleConnection(socket);
+    // Over TLS the upgrade comes on the TLS socket; the deadline is on the TCP one under it.
+    this.settleConnection((socket as Duplex & { _parent?: Duplex })._parent ?? socket);
     socket.on('error', () => {});
     const reject = (status: number, text: string) => {
       this.counters.refusedUpgrades++;
@@ -1011,20 +1160,47 @@ export class Mesh implements PeerHost {
     this.peers.add(peer);
   }
 
+  /** Every configured peer may be dialed at once; beyond that the rate applies. */
+  private dialBurst(): number {
+    return Math.max(this.options.peers.length, this.options.dialRatePerS, 1);
+  }
+
   private addDial(url: string, source: DialTarget['source'], did?: string): void {
     if (this.dials.has(url)) return;
-    const d: DialTarget = { url, attempt: 0, source, ...(did ? { did } : {}) };
+    const d: DialTarget = {
+      url,
+      attempt: 0,
+      source,
+      ...(did ? { did } : {}),
+      ...(did && source === 'discovered' ? { author: did } : {}),
+    };
     this.dials.set(url, d);
     this.dial(d);
   }
 
   private dial(d: DialTarget): void {
-    if (this.stopped || d.socket) return;
+    if (this.stopped || d.socket || d.timer) return;
     if (d.did && (d.did === this.did || this.byDid.get(d.did)?.state === 'open')) return;
+    const now = Date.now();
+    const taken = take(this.dialBucket, 1, this.options.dialRatePerS, this.dialBurst(), now);
+    this.dialBucket = taken.bucket;
+    if (!taken.ok) {
+      // Over the dial rate: try again when a token is due, without growing the backoff.
+      d.timer = setTimeout(
+        () => {
+          d.timer = undefined;
+          this.dial(d);
+        },
+        Math.ceil(1000 / this.options.dialRatePerS),
+      );
+      d.timer.unref();
+      return;
+    }
     const ws = new WebSocket(d.url, {
       maxPayload: this.options.maxFrameBytes,
       handshakeTimeout: this.options.handshakeTimeoutMs,
       perMessageDeflate: false,
+      ...CLIENT_TLS,
     });
     d.socket = ws;
     ws.on('error', () => {});

@@ -4,24 +4,29 @@
  * mean is the gossiper's business (mesh.ts); a Peer only hands it frames
  * that arrived after a verified handshake.
  *
- * Handshake (both sides at once, no initiator role):
- *   → hello {versions, did, nonce}      ← hello
- *   → auth  {version, sig}              ← auth
- * Each side signs {version, signer: own DID, peer: their DID, challenge:
- * their nonce, own: own nonce} (runtime/crypto/auth.ts). The challenge makes
- * a recorded auth useless in any other session; the two DIDs stop a relay
- * from presenting one peer's proof to a third node. Only after our auth is
- * sent and theirs verified does the gossiper see the peer (`admit`).
+ * Handshake (protocol version 2). The side that dialed is the initiator:
+ *   → hello {versions, did, nonce}      ← hello    (each sent on open)
+ *   → auth  {version, sig}              ← auth     (each after the other's hello)
+ * Each side signs the transcript of runtime/crypto/auth.ts: its own role,
+ * both DIDs and both nonces in role order, the version and the TLS
+ * exporter of this connection. Our hello (with our fresh nonce) is sent
+ * before anything is signed, so every signature we make covers a nonce of
+ * ours on this connection; the role stops a proof being reflected back
+ * across two connections an attacker opened; the exporter stops one being
+ * relayed through a man in the middle. Only after our auth is sent and
+ * theirs verified does the gossiper see the peer (`admit`).
  */
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { authBytes, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
-import type { AuthTranscript } from '../../runtime/crypto/index.js';
-import { MeshError, handshakeFailed, protocolViolation } from '../../runtime/errors.js';
+import type { AuthTranscript, HandshakeRole } from '../../runtime/crypto/index.js';
+import { MeshError, handshakeFailed, protocolViolation, tooLarge } from '../../runtime/errors.js';
 import { sigFromString } from '../journal/codec.js';
 import { PROTOCOL_VERSIONS, decodeFrame, encodeFrame } from './frames.js';
 import type { Frame, FrameOf } from './frames.js';
 import { FULL_SCORE, take } from './scoring.js';
+import { channelBinding } from './tls.js';
 import type { Bucket, Offence, ScoreState } from './scoring.js';
 
 /**
@@ -30,6 +35,8 @@ import type { Bucket, Offence, ScoreState } from './scoring.js';
  */
 export const CLOSE = {
   shutdown: 1001,
+  /** RFC 6455: a message over max_frame_bytes (ws sends it; we log and charge it). */
+  tooBig: 1009,
   badFrame: 4000,
   handshake: 4001,
   version: 4002,
@@ -54,9 +61,18 @@ export interface PeerLimits {
   idleTimeoutMs: number;
   rateFrames: number;
   burstFrames: number;
-  /** Above this many bytes queued in the socket, senders wait. */
+  /** Above this many bytes queued in the socket, senders wait and droppable frames are skipped. */
   maxBufferedBytes: number;
+  /** One frame's limit: with 2 x maxBufferedBytes, the peer's send budget. */
+  maxFrameBytes: number;
 }
+
+/**
+ * Frames that only advertise heads: skipped for a peer that is behind on
+ * reading (the next anti-entropy round sends a fresh one), so a peer that
+ * reads nothing cannot make its queue of them grow.
+ */
+const DROPPABLE = new Set(['vv', 'have']);
 
 /** What a Peer needs from the gossiper. */
 export interface PeerHost {
@@ -84,6 +100,8 @@ export class Peer {
   score: ScoreState = { score: FULL_SCORE, at: Date.now() };
   framesIn = 0;
   framesOut = 0;
+  /** vv/have frames not sent because the peer was behind on reading. */
+  framesSkipped = 0;
   bytesIn = 0;
   bytesOut = 0;
   closeCode = 0;
@@ -105,11 +123,16 @@ export class Peer {
   readonly remoteIp: string;
   readonly localIp: string;
 
+  /** The dialer is the initiator: the role each side signs. */
+  readonly role: HandshakeRole;
+  /** This connection's TLS exporter (or `plaintext`): what both proofs are bound to. */
+  readonly binding: string;
   private readonly nonce = randomBytes(32).toString('base64url');
   private theirHello: FrameOf<'hello'> | undefined;
   private authSent = false;
   private authVerified = false;
   private bucket: Bucket;
+  private tooBig = false;
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -121,15 +144,20 @@ export class Peer {
     private readonly limits: PeerLimits,
   ) {
     this.bucket = { tokens: limits.burstFrames, at: Date.now() };
-    const socket = (
-      ws as unknown as { _socket?: { remoteAddress?: string; localAddress?: string } }
-    )._socket;
+    const socket = (ws as unknown as { _socket?: Socket })._socket;
+    this.role = direction === 'out' ? 'initiator' : 'responder';
+    this.binding = channelBinding(socket);
     this.remoteIp = unmapped(socket?.remoteAddress ?? '');
     this.localIp = unmapped(socket?.localAddress ?? '');
     ws.on('message', (data, isBinary) => this.socketOnMessage(data as Buffer, isBinary));
     ws.on('pong', () => (this.lastSeen = Date.now()));
     ws.on('close', (code, reason) => this.socketOnClose(code, reason.toString()));
-    ws.on('error', () => {}); // 'close' follows; the reason is logged there
+    // 'close' follows every error; the reason is logged there. A message over
+    // maxPayload is ws closing with 1009 itself, which its 'close' reports as
+    // 1006: remember it, so the log and the peer's score say what happened.
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.tooBig = true;
+    });
     this.timers.push(
       setTimeout(() => {
         if (this.state === 'handshake') this.close(CLOSE.handshakeTimeout, 'handshake timeout');
@@ -138,10 +166,23 @@ export class Peer {
     this.send({ t: 'hello', versions: [...PROTOCOL_VERSIONS], did: host.did, nonce: this.nonce });
   }
 
-  /** Send a frame; false if the socket is no longer open. */
+  /**
+   * Send a frame; false if the socket is no longer open. Whatever the frame,
+   * a peer whose send queue would pass its budget (2 x maxBufferedBytes +
+   * one frame) is cut with 4011: its memory is bounded by the budget.
+   */
   send(frame: Frame): boolean {
     if (this.ws.readyState !== this.ws.OPEN) return false;
+    const queued = this.ws.bufferedAmount;
+    if (DROPPABLE.has(frame.t) && queued > this.limits.maxBufferedBytes) {
+      this.framesSkipped++;
+      return true;
+    }
     const text = encodeFrame(frame);
+    if (queued + text.length > 2 * this.limits.maxBufferedBytes + this.limits.maxFrameBytes) {
+      this.close(CLOSE.slow, 'peer does not read: send budget exceeded');
+      return false;
+    }
     this.framesOut++;
     this.bytesOut += text.length;
     this.ws.send(text);
@@ -242,13 +283,9 @@ export class Peer {
       if (!hello) throw handshakeFailed('auth before hello');
       if (this.authVerified) throw handshakeFailed('second auth');
       if (frame.version !== this.version) throw handshakeFailed('auth for another version');
-      const bytes = authBytes({
-        version: this.version,
-        signer: hello.did,
-        peer: this.host.did,
-        challenge: this.nonce,
-        own: hello.nonce,
-      });
+      const bytes = authBytes(
+        this.transcript(this.role === 'initiator' ? 'responder' : 'initiator', hello),
+      );
       if (!verify(sigFromString(frame.sig), bytes, publicKeyFromDid(hello.did))) {
         throw handshakeFailed('handshake signature does not verify for that DID');
       }
@@ -263,13 +300,7 @@ export class Peer {
   private async sendAuth(hello: FrameOf<'hello'>): Promise<void> {
     let sig: string;
     try {
-      sig = await this.host.signAuth({
-        version: this.version,
-        signer: this.host.did,
-        peer: hello.did,
-        challenge: hello.nonce,
-        own: this.nonce,
-      });
+      sig = await this.host.signAuth(this.transcript(this.role, hello));
     } catch (err) {
       // Our side failed (journal restarting): not the peer's fault; it redials.
       return this.close(CLOSE.shutdown, `cannot sign the handshake: ${(err as Error).message}`);
@@ -278,6 +309,19 @@ export class Peer {
     this.send({ t: 'auth', version: this.version, sig });
     this.authSent = true;
     this.maybeOpen();
+  }
+
+  /** This connection's transcript as `role` signs it. */
+  private transcript(role: HandshakeRole, theirs: FrameOf<'hello'>): AuthTranscript {
+    const ours = { did: this.host.did, nonce: this.nonce };
+    const peer = { did: theirs.did, nonce: theirs.nonce };
+    return {
+      version: this.version,
+      role,
+      initiator: this.role === 'initiator' ? ours : peer,
+      responder: this.role === 'initiator' ? peer : ours,
+      binding: this.binding,
+    };
   }
 
   private maybeOpen(): void {
@@ -299,11 +343,15 @@ export class Peer {
   }
 
   private socketOnClose(code: number, reason: string): void {
-    if (this.state !== 'closed') {
-      this.closeCode = code;
-      this.closeReason = reason || 'closed by peer';
-      this.finish();
+    if (this.state === 'closed') return;
+    if (this.tooBig) {
+      code = CLOSE.tooBig;
+      reason = 'frame over max_frame_bytes';
+      if (this.state === 'open') this.host.peerOnOffence(this, 'malformed', tooLarge(reason));
     }
+    this.closeCode = code;
+    this.closeReason = reason || 'closed by peer';
+    this.finish();
   }
 
   /** Enter 'closed' exactly once and tell the gossiper. */

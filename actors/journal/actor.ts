@@ -25,6 +25,8 @@ import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import {
   authBytes,
+  authSigner,
+  authTranscriptSchema,
   blake2b256Hex,
   generateKeyPair,
   loadFastHash,
@@ -520,20 +522,25 @@ export default class JournalActor extends Actor {
     );
   }
 
-  /** Sign a gossip handshake: the context prefix makes it unusable as an entry signature. */
+  /**
+   * Sign a gossip handshake transcript as this node, in the role it states.
+   * The context prefix makes it unusable as an entry signature; the shape is
+   * checked whole (authTranscriptSchema), so nothing else is ever signed here.
+   */
   private gossipOnSignAuth(data: unknown): string {
-    const t = (data ?? {}) as Partial<AuthTranscript>;
-    const strings = [t.signer, t.peer, t.challenge, t.own];
-    if (!Number.isSafeInteger(t.version) || strings.some((s) => typeof s !== 'string')) {
+    const parsed = authTranscriptSchema.safeParse(data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
       throw new MeshError(
         'ERR_BAD_REQUEST',
-        'signAuth needs version, signer, peer, challenge, own',
+        `signAuth.${issue.path.join('.') || '(root)'}: ${issue.message}`,
       );
     }
-    if (t.signer !== this.key.did) {
-      throw new MeshError('ERR_BAD_REQUEST', 'signAuth.signer must be this node');
+    const t: AuthTranscript = parsed.data;
+    if (authSigner(t) !== this.key.did) {
+      throw new MeshError('ERR_BAD_REQUEST', `signAuth.${t.role}.did must be this node`);
     }
-    return sigToString(sign(this.key, authBytes(t as AuthTranscript)));
+    return sigToString(sign(this.key, authBytes(t)));
   }
 
   /** Sign a grant request as this node (the consumer side of DESIGN §6 step 3). */

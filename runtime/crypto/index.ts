@@ -42,9 +42,14 @@ export {
 // this index never loads @noble/curves.
 export {
   authBytes,
+  authSigner,
+  authTranscriptSchema,
   GOSSIP_AUTH_CONTEXT,
+  PLAINTEXT_BINDING,
   GRANT_REQUEST_CONTEXT,
   grantRequestBytes,
   type AuthTranscript,
   type GrantRequestFields,
+  type HandshakeRole,
+  type HandshakeSide,
 } from './auth.js';

@@ -73,7 +73,7 @@ async function replicate(
   const want = (await src.ask('journal', 'heads')) as Record<string, number>;
   const t = performance.now();
   const dst = await startNode(tempDir('meshnode-bench-dst-'), {
-    peers: [`ws://127.0.0.1:${port}/gossip`],
+    peers: [`wss://127.0.0.1:${port}/gossip`],
   });
   await waitFor(
     async () => sameHeads((await dst.ask('journal', 'heads')) as never, want),
@@ -107,7 +107,7 @@ async function latencyAndIdle(r: Reporter): Promise<void> {
     if (i > 0) links.add(Math.floor(Math.random() * i));
     if (i > 1 && Math.random() < 0.5) links.add(Math.floor(Math.random() * i));
     const sup = await startNode(tempDir('meshnode-bench-lat-'), {
-      peers: [...links].map((j) => `ws://127.0.0.1:${ports[j]}/gossip`),
+      peers: [...links].map((j) => `wss://127.0.0.1:${ports[j]}/gossip`),
     });
     nodes.push(sup);
     ports.push(((await sup.ask('gossip', 'status')) as { listening: number }).listening);
@@ -160,7 +160,7 @@ async function latencyAndIdle(r: Reporter): Promise<void> {
 
   // Idle: one more node dials all ten, then nobody writes.
   const hub = await startNode(tempDir('meshnode-bench-hub-'), {
-    peers: ports.map((p) => `ws://127.0.0.1:${p}/gossip`),
+    peers: ports.map((p) => `wss://127.0.0.1:${p}/gossip`),
   });
   await waitFor(async () => (await connectedPeers(hub)) === IDLE_PEERS, 30_000);
   await sleep(1000);

@@ -133,7 +133,7 @@ async function grantEndToEnd(r: Reporter): Promise<void> {
   });
   const port = ((await P.ask('gossip', 'status')) as { listening: number }).listening;
   const C = await node({
-    gossip: { listen: '', peers: [`ws://127.0.0.1:${port}/gossip`] },
+    gossip: { listen: '', peers: [`wss://127.0.0.1:${port}/gossip`] },
     nft: { backend: 'memory' },
   });
   try {

@@ -1,7 +1,7 @@
 /**
  * A mesh of real nodes in this process, for gossip tests: one Supervisor per
  * node (the four built-in actors on worker threads) on its own temp state
- * directory, gossip listening on 127.0.0.1, peers given as ws:// URLs
+ * directory, gossip listening on 127.0.0.1, peers given as wss:// URLs (TLS 1.3)
  * according to a topology. Nodes start in index order; a node dials only
  * nodes whose port is known by then (earlier ones, or ports picked up front
  * with `freePort`), so a chain or a star needs no port guessing.
@@ -25,6 +25,8 @@ export const TEST_GOSSIP = {
   backoff_max_ms: 500,
   handshake_timeout_ms: 3000,
   discover: false,
+  // Every test node and raw client is on 127.0.0.1.
+  max_peers_per_ip: 256,
 } as const;
 
 /** Which earlier (or pre-ported) nodes node `i` dials. */
@@ -96,7 +98,7 @@ export function freePort(): Promise<number> {
 }
 
 export const gossipUrl = (port: number, host = '127.0.0.1'): string =>
-  `ws://${host}:${port}/gossip`;
+  `wss://${host}:${port}/gossip`;
 
 function dialsOf(topology: Topology, i: number, n: number): number[] {
   if (typeof topology === 'function') return topology(i, n);

@@ -9,6 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
+import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
 import { CLOSE } from '../../../actors/gossip/peer.js';
@@ -16,6 +19,14 @@ import { sigFromString, sigToString } from '../../../actors/journal/codec.js';
 import type { Entry } from '../../../actors/journal/codec.js';
 import { authBytes, publicKeyFromDid, sign, verify } from '../../../runtime/crypto/index.js';
 import type { AuthTranscript, KeyPair } from '../../../runtime/crypto/index.js';
+import {
+  RAW_TLS,
+  WIRE_VERSION,
+  bindingOf,
+  rawUrl,
+  signTranscript,
+  transcriptOf,
+} from '../../helpers/gossip-wire.js';
 import type { Supervisor } from '../../../supervisor/supervisor.js';
 import {
   Feed,
@@ -53,6 +64,8 @@ const gossipConfig = (extra: Record<string, unknown> = {}) => ({
     burst_frames: RATE,
     anti_entropy_ms: 1000,
     idle_timeout_ms: IDLE_TIMEOUT_MS,
+    // Every raw client here is on 127.0.0.1; the per-address limit has its own test.
+    max_peers_per_ip: 256,
     ...extra,
   },
 });
@@ -136,11 +149,12 @@ class RawPeer {
     );
   }
 
-  static open(port: number, path = PATH): Promise<RawPeer> {
+  static open(port: number, path = PATH, tls = true): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, {
+      const ws = new WebSocket(rawUrl(port, path, '127.0.0.1', tls), {
         perMessageDeflate: false,
         maxPayload: 64 * 1024 * 1024,
+        ...RAW_TLS,
       });
       const peer = new RawPeer(ws);
       ws.once('open', () => resolve(peer));
@@ -193,20 +207,28 @@ class RawPeer {
     this.nodeHello = hello;
     const did = opts.claim ?? key.did;
     const own = opts.nonce ?? this.nonce;
-    this.send({ t: 'hello', versions: [1], did, nonce: own });
+    this.send({ t: 'hello', versions: [WIRE_VERSION], did, nonce: own });
     const auth = opts.auth ?? {
       t: 'auth',
-      version: 1,
-      sig: signAuth(key, {
-        version: 1,
-        signer: did,
-        peer: hello.did as string,
-        challenge: hello.nonce as string,
-        own,
-      }),
+      version: WIRE_VERSION,
+      sig: signAuth(key, this.transcript('initiator', { did, nonce: own })),
     };
     this.send(auth);
     return auth;
+  }
+
+  /** This connection's transcript: we dialed, so we are the initiator. */
+  transcript(
+    role: 'initiator' | 'responder',
+    us: { did: string; nonce: string } = { did: '', nonce: this.nonce },
+  ): AuthTranscript {
+    const hello = this.nodeHello!;
+    return transcriptOf(
+      role,
+      us,
+      { did: hello.did as string, nonce: hello.nonce as string },
+      bindingOf(this.ws),
+    );
   }
 
   /**
@@ -217,16 +239,10 @@ class RawPeer {
     const sent = await this.handshake(key);
     const hello = this.nodeHello!;
     const theirs = await this.take('auth');
-    const bytes = authBytes({
-      version: 1,
-      signer: hello.did as string,
-      peer: key.did,
-      challenge: this.nonce,
-      own: hello.nonce as string,
-    });
+    const bytes = authBytes(this.transcript('responder', { did: key.did, nonce: this.nonce }));
     assert.ok(
       verify(sigFromString(theirs.sig as string), bytes, publicKeyFromDid(hello.did as string)),
-      "the node's handshake signature verifies for its DID over our nonce",
+      "the node's handshake signature verifies for its DID, its role, our nonce and this TLS session",
     );
     await this.take('vv');
     return sent;
@@ -250,9 +266,7 @@ class RawPeer {
   }
 }
 
-function signAuth(key: KeyPair, t: AuthTranscript): string {
-  return sigToString(sign(key, authBytes(t)));
-}
+const signAuth = signTranscript;
 
 /** Fresh deterministic keys: no two tests share a DID (bans are per DID). */
 let nextKey = 10;
@@ -350,7 +364,7 @@ test('no handshake: the node closes with 4006 after handshake_timeout_ms', async
   // hello but no auth: the same timeout
   const half = await RawPeer.open(port);
   await half.take('hello');
-  half.send({ t: 'hello', versions: [1], did: freshKey().did, nonce: half.nonce });
+  half.send({ t: 'hello', versions: [WIRE_VERSION], did: freshKey().did, nonce: half.nonce });
   await half.take('auth'); // the node answers with its proof, then waits for ours
   assert.is(await half.closeCode(HANDSHAKE_TIMEOUT_MS + 2000), CLOSE.handshakeTimeout);
 
@@ -368,35 +382,54 @@ test('a bad handshake signature is closed with 4001', async () => {
   const key = freshKey();
   const random = await RawPeer.open(port);
   await random.handshake(key, {
-    auth: { t: 'auth', version: 1, sig: sigToString(randomBytes(64)) },
+    auth: { t: 'auth', version: WIRE_VERSION, sig: sigToString(randomBytes(64)) },
   });
   assert.is(await random.closeCode(), CLOSE.handshake);
 
   // A real signature by the right key, over the wrong bytes (no context line).
   const wrongBytes = await RawPeer.open(port);
-  const hello = await wrongBytes.take('hello');
-  wrongBytes.frames.unshift(hello);
-  const transcript = {
-    version: 1,
-    signer: key.did,
-    peer: hello.did as string,
-    challenge: hello.nonce as string,
-    own: wrongBytes.nonce,
-  };
+  wrongBytes.nodeHello = await wrongBytes.take('hello');
+  wrongBytes.frames.unshift(wrongBytes.nodeHello);
+  const transcript = wrongBytes.transcript('initiator', { did: key.did, nonce: wrongBytes.nonce });
   const sig = sigToString(sign(key, new TextEncoder().encode(JSON.stringify(transcript))));
-  await wrongBytes.handshake(key, { auth: { t: 'auth', version: 1, sig } });
+  await wrongBytes.handshake(key, { auth: { t: 'auth', version: WIRE_VERSION, sig } });
   assert.is(await wrongBytes.closeCode(), CLOSE.handshake);
 
   // An auth for a version that was not negotiated.
   const otherVersion = await RawPeer.open(port);
-  const v2 = await otherVersion.take('hello');
-  otherVersion.frames.unshift(v2);
-  const sig2 = signAuth(key, { ...transcript, version: 2, challenge: v2.nonce as string });
+  otherVersion.nodeHello = await otherVersion.take('hello');
+  otherVersion.frames.unshift(otherVersion.nodeHello);
+  const t3 = otherVersion.transcript('initiator', { did: key.did, nonce: otherVersion.nonce });
+  const sig3 = signAuth(key, { ...t3, version: WIRE_VERSION + 1 });
   await otherVersion.handshake(key, {
-    nonce: otherVersion.nonce,
-    auth: { t: 'auth', version: 2, sig: sig2 },
+    auth: { t: 'auth', version: WIRE_VERSION + 1, sig: sig3 },
   });
   assert.is(await otherVersion.closeCode(), CLOSE.handshake);
+
+  // The right bytes but the node's role (a proof the node itself would make).
+  const wrongRole = await RawPeer.open(port);
+  wrongRole.nodeHello = await wrongRole.take('hello');
+  wrongRole.frames.unshift(wrongRole.nodeHello);
+  const t4 = wrongRole.transcript('responder', { did: key.did, nonce: wrongRole.nonce });
+  await wrongRole.handshake(key, {
+    auth: { t: 'auth', version: WIRE_VERSION, sig: signAuth(key, t4) },
+  });
+  assert.is(await wrongRole.closeCode(), CLOSE.handshake);
+
+  // The right bytes, bound to another TLS session (the exporter of a second connection).
+  const other = await RawPeer.open(port);
+  const wrongSession = await RawPeer.open(port);
+  wrongSession.nodeHello = await wrongSession.take('hello');
+  wrongSession.frames.unshift(wrongSession.nodeHello);
+  const t5 = {
+    ...wrongSession.transcript('initiator', { did: key.did, nonce: wrongSession.nonce }),
+    binding: bindingOf(other.ws),
+  };
+  await wrongSession.handshake(key, {
+    auth: { t: 'auth', version: WIRE_VERSION, sig: signAuth(key, t5) },
+  });
+  assert.is(await wrongSession.closeCode(), CLOSE.handshake);
+  other.close();
 
   const status = await gossipStatus(node.sup);
   assert.not.ok(
@@ -417,18 +450,18 @@ test('wrong DID: hello claims one DID, auth signed by another key, is closed wit
 
   // The attacker's own DID in the transcript does not help either.
   const honestTranscript = await RawPeer.open(port);
-  const hello = await honestTranscript.take('hello');
-  honestTranscript.frames.unshift(hello);
-  const sig = signAuth(attacker, {
-    version: 1,
-    signer: attacker.did,
-    peer: hello.did as string,
-    challenge: hello.nonce as string,
-    own: honestTranscript.nonce,
-  });
+  honestTranscript.nodeHello = await honestTranscript.take('hello');
+  honestTranscript.frames.unshift(honestTranscript.nodeHello);
+  const sig = signAuth(
+    attacker,
+    honestTranscript.transcript('initiator', {
+      did: attacker.did,
+      nonce: honestTranscript.nonce,
+    }),
+  );
   await honestTranscript.handshake(attacker, {
     claim: victim.did,
-    auth: { t: 'auth', version: 1, sig },
+    auth: { t: 'auth', version: WIRE_VERSION, sig },
   });
   assert.is(await honestTranscript.closeCode(), CLOSE.handshake);
 
@@ -507,8 +540,8 @@ test('garbage before the handshake is closed with 4000; after it, each costs sco
   const early: Array<[string | Buffer, boolean, number]> = [
     ['not json at all', false, CLOSE.badFrame],
     [randomBytes(300), true, CLOSE.badFrame],
-    [Buffer.from(JSON.stringify({ t: 'hello', versions: [1] })), true, CLOSE.badFrame],
-    [JSON.stringify({ t: 'hello', versions: [1], did: 'did:key:zBad', nonce: 'x' }), false, 4000],
+    [Buffer.from(JSON.stringify({ t: 'hello', versions: [2] })), true, CLOSE.badFrame],
+    [JSON.stringify({ t: 'hello', versions: [2], did: 'did:key:zBad', nonce: 'x' }), false, 4000],
     // A well-formed frame out of turn is a failed handshake rather than garbage.
     [JSON.stringify({ t: 'vv', heads: {}, more: false }), false, CLOSE.handshake],
   ];
@@ -538,7 +571,7 @@ test('garbage before the handshake is closed with 4000; after it, each costs sco
     scores.push((await scoreOf(node.sup, key.did))!);
   }
   assert.equal(scores, [75, 50, 25]);
-  late.send({ t: 'hello', versions: [1], did: key.did, nonce: late.nonce }); // a protocol offence: 10
+  late.send({ t: 'hello', versions: [WIRE_VERSION], did: key.did, nonce: late.nonce }); // a protocol offence: 10
   await until(async () => (await scoreOf(node.sup, key.did)) === 15, 2000, 'score 15');
   late.sendRaw('\u0000\u0000');
   assert.is(await late.closeCode(), CLOSE.banned);
@@ -723,9 +756,26 @@ test('a flood of frames over rate_frames_per_s is dropped and ends in a ban (400
   await assertServesHonest(node.sup);
 });
 
-test('the HTTP side refuses what is not a gossip upgrade', async () => {
+test('the HTTP side refuses what is not a gossip upgrade over TLS 1.3', async () => {
+  // HTTPS without the upgrade: 426.
+  assert.is(await httpsStatus(port, RAW_TLS), 426);
+  // Plain HTTP on the TLS port: a clear 400 that names TLS, not a reset.
   const plain = await fetch(`http://127.0.0.1:${port}${PATH}`);
-  assert.is(plain.status, 426);
+  assert.is(plain.status, 400);
+  assert.match(await plain.text(), /TLS 1\.3 only: use wss:\/\//);
+  // A plain ws:// client the same.
+  const ws = await RawPeer.open(port, PATH, false).then(
+    () => 0,
+    (err: unknown) => (err instanceof Refused ? err.status : -1),
+  );
+  assert.is(ws, 400);
+  // A client that offers TLS 1.2 at most: the TLS handshake fails (protocol_version alert).
+  const old = await httpsStatus(port, {
+    ...RAW_TLS,
+    minVersion: 'TLSv1.2',
+    maxVersion: 'TLSv1.2',
+  }).then(String, (err: Error & { code?: string }) => err.code ?? err.message);
+  assert.is(old, 'EPROTO', 'a TLS 1.2-only client is refused');
   const wrongPath = await RawPeer.open(port, '/other').then(
     () => 0,
     (err: unknown) => (err instanceof Refused ? err.status : -1),
@@ -733,6 +783,18 @@ test('the HTTP side refuses what is not a gossip upgrade', async () => {
   assert.is(wrongPath, 404);
   await assertServesHonest(node.sup);
 });
+
+/** The status of a GET over HTTPS with `tls` options (rejects on a TLS failure). */
+function httpsStatus(p: number, tls: ConnectionOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: p, path: PATH, ...tls }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 // ---------------------------------------------------------------------------
 // Thousands of connections
@@ -760,7 +822,7 @@ async function appendOnceSynced(
 /** A TCP connection to the gossip port that sends `first` (or nothing) and then nothing. */
 async function silentSocket(
   p: number,
-  first?: string,
+  first?: Buffer,
 ): Promise<{ socket: Socket; closed: Promise<number> }> {
   const socket = netConnect(p, '127.0.0.1');
   socket.on('error', () => {});
@@ -784,8 +846,8 @@ test('connections that never ask for the upgrade are cut after handshake_timeout
   const honest = await RawPeer.open(port);
   const honestKey = freshKey();
   await honest.session(honestKey);
-  // Half a request line is no better than nothing.
-  const partial = await silentSocket(port, 'GET /gossip HTTP/1.1\r\n');
+  // Half a TLS record (the start of a ClientHello) is no better than nothing.
+  const partial = await silentSocket(port, Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
   const SILENT = 1000;
   const silent = await Promise.all(Array.from({ length: SILENT }, () => silentSocket(port)));
   try {
@@ -850,13 +912,13 @@ interface Upgrade {
   socket: Socket;
 }
 
-/** A raw TCP socket that sends a WebSocket upgrade and then nothing: resolves with the HTTP status. */
+/** A TLS socket that sends a WebSocket upgrade and then nothing: resolves with the HTTP status. */
 function rawUpgrade(p: number): Promise<Upgrade> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect(p, '127.0.0.1');
+    const socket = tlsConnect({ port: p, host: '127.0.0.1', ...RAW_TLS });
     let head = '';
     let settled = false;
-    socket.on('connect', () =>
+    socket.on('secureConnect', () =>
       socket.write(
         `GET ${PATH} HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nUpgrade: websocket\r\n` +
           `Connection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
@@ -896,7 +958,7 @@ test('thousands of held connections: past max_pending_handshakes 503, honest pee
     const portA = (await gossipStatus(a.sup)).listening;
     // An honest real node, connected before the flood.
     b = await startNode(tempDir(), {
-      ...gossipConfig({ listen: '', peers: [`ws://127.0.0.1:${portA}${PATH}`] }),
+      ...gossipConfig({ listen: '', peers: [`wss://127.0.0.1:${portA}${PATH}`] }),
     });
     const didB = (await gossipStatus(b.sup)).did;
     await until(

@@ -23,7 +23,15 @@ import { WebSocket } from 'ws';
 import type { Activation } from '../../../actors/grants/activations.js';
 import { sigToString } from '../../../actors/journal/codec.js';
 import { verifyAuditLog } from '../../../runtime/audit-log.js';
-import { authBytes, grantRequestBytes, sign } from '../../../runtime/crypto/index.js';
+import { grantRequestBytes, sign } from '../../../runtime/crypto/index.js';
+import {
+  RAW_TLS,
+  WIRE_VERSION,
+  bindingOf,
+  rawUrl,
+  signTranscript,
+  transcriptOf,
+} from '../../helpers/gossip-wire.js';
 import type { KeyPair } from '../../../runtime/crypto/index.js';
 import { Supervisor } from '../../../supervisor/supervisor.js';
 import { Feed, ingest, keyOf, nodeInput } from '../../helpers/journal.js';
@@ -81,7 +89,7 @@ async function startNode(
   return { dir, sup, did: st.did, port: st.listening, records: mem.records };
 }
 
-const urlOf = (n: Node): string => `ws://127.0.0.1:${n.port}/gossip`;
+const urlOf = (n: Node): string => `wss://127.0.0.1:${n.port}/gossip`;
 
 /** C is linked to P and may append as itself (its own feed head confirmed by P). */
 async function linked(c: Node, p: Node): Promise<void> {
@@ -160,7 +168,7 @@ class RawPeer {
 
   static open(port: number): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/gossip`, { perMessageDeflate: false });
+      const ws = new WebSocket(rawUrl(port), { perMessageDeflate: false, ...RAW_TLS });
       const peer = new RawPeer(ws);
       ws.once('open', () => resolve(peer));
       ws.once('error', reject);
@@ -185,15 +193,14 @@ class RawPeer {
   /** Authenticate as `key` and wait until the node admits us (its first version vector). */
   async session(key: KeyPair): Promise<void> {
     const hello = await this.take('hello');
-    this.send({ t: 'hello', versions: [1], did: key.did, nonce: this.nonce });
-    const transcript = {
-      version: 1,
-      signer: key.did,
-      peer: hello.did as string,
-      challenge: hello.nonce as string,
-      own: this.nonce,
-    };
-    this.send({ t: 'auth', version: 1, sig: sigToString(sign(key, authBytes(transcript))) });
+    this.send({ t: 'hello', versions: [WIRE_VERSION], did: key.did, nonce: this.nonce });
+    const transcript = transcriptOf(
+      'initiator',
+      { did: key.did, nonce: this.nonce },
+      { did: hello.did as string, nonce: hello.nonce as string },
+      bindingOf(this.ws),
+    );
+    this.send({ t: 'auth', version: WIRE_VERSION, sig: signTranscript(key, transcript) });
     await this.take('auth');
     await this.take('vv');
   }

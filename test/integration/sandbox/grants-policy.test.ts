@@ -92,7 +92,7 @@ test.before(async () => {
   const consumerDir = tempDir('meshnode-consumer-');
   await writeKeyFile(join(consumerDir, 'node.key'), consumerKey);
   consumer = await startNode(consumerDir, {
-    gossip: gossip([`ws://127.0.0.1:${provider.port}/gossip`]),
+    gossip: gossip([`wss://127.0.0.1:${provider.port}/gossip`]),
   });
   assert.is(consumer.did, consumerKey.did);
   await until(

@@ -26,6 +26,8 @@ const FACTORIES: Array<[string, () => MeshError, errors.ErrorCode]> = [
   ['actorInit', () => errors.actorInit('journal', 'lmdb locked'), 'ERR_ACTOR_INIT'],
   ['stateLocked', () => errors.stateLocked('/var/lib/meshnode', 1234), 'ERR_STATE_LOCKED'],
   ['badFrame', () => errors.badFrame('frame is not JSON'), 'ERR_BAD_FRAME'],
+  ['tooLarge', () => errors.tooLarge('frame over max_frame_bytes'), 'ERR_TOO_LARGE'],
+  ['tooDeep', () => errors.tooDeep('frame', 64), 'ERR_TOO_DEEP'],
   ['protocolViolation', () => errors.protocolViolation('entries nobody asked for'), 'ERR_PROTOCOL'],
   ['handshakeFailed', () => errors.handshakeFailed('auth before hello'), 'ERR_HANDSHAKE'],
   ['nftBadRequest', () => errors.nftBadRequest('apply has nothing to do'), 'ERR_NFT_BAD_REQUEST'],

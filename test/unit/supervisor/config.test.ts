@@ -102,6 +102,7 @@ test('[gossip] defaults: open mesh on loopback, bounded frames, peers, rate and 
     listen: '127.0.0.1:7946',
     path: '/gossip',
     peers: [],
+    insecure_plaintext: false,
     mode: 'open',
     allowlist: '',
     discover: true,
@@ -111,6 +112,9 @@ test('[gossip] defaults: open mesh on loopback, bounded frames, peers, rate and 
     max_frame_bytes: 4 * 1024 * 1024,
     max_entries_per_frame: 1000,
     max_wants_in_flight: 16,
+    max_peers_per_ip: 16,
+    max_dial_targets: 64,
+    dial_rate_per_s: 4,
     handshake_timeout_ms: 5000,
     idle_timeout_ms: 60_000,
     anti_entropy_ms: 10_000,
@@ -128,7 +132,7 @@ test('[gossip] becomes the gossip actor options; the journal awaits its own head
     node: { state_dir: dir },
     gossip: {
       listen: '[::1]:0',
-      peers: ['ws://127.0.0.1:7000/gossip', 'wss://peer.example:443/gossip'],
+      peers: ['wss://127.0.0.1:7000/gossip', 'wss://peer.example:443/gossip'],
       mode: 'closed',
       allowlist: join(dir, 'allow'),
       max_entries_per_frame: 200,
@@ -137,7 +141,8 @@ test('[gossip] becomes the gossip actor options; the journal awaits its own head
   });
   const options = gossipChild(config).options as Record<string, unknown>;
   assert.is(options.listen, '[::1]:0');
-  assert.equal(options.peers, ['ws://127.0.0.1:7000/gossip', 'wss://peer.example:443/gossip']);
+  assert.equal(options.peers, ['wss://127.0.0.1:7000/gossip', 'wss://peer.example:443/gossip']);
+  assert.is(options.insecurePlaintext, false);
   assert.is(options.mode, 'closed');
   assert.is(options.allowlist, join(dir, 'allow'));
   assert.is(options.maxEntriesPerFrame, 200);
@@ -148,7 +153,7 @@ test('[gossip] becomes the gossip actor options; the journal awaits its own head
 
   const alone = parseConfig({});
   assert.is((journalChild(alone).options as Record<string, unknown>).awaitSelfSync, false);
-  const forced = parseConfig({ gossip: { peers: ['ws://a:1/gossip'], self_sync: 'force' } });
+  const forced = parseConfig({ gossip: { peers: ['wss://a:1/gossip'], self_sync: 'force' } });
   assert.is((journalChild(forced).options as Record<string, unknown>).awaitSelfSync, false);
 });
 
@@ -177,8 +182,8 @@ test('[gossip] each bad field is refused with ERR_INVALID_OPTION naming it', () 
     [{ gossip: { listen: 7946 } }, 'config.gossip.listen'],
     [{ gossip: { path: 'gossip' } }, 'config.gossip.path'],
     [{ gossip: { peers: ['http://127.0.0.1:7946/gossip'] } }, 'config.gossip.peers[0]'],
-    [{ gossip: { peers: ['ws://ok:1/g', 'ws://'] } }, 'config.gossip.peers[1]'],
-    [{ gossip: { peers: ['ws://a b:1/gossip'] } }, 'config.gossip.peers[0]'],
+    [{ gossip: { peers: ['wss://ok:1/g', 'wss://'] } }, 'config.gossip.peers[1]'],
+    [{ gossip: { peers: ['wss://a b:1/gossip'] } }, 'config.gossip.peers[0]'],
     [{ gossip: { peers: '127.0.0.1:7946' } }, 'config.gossip.peers'],
     // More than one journal ingest batch (1,000) would be refused whole when it arrived.
     [{ gossip: { max_entries_per_frame: 1001 } }, 'config.gossip.max_entries_per_frame'],
@@ -188,6 +193,27 @@ test('[gossip] each bad field is refused with ERR_INVALID_OPTION naming it', () 
     [{ gossip: { self_sync: 'never' } }, 'config.gossip.self_sync'],
     [{ gossip: { discover: 'yes' } }, 'config.gossip.discover'],
     [{ gossip: { peer: [] } }, 'config.gossip'],
+    // TLS is the default: ws:// only with insecure_plaintext, and that only on loopback.
+    [{ gossip: { peers: ['ws://127.0.0.1:7946/gossip'] } }, 'config.gossip.peers[0]'],
+    [{ gossip: { insecure_plaintext: true, listen: '0.0.0.0:7946' } }, 'config.gossip.listen'],
+    [
+      { gossip: { insecure_plaintext: true, peers: ['ws://10.0.0.2:7946/gossip'] } },
+      'config.gossip.peers[0]',
+    ],
+    [{ gossip: { insecure_plaintext: 'yes' } }, 'config.gossip.insecure_plaintext'],
+    // URLs are narrow: no user info, query or fragment; an explicit port.
+    [{ gossip: { peers: ['wss://u:p@10.0.0.2:7946/gossip'] } }, 'config.gossip.peers[0]'],
+    [{ gossip: { peers: ['wss://10.0.0.2:7946/gossip?x=1'] } }, 'config.gossip.peers[0]'],
+    [{ gossip: { peers: ['wss://10.0.0.2/gossip'] } }, 'config.gossip.peers[0]'],
+    // Timers past Node's limit became 1 ms busy loops: every duration has a maximum.
+    [{ gossip: { handshake_timeout_ms: 3_000_000_000 } }, 'config.gossip.handshake_timeout_ms'],
+    [{ gossip: { idle_timeout_ms: 9e9 } }, 'config.gossip.idle_timeout_ms'],
+    [{ gossip: { anti_entropy_ms: 2 ** 53 - 1 } }, 'config.gossip.anti_entropy_ms'],
+    [{ grants: { sweep_ms: 3e9 } }, 'config.grants.sweep_ms'],
+    [{ nft: { reconcile_ms: 1e12 } }, 'config.nft.reconcile_ms'],
+    [{ gossip: { max_buffered_bytes: 1e12 } }, 'config.gossip.max_buffered_bytes'],
+    [{ metrics: { listen: 'not an address' } }, 'config.metrics.listen'],
+    [{ metrics: { listen: '127.0.0.1:99999' } }, 'config.metrics.listen'],
   ];
   for (const [data, field] of cases) {
     const err = codeOf(() => parseConfig(data));
