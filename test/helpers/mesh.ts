@@ -59,6 +59,7 @@ export interface PeerRow {
 export interface GossipStatus {
   did: string;
   listening: number;
+  transport: 'tls1.3' | 'plaintext';
   selfSynced: boolean;
   peers: PeerRow[];
   dialing: Array<{ url: string; did: string | null; attempt: number; source: string }>;
