@@ -4,6 +4,7 @@
  * socket options of a TLS 1.3 link, the connection's channel binding, and
  * the signatures of either role.
  */
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { sigToString } from '../../actors/journal/codec.js';
@@ -53,4 +54,75 @@ export function transcriptOf(
 
 export function signTranscript(key: KeyPair, t: AuthTranscript): string {
   return sigToString(sign(key, authBytes(t)));
+}
+
+/** An authenticated raw link to a node: the honest handshake done, frames collected. */
+export class RawSession {
+  readonly frames: Array<Record<string, unknown> & { t: string }> = [];
+  close?: { code: number; reason: string };
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (d: Buffer) => {
+      try {
+        this.frames.push(JSON.parse(String(d)) as Record<string, unknown> & { t: string });
+      } catch {
+        // not a frame
+      }
+    });
+    ws.on('error', () => {});
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code, reason) => {
+        this.close = { code, reason: reason.toString() };
+        resolve(this.close);
+      }),
+    );
+  }
+
+  /** Connect (from `localAddress` if given) and authenticate as `key`; resolves once admitted or closed. */
+  static async open(
+    port: number,
+    key: KeyPair,
+    opts: { localAddress?: string } = {},
+  ): Promise<RawSession> {
+    const { WebSocket: Ws } = await import('ws');
+    const ws = new Ws(rawUrl(port), {
+      perMessageDeflate: false,
+      maxPayload: 64 * 1024 * 1024,
+      ...RAW_TLS,
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+    });
+    const s = new RawSession(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const hello = await s.take('hello');
+    const nonce = randomBytes(32).toString('base64url');
+    ws.send(JSON.stringify({ t: 'hello', versions: [WIRE_VERSION], did: key.did, nonce }));
+    const t = transcriptOf(
+      'initiator',
+      { did: key.did, nonce },
+      { did: hello.did as string, nonce: hello.nonce as string },
+      bindingOf(ws),
+    );
+    ws.send(JSON.stringify({ t: 'auth', version: WIRE_VERSION, sig: signTranscript(key, t) }));
+    await Promise.race([s.take('vv').catch(() => undefined), s.closed]);
+    return s;
+  }
+
+  async take(t: string, ms = 3000): Promise<Record<string, unknown> & { t: string }> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const i = this.frames.findIndex((f) => f.t === t);
+      if (i >= 0) return this.frames.splice(i, 1)[0]!;
+      if (this.close) throw new Error(`closed (${this.close.code}) awaiting ${t}`);
+      if (Date.now() > end) throw new Error(`no ${t} within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  send(text: string): void {
+    this.ws.send(text);
+  }
 }

@@ -1,0 +1,153 @@
+/**
+ * What an outsider can make a node spend, each bound found by a hostile
+ * review and each stated here as a figure the test asserts: nesting depth,
+ * the send queue of a peer that reads nothing, dials drawn by node records,
+ * peer slots taken from one address.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import * as assert from 'uvu/assert';
+import { CLOSE } from '../../../actors/gossip/peer.js';
+import { keyPairFromSeed } from '../../../runtime/crypto/index.js';
+import type { Supervisor } from '../../../supervisor/supervisor.js';
+import { Feed, ingest, startNode } from '../../helpers/journal.js';
+import type { RunningNode } from '../../helpers/journal.js';
+import { RawSession } from '../../helpers/gossip-wire.js';
+import { TEST_GOSSIP } from '../../helpers/mesh.js';
+import { describe, sleep, tempDir, until } from '../../helpers/test.js';
+
+const test = describe('gossip/bounds', 60_000);
+
+interface Row {
+  did: string | null;
+  address: string;
+  state: string;
+  score: number;
+  buffered: number;
+  framesSkipped: number;
+}
+interface Status {
+  listening: number;
+  sendBudgetBytes: number;
+  peers: Row[];
+  counters: { refusedDials: number; slow: number };
+}
+const status = (sup: Supervisor) => sup.ask('gossip', 'status') as Promise<Status>;
+
+const throwaway = () => keyPairFromSeed(new Uint8Array(randomBytes(32)));
+
+async function withNode(
+  gossip: Record<string, unknown>,
+  fn: (node: RunningNode, port: number) => Promise<void>,
+): Promise<void> {
+  const node = await startNode(tempDir(), { gossip: { ...TEST_GOSSIP, ...gossip } });
+  try {
+    await fn(node, (await status(node.sup)).listening);
+  } finally {
+    await node.stop();
+  }
+}
+
+test('a 100k-deep frame is refused before parsing (ERR_TOO_DEEP) and charged to the sender', async () => {
+  await withNode({}, async (node, port) => {
+    const key = throwaway();
+    const s = await RawSession.open(port, key);
+    // Tried: a `have` whose heads nest 100,000 arrays deep (overflowed the stack before).
+    s.send(`{"t":"have","heads":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+    await until(
+      async () =>
+        ((await status(node.sup)).peers.find((p) => p.did === key.did)?.score ?? 100) < 100,
+      3000,
+      'the deep frame cost the sender score',
+    );
+    const row = (await status(node.sup)).peers.find((p) => p.did === key.did)!;
+    assert.is(row.score, 75, 'charged as a malformed frame (25)');
+    assert.is(s.close, undefined, 'one bad frame is not yet a ban; the link is up');
+    s.ws.terminate();
+  });
+});
+
+test('a peer that reads nothing: its send queue stays within the stated budget', async () => {
+  const BUFFERED = 65_536;
+  const FRAME = 1024 * 1024;
+  await withNode(
+    { max_buffered_bytes: BUFFERED, max_frame_bytes: FRAME, anti_entropy_ms: 50 },
+    async (node, port) => {
+      // 3,000 one-entry feeds from throwaway keys: every vv is ~200 KB.
+      const entries = Array.from({ length: 3000 }, () => new Feed(throwaway()).fill(1)[0]!);
+      for (let i = 0; i < entries.length; i += 1000) {
+        await ingest(node.sup, entries.slice(i, i + 1000));
+      }
+      const budget = (await status(node.sup)).sendBudgetBytes;
+      assert.is(budget, 2 * BUFFERED + FRAME, 'budget = 2 x max_buffered_bytes + one frame');
+      const readers = await Promise.all(
+        Array.from({ length: 5 }, () => RawSession.open(port, throwaway())),
+      );
+      // They stop reading: the kernel's buffers fill, then the node's queue.
+      for (const r of readers) (r.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      let worst = 0;
+      let skipped = 0;
+      const end = Date.now() + 4000;
+      while (Date.now() < end) {
+        for (const p of (await status(node.sup)).peers) {
+          worst = Math.max(worst, p.buffered);
+          skipped = Math.max(skipped, p.framesSkipped);
+        }
+        await sleep(50);
+      }
+      console.log(`  slow readers: worst queue ${worst} B, budget ${budget} B, skipped ${skipped}`);
+      assert.ok(worst <= budget, `worst queue ${worst} B within the budget ${budget} B`);
+      assert.ok(skipped > 0, 'vv frames were skipped for peers that were behind');
+      for (const r of readers) r.ws.terminate();
+    },
+  );
+});
+
+test('node records by authors we have no reason to trust draw no dials', async () => {
+  // A TCP listener that counts connections: where the records point.
+  let connections = 0;
+  const target = createServer((s) => {
+    connections++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  const targetPort = (target.address() as AddressInfo).port;
+  try {
+    await withNode({ discover: true, anti_entropy_ms: 100 }, async (node) => {
+      // Tried: 50 throwaway keys each announce a gossip endpoint on our counter,
+      // some with paths and ports a scanner would pick.
+      const records = Array.from({ length: 50 }, (_, i) =>
+        new Feed(throwaway()).push('node', {
+          name: `n${i}`,
+          gossip: `wss://127.0.0.1:${targetPort}/${i % 2 ? 'gossip' : 'admin'}`,
+          meshIp: '10.0.0.9',
+        }),
+      );
+      await ingest(node.sup, records);
+      await sleep(1500); // 15 anti-entropy rounds
+      const s = await status(node.sup);
+      assert.is(connections, 0, 'not one connection to the announced endpoints');
+      assert.ok(s.counters.refusedDials >= 50, `refused ${s.counters.refusedDials}`);
+    });
+  } finally {
+    target.close();
+  }
+});
+
+test('max_peers_per_ip: throwaway keys from one address cannot fill the node', async () => {
+  await withNode({ max_peers_per_ip: 2, max_peers: 8 }, async (node, port) => {
+    const from3 = [];
+    for (let i = 0; i < 4; i++) {
+      from3.push(await RawSession.open(port, throwaway(), { localAddress: '127.0.0.3' }));
+    }
+    const refused = from3.filter((s) => s.close?.code === CLOSE.full);
+    assert.is(refused.length, 2, 'past 2 from 127.0.0.3, each is refused with 4008');
+    assert.match(refused[0]!.close!.reason, /too many peers from this address/);
+    const other = await RawSession.open(port, throwaway(), { localAddress: '127.0.0.4' });
+    assert.is(other.close, undefined, 'another address still gets in');
+    for (const s of [...from3, other]) s.ws.terminate();
+  });
+});
+
+test.run();
