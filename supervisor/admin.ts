@@ -141,6 +141,7 @@ export class AdminServer {
 
   async listen(): Promise<void> {
     const path = this.options.socketPath;
+    checkAdminOptions(this.options);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     // A socket file left by a dead node is ours to replace: the state lock
     // (taken before this) proves no other node runs on this state directory.
@@ -156,6 +157,8 @@ export class AdminServer {
     } finally {
       process.umask(oldMask);
     }
+    // Held from here on, so close() releases it even if the group step below fails.
+    this.server = server;
     if (this.options.group !== '') {
       // Under the unit the socket already has the service's group; chown
       // (blocked by its syscall filter) is only needed for another group.
@@ -163,7 +166,6 @@ export class AdminServer {
       if (gid !== process.getgid?.()) chownSync(path, process.getuid?.() ?? 0, gid);
       chmodSync(path, 0o660);
     }
-    this.server = server;
   }
 
   async close(): Promise<void> {
@@ -364,6 +366,24 @@ function parseParams<S extends z.ZodType>(schema: S, params: unknown): z.output<
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   throw new MeshError('ERR_BAD_REQUEST', `params.${issue.path.join('.')}: ${issue.message}`);
+}
+
+/** Kernel pseudo-filesystems: no socket can live there (and Node's recursive mkdir spun on /proc). */
+const PSEUDO_FS = /^\/(proc|sys|dev)(\/|$)/;
+
+/**
+ * What can be known about the admin options before any actor starts: the
+ * socket's place and the group. A failure names the field, and the daemon
+ * exits non-zero without starting anything.
+ */
+export function checkAdminOptions(options: Pick<AdminOptions, 'socketPath' | 'group'>): void {
+  if (PSEUDO_FS.test(options.socketPath)) {
+    throw new MeshError(
+      'ERR_INVALID_CONFIG',
+      `admin.socket ${options.socketPath} is on a kernel pseudo-filesystem (/proc, /sys, /dev)`,
+    );
+  }
+  if (options.group !== '') groupId(options.group);
 }
 
 /** The numeric id of a group by name, from /etc/group. */

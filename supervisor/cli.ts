@@ -2,4 +2,9 @@
 /** The `meshnode` executable (package.json "bin"); the commands are in commands.ts. */
 import { main } from './commands.js';
 
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+process.exitCode = await main(argv);
+// A node that failed to start has stopped everything it started; exit now,
+// so no handle left behind keeps a dead node's process up (seen with a bad
+// admin.group: the process stayed, answering `status`).
+if (argv[0] === 'start' && process.exitCode !== 0) process.exit(process.exitCode);

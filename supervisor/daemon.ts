@@ -14,8 +14,9 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { invalidConfig } from '../runtime/errors.js';
 import { createRootLogger } from './logger.js';
-import { AdminServer } from './admin.js';
+import { AdminServer, checkAdminOptions } from './admin.js';
 import { adminSocketPath, loadConfig, supervisorInput } from './config.js';
 import type { Config } from './config.js';
 import { createMetricsRegistry, serveMetrics } from './metrics.js';
@@ -57,21 +58,35 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<number> {
   process.once('exit', () => lock.release());
   log.info({ stateDir, config: options.configPath ?? '(embedded defaults)' }, 'meshnode starting');
 
+  const adminOptions = {
+    socketPath: adminSocketPath(config),
+    group: config.admin.group,
+    auditPath: join(stateDir, 'audit', 'admin.log'),
+  };
+  try {
+    checkAdminOptions(adminOptions);
+  } catch (err) {
+    log.fatal({ err, code: (err as { code?: string }).code }, 'invalid configuration');
+    lock.release();
+    return 1;
+  }
   const sup = new Supervisor(supervisorInput(config), { logger: log });
   const removeSignals = handleSignals(sup, log);
   let metrics: Server | null = null;
   let admin: AdminServer | null = null;
   try {
     await sup.start();
-    admin = new AdminServer(sup, {
-      socketPath: adminSocketPath(config),
-      group: config.admin.group,
-      auditPath: join(stateDir, 'audit', 'admin.log'),
+    admin = new AdminServer(sup, adminOptions);
+    await admin.listen().catch((err: Error) => {
+      throw invalidConfig(`admin.socket ${adminOptions.socketPath}: ${err.message}`, err);
     });
-    await admin.listen();
-    log.info({ socket: adminSocketPath(config) }, 'admin socket listening');
+    log.info({ socket: adminOptions.socketPath }, 'admin socket listening');
     if (config.metrics.listen) {
-      metrics = await serveMetrics(createMetricsRegistry(sup), config.metrics.listen);
+      metrics = await serveMetrics(createMetricsRegistry(sup), config.metrics.listen).catch(
+        (err: Error) => {
+          throw invalidConfig(`metrics.listen ${config.metrics.listen}: ${err.message}`, err);
+        },
+      );
       log.info({ listen: config.metrics.listen }, 'metrics listening');
     }
     log.info({}, 'meshnode ready');
