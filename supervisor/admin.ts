@@ -93,6 +93,7 @@ const FORWARDS: Record<string, [string, string, boolean]> = {
   grants: ['grants', 'grants', false],
   peers: ['gossip', 'peers', false],
   unban: ['gossip', 'unban', true],
+  undial: ['gossip', 'undial', true],
   'journal.tail': ['journal', 'tail', false],
   'journal.verify': ['journal', 'verify', false],
   'journal.heads': ['journal', 'heads', false],
@@ -112,6 +113,24 @@ const FORWARD_PARAMS: Record<string, z.ZodType> = {
   approve: z.looseObject({ subscription: z.string().max(256), requestId }),
   revoke: z.looseObject({ target: z.string().max(256), requestId }),
   activate: z.looseObject({ subscription: z.string().max(256) }),
+  // Unknown fields are refused, not ignored: a misspelt one would silently do nothing.
+  offer: z.strictObject({
+    service: z.string().max(64),
+    port: z.number(),
+    proto: z.string().max(8),
+    mode: z.string().max(8),
+    leaseSeconds: z.number(),
+    requestId,
+  }),
+  subscribe: z.strictObject({
+    provider: z.string().max(256),
+    service: z.string().max(64),
+    requestId,
+  }),
+  unban: z.strictObject({ did: z.string().max(256) }),
+  undial: z.strictObject({ url: z.string().max(512) }),
+  'journal.verify': z.strictObject({}),
+  'journal.heads': z.strictObject({}),
   'journal.tail': z.strictObject({
     after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     limit: z.number().int().min(1).max(100_000).optional(),
@@ -276,10 +295,10 @@ export class AdminServer {
     if (forward) {
       const [actor, action, destructive] = forward;
       const checked = FORWARD_PARAMS[req.method];
+      // Checked before it is audited: a refused request changed nothing.
+      const data: unknown = checked ? parseParams(checked, params) : params;
       if (destructive) await this.record(req, socket);
-      return this.sup.ask(actor, action, checked ? parseParams(checked, params) : params, {
-        timeoutMs: ASK_TIMEOUT_MS,
-      });
+      return this.sup.ask(actor, action, data, { timeoutMs: ASK_TIMEOUT_MS });
     }
     switch (req.method) {
       case 'status':

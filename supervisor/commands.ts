@@ -102,6 +102,18 @@ const COMMANDS: Record<string, Command> = {
     args: ['target'],
     request: ([t]) => ['revoke', { target: t }],
   },
+  unban: {
+    usage: 'unban DID',
+    summary: 'lift the ban of a gossip peer',
+    args: ['did'],
+    request: ([d]) => ['unban', { did: d }],
+  },
+  undial: {
+    usage: 'undial URL',
+    summary: "stop dialing an endpoint learnt from a node record (see 'peers')",
+    args: ['url'],
+    request: ([u]) => ['undial', { url: u }],
+  },
   activate: {
     usage: 'activate SUBSCRIPTION',
     summary: 'ask the provider for access; prints the endpoint',

@@ -272,6 +272,51 @@ test('answers come as they are ready, matched by id (string or number)', async (
   ok(s, 'slow');
 });
 
+test('unknown fields are refused, not ignored, on offer, journal.verify and unban', async () => {
+  // Tried: a misspelt option and an extra field on each (they used to reach the handler).
+  refused(
+    await admin.request('offer', {
+      service: 'web',
+      port: 443,
+      proto: 'tcp',
+      mode: 'manual',
+      leaseSeconds: 60,
+      lease_seconds: 60,
+    }),
+    'ERR_BAD_REQUEST',
+    'offer with an unknown field',
+  );
+  refused(await admin.request('journal.verify', { deep: true }), 'ERR_BAD_REQUEST', 'verify');
+  refused(await admin.request('unban', { did: 7 }), 'ERR_BAD_REQUEST', 'unban did: 7');
+  refused(await admin.request('unban', { did: 'x', also: 1 }), 'ERR_BAD_REQUEST', 'unban extra');
+  refused(await admin.request('unban', { did: 'not a did' }), 'ERR_BAD_REQUEST', 'unban non-DID');
+});
+
+test('a 50k-deep request is refused with ERR_TOO_DEEP; the connection stays usable', async () => {
+  const deep = `{"v":1,"id":"deep","method":"peers","params":{"x":${'['.repeat(50_000)}${']'.repeat(50_000)}}}`;
+  admin.write(`${deep}\n`);
+  // Refused before parsing, so the answer cannot carry the id (as for a line that is not JSON).
+  refused(await admin.answer(null), 'ERR_TOO_DEEP', 'deep params');
+  ok(await admin.request('status'), 'status after the deep request');
+});
+
+test('500 requests at once on one connection: all answered, in bounded batches, actors unharmed', async () => {
+  const restarts = async () =>
+    (
+      ok(await admin.request('actors'), 'actors') as unknown as Array<{
+        name: string;
+        restarts: number;
+      }>
+    ).map((a) => `${a.name}:${a.restarts}`);
+  const before = await restarts();
+  const ids = Array.from({ length: 500 }, (_, i) => `burst-${i}`);
+  admin.write(
+    ids.map((id) => JSON.stringify({ v: 1, id, method: 'journal.heads' })).join('\n') + '\n',
+  );
+  for (const id of ids) ok(await admin.answer(id, 60_000), id);
+  assert.equal(await restarts(), before, 'no actor restarted');
+});
+
 test('destructive actions are in the audit log with the caller uid, hash chained', () => {
   const lines = auditLines();
   const methods = lines.map((l) => l.method);
