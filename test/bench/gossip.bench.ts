@@ -11,6 +11,13 @@
  *  - idle_cpu: a node with 10 connected peers and no writes: the gossip
  *    actor's event-loop busy share over 10 s (<= 2 % of one core); baseline:
  *    the same node's idle nft actor.
+ *  - wire_bytes_per_entry: gossip payload bytes received per replicated
+ *    entry (frames as sent, before TLS records), vs the entry's own encoded
+ *    size (<= 1.5x);
+ *  - handshake_p50 / p99: TLS 1.3 connect + the did:key handshake to
+ *    admission (the first vv), 200 connections from a raw client; baseline:
+ *    a bare TLS 1.3 connect to the same port (p99 <= 250 ms).
+ * Links are TLS 1.3 (the default), as hypercore's are encrypted (Noise).
  */
 import { createServer, connect } from 'node:net';
 import type { Server } from 'node:net';
@@ -32,6 +39,8 @@ import type { KeyPair } from '../../runtime/crypto/index.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import { nodeInput } from '../helpers/journal.js';
 import { tempDir } from '../helpers/test.js';
+import { RAW_TLS, RawSession } from '../helpers/gossip-wire.js';
+import { connect as tlsConnect } from 'node:tls';
 import { runSuite } from './harness.js';
 import type { Reporter } from './harness.js';
 
@@ -85,6 +94,19 @@ async function replicate(
     'replicate_entry_bytes',
     `${blockBytes} B per entry, ${total} entries, ${AUTHORS} authors`,
   );
+  const dstPeers = ((await dst.ask('gossip', 'status')) as { peers: Array<{ bytesIn: number }> })
+    .peers;
+  const bytesIn = dstPeers.reduce((n, p) => n + p.bytesIn, 0);
+  r.figure({
+    name: 'wire_bytes_per_entry',
+    value: bytesIn / total,
+    unit: 'B',
+    baseline: blockBytes,
+    op: '<=',
+    target: 1.5,
+    on: 'ratio',
+  });
+  await handshakes(r, port);
   r.figure({
     name: 'replicate_vs_hypercore',
     value: rate,
@@ -96,6 +118,49 @@ async function replicate(
   });
   await dst.stop('bench over');
   await src.stop('bench over');
+}
+
+const HANDSHAKES = 200;
+
+/** Handshake latency against a running node, next to a bare TLS connect to the same port. */
+async function handshakes(r: Reporter, port: number): Promise<void> {
+  const full: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < HANDSHAKES; i++) {
+    let t = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const s = tlsConnect({ port, host: '127.0.0.1', ...RAW_TLS }, () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', reject);
+    });
+    bare.push(performance.now() - t);
+    t = performance.now();
+    const session = await RawSession.open(port, generateKeyPair());
+    full.push(performance.now() - t);
+    if (session.close) throw new Error(`handshake refused: ${session.close.code}`);
+    session.ws.terminate();
+  }
+  for (const [name, q] of [
+    ['handshake_p50', 0.5],
+    ['handshake_p99', 0.99],
+  ] as const) {
+    r.figure({
+      name,
+      value: quantile(full, q),
+      unit: 'ms',
+      baseline: quantile(bare, q),
+      op: '<=',
+      target: 250,
+      on: 'value',
+    });
+  }
+}
+
+function quantile(xs: number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 async function latencyAndIdle(r: Reporter): Promise<void> {
