@@ -51,7 +51,7 @@ const MAX_IN_FLIGHT_TOTAL = 32;
 /** Lines read and waiting on one connection before it stops being read. */
 const MAX_QUEUED_LINES = 64;
 /** Answers not yet taken by a client: past this, its next requests wait. */
-const MAX_UNREAD_REPLY_BYTES = 4 * 1024 * 1024;
+const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
 /** Deepest JSON nesting in a request line (a 50k-deep param used to overflow the stack). */
 const MAX_REQUEST_DEPTH = 32;
 
@@ -130,7 +130,10 @@ const FORWARD_PARAMS: Record<string, z.ZodType> = {
   unban: z.strictObject({ did: z.string().max(256) }),
   undial: z.strictObject({ url: z.string().max(512) }),
   'journal.verify': z.strictObject({}),
-  'journal.heads': z.strictObject({}),
+  'journal.heads': z.strictObject({
+    after: z.string().max(256).optional(),
+    limit: z.number().int().min(1).max(10_000).optional(),
+  }),
   'journal.tail': z.strictObject({
     after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     limit: z.number().int().min(1).max(100_000).optional(),

@@ -142,7 +142,12 @@ export default class JournalActor extends Actor {
     super(ctx);
     this.on('append', ['grants', ADMIN], (data) => this.grantsOnAppend(data));
     this.on('ingest', ['gossip', ADMIN], (data) => this.gossipOnIngest(data));
-    this.on('heads', ['gossip', 'grants', ADMIN], () => this.store.versionVector());
+    // Whole, or a page ({after?, limit}: authors in order, `next` to continue) for large meshes.
+    this.on('heads', ['gossip', 'grants', ADMIN], (data) => {
+      const page = data as { after?: unknown; limit?: unknown } | undefined;
+      if (page?.limit === undefined) return this.store.versionVector();
+      return headsPage(this.store.versionVector(), page.after, page.limit);
+    });
     this.on('range', ['gossip', ADMIN], (data) => this.gossipOnRange(data));
     this.on(
       'get',
@@ -690,4 +695,25 @@ async function loadOrCreateKey(path: string): Promise<KeyPair> {
   const key = generateKeyPair();
   await writeKeyFile(path, key);
   return key;
+}
+
+/** One page of a version vector: authors sorted, those after `after`, at most `limit`. */
+function headsPage(
+  all: Record<string, number>,
+  after: unknown,
+  limit: unknown,
+): { heads: Record<string, number>; next: string | null } {
+  if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > 10_000) {
+    throw new MeshError('ERR_BAD_REQUEST', 'heads.limit must be an integer in 1..10000');
+  }
+  if (after !== undefined && typeof after !== 'string') {
+    throw new MeshError('ERR_BAD_REQUEST', 'heads.after must be a DID');
+  }
+  const authors = Object.keys(all)
+    .sort()
+    .filter((a) => after === undefined || a > after);
+  const heads: Record<string, number> = {};
+  for (const a of authors.slice(0, limit as number)) heads[a] = all[a]!;
+  const more = authors.length > (limit as number);
+  return { heads, next: more ? authors[(limit as number) - 1]! : null };
 }

@@ -50,6 +50,7 @@ const LATENCY_NODES = 10;
 const LATENCY_APPENDS = 1000;
 const IDLE_PEERS = 10;
 const IDLE_WINDOW_MS = 10_000;
+const HANDSHAKES = 200;
 
 // Baselines that seal entries hash them as the journal writer does (runtime/crypto/hash.ts).
 await loadFastHash();
@@ -106,7 +107,6 @@ async function replicate(
     target: 1.5,
     on: 'ratio',
   });
-  await handshakes(r, port);
   r.figure({
     name: 'replicate_vs_hypercore',
     value: rate,
@@ -117,10 +117,9 @@ async function replicate(
     on: 'ratio',
   });
   await dst.stop('bench over');
+  await handshakes(r, port);
   await src.stop('bench over');
 }
-
-const HANDSHAKES = 200;
 
 /** Handshake latency against a running node, next to a bare TLS connect to the same port. */
 async function handshakes(r: Reporter, port: number): Promise<void> {

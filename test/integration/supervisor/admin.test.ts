@@ -118,6 +118,8 @@ test('gossip and journal reads, verify, force self head, unban', async () => {
   const feeds = Object.values(heads);
   assert.is(feeds.length, 1);
   assert.ok((feeds[0] as number) >= 4, 'offer, subscribe, approve, revoke appended');
+  const page = ok(await admin.request('journal.heads', { limit: 1 }), 'journal.heads page');
+  assert.equal(page, { heads: heads, next: null }, 'one feed: one page, no next');
   const tail = ok(await admin.request('journal.tail', { after: 0, limit: 2 }), 'journal.tail');
   assert.is((tail as unknown as unknown[]).length, 2);
   const verify = ok(await admin.request('journal.verify'), 'journal.verify');
