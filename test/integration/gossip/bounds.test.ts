@@ -14,7 +14,7 @@ import type { Supervisor } from '../../../supervisor/supervisor.js';
 import { Feed, ingest, startNode } from '../../helpers/journal.js';
 import type { RunningNode } from '../../helpers/journal.js';
 import { RawSession } from '../../helpers/gossip-wire.js';
-import { TEST_GOSSIP } from '../../helpers/mesh.js';
+import { TEST_GOSSIP, freePort } from '../../helpers/mesh.js';
 import { describe, sleep, tempDir, until } from '../../helpers/test.js';
 
 const test = describe('gossip/bounds', 60_000);
@@ -28,6 +28,7 @@ interface Row {
   framesSkipped: number;
 }
 interface Status {
+  did: string;
   listening: number;
   sendBudgetBytes: number;
   peers: Row[];
@@ -147,6 +148,40 @@ test('max_peers_per_ip: throwaway keys from one address cannot fill the node', a
     const other = await RawSession.open(port, throwaway(), { localAddress: '127.0.0.4' });
     assert.is(other.close, undefined, 'another address still gets in');
     for (const s of [...from3, other]) s.ws.terminate();
+  });
+});
+
+test('a configured peer gets in when the slots are full: the worst untrusted peer is evicted', async () => {
+  // A full of throwaway keys before its configured peer B is up; then B comes up and A dials it.
+  const portB = await freePort();
+  await withNode({ max_peers: 2, peers: [`wss://127.0.0.1:${portB}/gossip`] }, async (a, portA) => {
+    const squatters = [
+      await RawSession.open(portA, throwaway()),
+      await RawSession.open(portA, throwaway()),
+    ];
+    assert.ok(
+      squatters.every((s) => s.close === undefined),
+      'two untrusted peers fill A',
+    );
+    const third = await RawSession.open(portA, throwaway());
+    assert.is(third.close?.code, CLOSE.full, 'a third untrusted one is refused (4008)');
+    const b = await startNode(tempDir(), {
+      gossip: { ...TEST_GOSSIP, listen: `127.0.0.1:${portB}` },
+    });
+    try {
+      const didB = (await status(b.sup)).did;
+      await until(
+        async () => (await status(a.sup)).peers.some((p) => p.did === didB && p.state === 'open'),
+        10_000,
+        'A linked to its configured peer B',
+      );
+      const evicted = squatters.filter((s) => s.close?.code === CLOSE.full);
+      assert.is(evicted.length, 1, 'one squatter evicted to make room');
+      assert.match(evicted[0]!.close!.reason, /evicted/);
+    } finally {
+      for (const s of [...squatters, third]) s.ws.terminate();
+      await b.stop();
+    }
   });
 });
 
