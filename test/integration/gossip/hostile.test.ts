@@ -530,6 +530,15 @@ test('a frame over max_frame_bytes is closed with 1009, before or after the hand
   late.sendRaw(frame);
   assert.is(await late.closeCode(), 1009);
   await until(async () => (await scoreOf(node.sup, key.did)) === undefined, 2000, 'the peer gone');
+  // The node's side says 1009 too (ws reported it as 1006) and charges the sender.
+  await until(
+    () =>
+      node.records.some(
+        (r) => r.msg === 'peer offence' && r.peer === key.did && r.code === 'ERR_TOO_LARGE',
+      ),
+    2000,
+    'the oversize frame charged to its sender',
+  );
 
   await assertJournalUnchanged(node.sup, before);
   await assertServesHonest(node.sup);
