@@ -310,6 +310,7 @@ export class AdminServer {
           pid: process.pid,
           uptime: process.uptime(),
           actors: this.sup.info(),
+          gossip: await this.gossipSummary(),
         };
       case 'actors':
         return this.actors();
@@ -343,6 +344,19 @@ export class AdminServer {
       }
       default:
         throw new MeshError('ERR_BAD_REQUEST', `unknown method ${req.method}`);
+    }
+  }
+
+  /** How the node's links are secured and where it listens (null while gossip is down). */
+  private async gossipSummary(): Promise<{ transport: string; listening: number } | null> {
+    try {
+      const g = (await this.sup.ask('gossip', 'status', undefined, { timeoutMs: 1000 })) as {
+        transport?: string;
+        listening?: number;
+      };
+      return g.transport ? { transport: g.transport, listening: g.listening ?? 0 } : null;
+    } catch {
+      return null;
     }
   }
 

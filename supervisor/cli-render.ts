@@ -22,6 +22,7 @@ interface StatusResult {
   pid: number;
   uptime: number;
   actors: Array<{ name: string; state: string; restarts: number }>;
+  gossip?: { transport: string; listening: number } | null;
 }
 
 interface ActorRow {
@@ -39,6 +40,10 @@ interface ActorRow {
 
 function renderStatus(s: StatusResult): string {
   const lines = [`pid ${s.pid}, up ${Math.round(s.uptime)} s`];
+  if (s.gossip) {
+    const how = s.gossip.transport === 'plaintext' ? 'PLAINTEXT (insecure_plaintext)' : 'TLS 1.3';
+    lines.push(`gossip ${how}${s.gossip.listening ? `, port ${s.gossip.listening}` : ''}`);
+  }
   for (const a of s.actors)
     lines.push(`  ${a.name.padEnd(12)} ${a.state.padEnd(10)} restarts ${a.restarts}`);
   return `${lines.join('\n')}\n`;

@@ -216,6 +216,7 @@ test('human output: status and actors as text', async () => {
   assert.is(status.code, 0);
   assert.match(status.stdout, new RegExp(`^pid ${node.proc.pid}, up \\d+ s\\n`));
   assert.match(status.stdout, /journal\s+running\s+restarts 0/);
+  assert.match(status.stdout, /^gossip TLS 1\.3, port \d+$/m, 'status says how links are secured');
   const actors = await cli(on(['actors']));
   assert.match(actors.stdout, /^ACTOR\s+STATE\s+RESTARTS\s+MAILBOX\s+HANDLED/);
   assert.is(actors.stdout.trim().split('\n').length, 5);
