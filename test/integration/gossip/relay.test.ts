@@ -43,11 +43,14 @@ async function pair(
 ): Promise<Pair> {
   const scheme = opts.plaintext ? 'ws' : 'wss';
   const common = { ...TEST_GOSSIP, insecure_plaintext: opts.plaintext ?? false };
-  const v = await startNode(tempDir(), { gossip: { ...common, ...opts.gossipV } });
+  // The mesh's address space includes loopback, so a grant could go to 127.0.0.2 if anything let it.
+  const mesh = { cidrs: ['127.0.0.0/8'] };
+  const v = await startNode(tempDir(), { gossip: { ...common, ...opts.gossipV }, mesh });
   const sv = await status(v.sup);
   const url = `${scheme}://127.0.0.1:${sv.listening}/gossip`;
   const n = await startNode(tempDir(), {
     gossip: { ...common, peers: opts.dialV === false ? [] : [url] },
+    mesh,
   });
   const sn = await status(n.sup);
   const p: Pair = {
@@ -127,6 +130,44 @@ for (const plaintext of [false, true]) {
   });
 }
 
+test("after the reflection, N's activation is granted to N's own address, never the attacker's", async () => {
+  const p = await pair();
+  try {
+    await p.v.sup.ask('grants', 'offer', {
+      service: 'web',
+      port: 8443,
+      proto: 'tcp',
+      mode: 'auto',
+      leaseSeconds: 60,
+    });
+    const sub = (await p.n.sup.ask('grants', 'subscribe', {
+      provider: p.didV,
+      service: 'web',
+    })) as { id: string };
+    await until(
+      async () =>
+        (await p.v.sup.ask('journal', 'view', { view: 'subscriptions', key: sub.id })) !== null,
+      10_000,
+      "N's subscription on V",
+    );
+    const r = await reflect(p.portV, p.portN, { localAddress: ATTACKER });
+    assert.is(r.codeAtV, CLOSE.handshake);
+    // N activates: the grant flow runs over N's link to V, the only one there is.
+    await p.n.sup.ask('grants', 'activate', { subscription: sub.id }, { timeoutMs: 20_000 });
+    const live = (
+      (await p.v.sup.ask('grants', 'grants')) as {
+        live: Array<{ subscription: string; ip: string }>;
+      }
+    ).live.filter((g) => g.subscription === sub.id);
+    assert.is(live.length, 1, 'one grant');
+    assert.is(live[0]!.ip, '127.0.0.1', "granted to N's address");
+    const nft = JSON.stringify(await p.v.sup.ask('nft', 'list'));
+    assert.not.ok(nft.includes(ATTACKER), `the attacker's address is in no set: ${nft}`);
+  } finally {
+    await p.stop();
+  }
+});
+
 test('a closed mesh: the reflection is no way past the allowlist', async () => {
   const allow = join(tempDir(), 'allow');
   writeFileSync(allow, '');
@@ -173,7 +214,9 @@ test('TLS 1.3: a man in the middle forwarding a role-correct handshake fails on 
       5000,
       'a relayed try, closed on both sides',
     );
-    const tried = relay.links.find((l) => l.fromTarget !== undefined)!;
+    const tried = relay.links.find(
+      (l) => l.fromTarget !== undefined && l.fromDialer !== undefined,
+    )!;
     assert.is(tried.fromTarget, CLOSE.handshake, 'V refused the relayed proof');
     assert.is(tried.fromDialer, CLOSE.handshake, 'N refused the relayed proof');
     assert.ok(tried.toTarget >= 2, 'the relay did forward hello and auth');
