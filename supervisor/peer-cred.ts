@@ -3,7 +3,8 @@
  * for the audit log. Node exposes no SO_PEERCRED, so this asks the kernel
  * the long way: our end's inode (/proc/self/fd), its peer's inode (`ss -xn`,
  * iproute2: sock_diag is the only place the kernel says which socket is
- * connected to which), the process that holds the peer inode (a scan of
+ * connected to which; for a client in another network namespace, that
+ * namespace's table, through nsenter), the process that holds the peer inode (a scan of
  * /proc/PID/fd, which works whatever network namespace the client is in:
  * `ss -p` only names processes of our own namespace, so a client in another
  * one was audited as uid null), and that pid's real uid (/proc/PID/status).
@@ -40,7 +41,10 @@ async function lookup(socket: Socket): Promise<number | null> {
     if (typeof fd !== 'number' || fd < 0) return null;
     const ours = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
     if (!ours) return null;
-    const peer = (await peersByInode()).get(ours);
+    // The server end of a connection from another network namespace is a
+    // socket of that namespace (the kernel makes it on the client's side), so
+    // it is listed there, not in ours.
+    const peer = (await peersByInode()).get(ours) ?? (await peerInOtherNamespaces(ours));
     if (!peer) return null;
     const pid = holderOf(peer);
     if (!pid) return null;
@@ -53,8 +57,38 @@ async function lookup(socket: Socket): Promise<number | null> {
 
 /** Unix socket inode → its peer's inode, from one `ss -xn` run shared by concurrent callers. */
 function peersByInode(): Promise<Map<string, string>> {
-  table ??= new Promise<Map<string, string>>((resolve) => {
-    execFile('ss', ['-xn'], { timeout: SS_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, out) => {
+  table ??= ssTable('ss', ['-xn']).finally(() => (table = undefined));
+  return table;
+}
+
+/**
+ * Our socket's peer, looked up in every other network namespace a process
+ * can be seen in (`nsenter --net`, root only; elsewhere it stays null).
+ * Only for a connection not found in our own namespace: rare, and once per
+ * connection.
+ */
+async function peerInOtherNamespaces(ours: string): Promise<string | undefined> {
+  const seen = new Set<string>([readlinkSync('/proc/self/ns/net')]);
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let ns: string;
+    try {
+      ns = readlinkSync(`/proc/${pid}/ns/net`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    if (seen.has(ns)) continue;
+    seen.add(ns);
+    const peer = (await ssTable('nsenter', [`--net=/proc/${pid}/ns/net`, 'ss', '-xn'])).get(ours);
+    if (peer) return peer;
+  }
+  return undefined;
+}
+
+/** Run `ss -xn` (through `command`): each unix socket inode → its peer's inode. */
+function ssTable(command: string, args: string[]): Promise<Map<string, string>> {
+  return new Promise<Map<string, string>>((resolve) => {
+    execFile(command, args, { timeout: SS_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, out) => {
       const peers = new Map<string, string>();
       if (!err) {
         for (const line of out.split('\n')) {
@@ -66,8 +100,7 @@ function peersByInode(): Promise<Map<string, string>> {
       }
       resolve(peers);
     });
-  }).finally(() => (table = undefined));
-  return table;
+  });
 }
 
 /** The pid of a process holding socket inode `inode` (any network namespace, this pid namespace). */

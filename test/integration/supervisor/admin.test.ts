@@ -4,6 +4,7 @@
  * destructive actions, answers out of order.
  */
 import { readFileSync, statSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import * as assert from 'uvu/assert';
 import { verifyAuditLog } from '../../../runtime/audit-log.js';
 import { RawAdmin, startNode } from '../../helpers/meshnode.js';
@@ -317,6 +318,33 @@ test('500 requests at once on one connection: all answered, in bounded batches, 
   );
   for (const id of ids) ok(await admin.answer(id, 60_000), id);
   assert.equal(await restarts(), before, 'no actor restarted');
+});
+
+test('a caller in another network namespace is audited with its uid, not null (root only)', async () => {
+  if (process.getuid?.() !== 0) {
+    if (process.env.CI === 'true') throw new Error('CI=true but not root');
+    console.log('# skipping: needs root for a network namespace');
+    return;
+  }
+  const ns = `mn-audit-${process.pid}`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  try {
+    // A client in that namespace (the socket is a file: reachable from any namespace).
+    const script =
+      `const s=require('net').connect(${JSON.stringify(node.socket)});` +
+      `s.on('connect',()=>s.write(JSON.stringify({v:1,id:'ns',method:'logLevel',params:{level:'info'}})+'\\n'));` +
+      `s.on('data',d=>{process.stdout.write(String(d));s.end();});`;
+    const out = execFileSync('ip', ['netns', 'exec', ns, process.execPath, '-e', script], {
+      timeout: 20_000,
+    }).toString();
+    assert.match(out, /"ok":true/);
+    const last = auditLines()
+      .filter((l) => l.method === 'logLevel')
+      .at(-1)!;
+    assert.is(last.uid, 0, `audited uid: ${JSON.stringify(last)}`);
+  } finally {
+    execFileSync('ip', ['netns', 'delete', ns]);
+  }
 });
 
 test('destructive actions are in the audit log with the caller uid, hash chained', () => {
