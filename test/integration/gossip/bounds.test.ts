@@ -5,7 +5,9 @@
  * peer slots taken from one address.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import * as assert from 'uvu/assert';
 import { CLOSE } from '../../../actors/gossip/peer.js';
@@ -136,6 +138,62 @@ test('node records by authors we have no reason to trust draw no dials', async (
   }
 });
 
+test('records of trusted authors are dialed, at most max_dial_targets, within dial_rate_per_s', async () => {
+  let connections = 0;
+  const target = createServer((s) => {
+    connections++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  const targetPort = (target.address() as AddressInfo).port;
+  const keys = Array.from({ length: 50 }, throwaway);
+  const allow = join(tempDir(), 'allow');
+  writeFileSync(allow, keys.map((k) => k.did).join('\n') + '\n');
+  const RATE = 4;
+  const TARGETS = 10;
+  const WINDOW_MS = 2000;
+  try {
+    await withNode(
+      {
+        discover: true,
+        anti_entropy_ms: 100,
+        mode: 'closed',
+        allowlist: allow,
+        dial_rate_per_s: RATE,
+        max_dial_targets: TARGETS,
+      },
+      async (node) => {
+        // 50 allowlisted authors each announce an endpoint on our counter.
+        const records = keys.map((k, i) =>
+          new Feed(k).push('node', {
+            name: `n${i}`,
+            gossip: `wss://127.0.0.1:${targetPort}/gossip`.replace('/gossip', `/g${i}`),
+            meshIp: '10.0.0.9',
+          }),
+        );
+        await ingest(node.sup, records);
+        const t0 = Date.now();
+        connections = 0;
+        await sleep(WINDOW_MS);
+        const elapsed = (Date.now() - t0) / 1000;
+        const s = (await node.sup.ask('gossip', 'status')) as {
+          dialing: Array<{ source: string }>;
+        };
+        const held = s.dialing.filter((d) => d.source === 'discovered').length;
+        const bound = RATE + Math.ceil(RATE * elapsed) + 1;
+        console.log(
+          `  dials: ${connections} in ${elapsed.toFixed(1)} s (bound ${bound}), ${held} targets held`,
+        );
+        assert.ok(connections >= 1, 'trusted records are followed');
+        assert.ok(connections <= bound, `${connections} connections (bound ${bound})`);
+        assert.ok(held <= TARGETS, `${held} targets held (max ${TARGETS})`);
+      },
+    );
+  } finally {
+    target.close();
+  }
+});
+
 test('max_peers_per_ip: throwaway keys from one address cannot fill the node', async () => {
   await withNode({ max_peers_per_ip: 2, max_peers: 8 }, async (node, port) => {
     const from3 = [];
@@ -175,8 +233,11 @@ test('a configured peer gets in when the slots are full: the worst untrusted pee
         10_000,
         'A linked to its configured peer B',
       );
+      // The squatter hears of its eviction a moment after A admitted B.
+      await until(() => squatters.some((s) => s.close !== undefined), 3000, 'a squatter closed');
       const evicted = squatters.filter((s) => s.close?.code === CLOSE.full);
-      assert.is(evicted.length, 1, 'one squatter evicted to make room');
+      const seen = JSON.stringify(squatters.map((s) => s.close));
+      assert.is(evicted.length, 1, `one squatter evicted to make room: ${seen}`);
       assert.match(evicted[0]!.close!.reason, /evicted/);
     } finally {
       for (const s of [...squatters, third]) s.ws.terminate();
