@@ -87,19 +87,34 @@ test('a peer that reads nothing: its send queue stays within the stated budget',
       const readers = await Promise.all(
         Array.from({ length: 5 }, () => RawSession.open(port, throwaway())),
       );
+      const heapBefore = (await node.sup.stats('gossip')).heapUsed;
       // They stop reading: the kernel's buffers fill, then the node's queue.
       for (const r of readers) (r.ws as unknown as { _socket: { pause(): void } })._socket.pause();
       let worst = 0;
       let skipped = 0;
+      const heaps: number[] = [];
       const end = Date.now() + 4000;
       while (Date.now() < end) {
+        heaps.push((await node.sup.stats('gossip')).heapUsed);
         for (const p of (await status(node.sup)).peers) {
           worst = Math.max(worst, p.buffered);
           skipped = Math.max(skipped, p.framesSkipped);
         }
         await sleep(50);
       }
-      console.log(`  slow readers: worst queue ${worst} B, budget ${budget} B, skipped ${skipped}`);
+      // heapUsed swings with the garbage of each anti-entropy round (vv frames
+      // built for every peer); a queue that grows moves the floor. Compared:
+      // the highest sample of the first and of the last third of the window.
+      const third = Math.floor(heaps.length / 3);
+      const early = Math.max(...heaps.slice(0, third));
+      const late = Math.max(...heaps.slice(-third));
+      const bound = readers.length * budget;
+      const mb = (b: number) => (b / 1048576).toFixed(1);
+      console.log(
+        `  slow readers: worst queue ${worst} B, budget ${budget} B, skipped ${skipped}; ` +
+          `gossip heap ${mb(heapBefore)} MB idle, ${mb(early)} → ${mb(late)} MB (growth bound ${mb(bound)} MB)`,
+      );
+      assert.ok(late - early <= bound, `gossip heap grew ${mb(late - early)} MB over the window`);
       assert.ok(worst <= budget, `worst queue ${worst} B within the budget ${budget} B`);
       assert.ok(skipped > 0, 'vv frames were skipped for peers that were behind');
       for (const r of readers) r.ws.terminate();
