@@ -40,6 +40,18 @@ const status = (sup: Supervisor) => sup.ask('gossip', 'status') as Promise<Statu
 
 const throwaway = () => keyPairFromSeed(new Uint8Array(randomBytes(32)));
 
+/** A TCP listener on loopback that counts the connections it gets (and drops each). */
+async function countingServer(): Promise<{ port: number; connections: number; close(): void }> {
+  const counter = { port: 0, connections: 0, close: () => server.close() };
+  const server = createServer((s) => {
+    counter.connections++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  counter.port = (server.address() as AddressInfo).port;
+  return counter;
+}
+
 async function withNode(
   gossip: Record<string, unknown>,
   fn: (node: RunningNode, port: number) => Promise<void>,
@@ -123,14 +135,8 @@ test('a peer that reads nothing: its send queue stays within the stated budget',
 });
 
 test('node records by authors we have no reason to trust draw no dials', async () => {
-  // A TCP listener that counts connections: where the records point.
-  let connections = 0;
-  const target = createServer((s) => {
-    connections++;
-    s.destroy();
-  });
-  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
-  const targetPort = (target.address() as AddressInfo).port;
+  const target = await countingServer(); // where the records point
+  const targetPort = target.port;
   try {
     await withNode({ discover: true, anti_entropy_ms: 100 }, async (node) => {
       // Tried: 50 throwaway keys each announce a gossip endpoint on our counter,
@@ -145,7 +151,7 @@ test('node records by authors we have no reason to trust draw no dials', async (
       await ingest(node.sup, records);
       await sleep(1500); // 15 anti-entropy rounds
       const s = await status(node.sup);
-      assert.is(connections, 0, 'not one connection to the announced endpoints');
+      assert.is(target.connections, 0, 'not one connection to the announced endpoints');
       assert.ok(s.counters.refusedDials >= 50, `refused ${s.counters.refusedDials}`);
     });
   } finally {
@@ -154,13 +160,8 @@ test('node records by authors we have no reason to trust draw no dials', async (
 });
 
 test('records of trusted authors are dialed, at most max_dial_targets, within dial_rate_per_s', async () => {
-  let connections = 0;
-  const target = createServer((s) => {
-    connections++;
-    s.destroy();
-  });
-  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
-  const targetPort = (target.address() as AddressInfo).port;
+  const target = await countingServer();
+  const targetPort = target.port;
   const keys = Array.from({ length: 50 }, throwaway);
   const allow = join(tempDir(), 'allow');
   writeFileSync(allow, keys.map((k) => k.did).join('\n') + '\n');
@@ -188,8 +189,9 @@ test('records of trusted authors are dialed, at most max_dial_targets, within di
         );
         await ingest(node.sup, records);
         const t0 = Date.now();
-        connections = 0;
+        const counted = target.connections;
         await sleep(WINDOW_MS);
+        const connections = target.connections - counted;
         const elapsed = (Date.now() - t0) / 1000;
         const s = (await node.sup.ask('gossip', 'status')) as {
           dialing: Array<{ source: string }>;
