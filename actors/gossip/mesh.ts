@@ -39,7 +39,8 @@ import { CLOSE, Peer } from './peer.js';
 import type { PeerHost, PeerLimits } from './peer.js';
 import { backoffDelay, banDuration, charge, currentScore, take } from './scoring.js';
 import type { Bucket } from './scoring.js';
-import { parseGossipUrl } from '../../runtime/domain/gossip-url.js';
+import { admission, recordsToDial } from './policy.js';
+import type { NodeRecord } from './policy.js';
 import type { Offence } from './scoring.js';
 import { CLIENT_TLS, TLS_PINNED, ephemeralCertificate, sniffTls } from './tls.js';
 import type { TlsMaterial } from './tls.js';
@@ -384,40 +385,36 @@ export class Mesh implements PeerHost {
     return this.makeRoom(peer);
   }
 
-  /**
-   * Slots: configured and allowlisted peers are trusted and may always get
-   * in (the worst untrusted peer, lowest score then youngest, is evicted for
-   * one); untrusted ones fill what is left, at most max_peers_per_ip from
-   * one source address, so throwaway keys cannot lock an honest node out.
-   */
+  /** Slots (policy.ts admission): a trusted newcomer may evict; an untrusted one is capped. */
   private makeRoom(peer: Peer): { code: number; reason: string } | null {
-    const trusted = this.isTrusted(peer);
-    const open = this.openPeers().filter((p) => p !== peer);
-    if (!trusted) {
-      const sameIp = open.filter((p) => p.remoteIp === peer.remoteIp && !this.isTrusted(p));
-      if (sameIp.length >= this.options.maxPeersPerIp) {
-        return { code: CLOSE.full, reason: 'too many peers from this address' };
-      }
-    }
-    if (open.length < this.options.maxPeers) return null;
-    if (!trusted) return { code: CLOSE.full, reason: 'max peers reached' };
+    const trusted = this.trustedDids();
     const now = Date.now();
-    const victim = open
-      .filter((p) => !this.isTrusted(p))
-      .sort(
-        (a, b) =>
-          currentScore(a.score, now) - currentScore(b.score, now) || b.connectedAt - a.connectedAt,
-      )[0];
-    if (!victim) return { code: CLOSE.full, reason: 'max peers reached' };
-    this.counters.evicted++;
-    victim.close(CLOSE.full, 'evicted: a configured peer needs the slot');
+    const asSlot = (p: Peer) => ({
+      peer: p,
+      trusted: this.isTrusted(p, trusted),
+      remoteIp: p.remoteIp,
+      score: currentScore(p.score, now),
+      connectedAt: p.connectedAt,
+    });
+    const open = this.openPeers()
+      .filter((p) => p !== peer)
+      .map(asSlot);
+    const verdict = admission(asSlot(peer), open, {
+      maxPeers: this.options.maxPeers,
+      maxPerIp: this.options.maxPeersPerIp,
+    });
+    if (!verdict.admit) return { code: CLOSE.full, reason: verdict.reason };
+    if (verdict.evict) {
+      this.counters.evicted++;
+      verdict.evict.peer.close(CLOSE.full, 'evicted: a configured peer needs the slot');
+    }
     return null;
   }
 
   /** A peer we dialed from config, one whose DID a configured dial proved, or an allowlisted one. */
-  private isTrusted(peer: Peer): boolean {
+  private isTrusted(peer: Peer, trusted: ReadonlySet<string>): boolean {
     if (peer.url && this.dials.get(peer.url)?.source === 'config') return true;
-    return peer.did !== undefined && this.trustedDids().has(peer.did);
+    return peer.did !== undefined && trusted.has(peer.did);
   }
 
   /** DIDs we have reason to trust: configured dial targets' (once proved), the allowlist. */
@@ -1002,25 +999,19 @@ export class Mesh implements PeerHost {
    * mesh at any host), only in the narrow URL form (parseGossipUrl) and the
    * transport this node speaks, and at most max_dial_targets at once.
    */
-  private discover(nodes: Array<{ did: string; gossip: string }>): void {
-    const trusted = this.trustedDids();
-    let held = [...this.dials.values()].filter((d) => d.source === 'discovered').length;
-    for (const n of nodes) {
-      if (n.did === this.did || this.byDid.has(n.did) || this.dials.has(n.gossip)) continue;
-      const url = parseGossipUrl(n.gossip);
-      const usable =
-        trusted.has(n.did) &&
-        !this.dropped.has(n.gossip) &&
-        !('error' in url) &&
-        url.tls === !this.options.insecurePlaintext &&
-        held < this.options.maxDialTargets;
-      if (!usable) {
-        this.counters.refusedDials++;
-        continue;
-      }
-      this.addDial(n.gossip, 'discovered', n.did);
-      held++;
-    }
+  private discover(nodes: NodeRecord[]): void {
+    const held = [...this.dials.values()].filter((d) => d.source === 'discovered').length;
+    const { dial, refused } = recordsToDial(nodes, {
+      self: this.did,
+      trusted: this.trustedDids(),
+      linked: (did) => this.byDid.has(did),
+      dialing: (url) => this.dials.has(url),
+      dropped: this.dropped,
+      tls: !this.options.insecurePlaintext,
+      room: Math.max(0, this.options.maxDialTargets - held),
+    });
+    this.counters.refusedDials += refused;
+    for (const r of dial) this.addDial(r.gossip, 'discovered', r.did);
   }
 
   /**

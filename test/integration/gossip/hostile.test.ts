@@ -218,10 +218,7 @@ class RawPeer {
   }
 
   /** This connection's transcript: we dialed, so we are the initiator. */
-  transcript(
-    role: 'initiator' | 'responder',
-    us: { did: string; nonce: string } = { did: '', nonce: this.nonce },
-  ): AuthTranscript {
+  transcript(role: 'initiator' | 'responder', us: { did: string; nonce: string }): AuthTranscript {
     const hello = this.nodeHello!;
     return transcriptOf(
       role,
