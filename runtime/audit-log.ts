@@ -18,7 +18,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync } 
 import { mkdirSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { blake2b256Hex, canonicalize } from './crypto/index.js';
-import { MeshError } from './errors.js';
+import { E } from './errors.js';
 
 const GENESIS = '0'.repeat(64);
 
@@ -39,9 +39,7 @@ export class AuditLog {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const verdict = verifyAuditLog(path);
     if (!verdict.ok) {
-      throw new MeshError(
-        'ERR_AUDIT_BROKEN',
-        `audit log ${path} is broken at line ${verdict.line}: ${verdict.reason}`,
+      throw E.ERR_AUDIT_BROKEN(`audit log ${path} is broken at line ${verdict.line}: ${verdict.reason}`,
       );
     }
     this.head = verdict.head;

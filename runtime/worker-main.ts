@@ -23,7 +23,7 @@ import { Dispatcher } from './dispatcher.js';
 import { Endpoint } from './endpoint.js';
 import { createForwardingLogger } from './log.js';
 import { MetricsRegistry } from './metrics.js';
-import { MeshError } from './errors.js';
+import { E } from './errors.js';
 import type { ActorInspect, ActorStats, ControlApi, TraceRecord, WorkerBoot } from './types.js';
 
 if (!parentPort) throw new Error('runtime/worker-main.js must run on a worker thread');
@@ -61,7 +61,7 @@ const control: ControlApi = {
   trace: async (count: number, ms: number) => {
     const { dispatcher } = await booted();
     if (dispatcher.tracer)
-      throw new MeshError('ERR_BAD_REQUEST', 'a trace of this actor is running');
+      throw E.ERR_BAD_REQUEST('a trace of this actor is running');
     const out: TraceRecord[] = [];
     return new Promise<TraceRecord[]>((resolve) => {
       const done = () => {

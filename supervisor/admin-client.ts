@@ -5,7 +5,7 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { MeshError } from '../runtime/errors.js';
+import { E, errorFromPayload, MeshError } from '../runtime/errors.js';
 import { ADMIN_PROTOCOL } from './admin.js';
 
 export class AdminClient {
@@ -28,7 +28,7 @@ export class AdminClient {
       this.closed = true;
       for (const w of this.waiting.values()) {
         clearTimeout(w.timer);
-        w.reject(new MeshError('ERR_NOT_RUNNING', 'the node closed the admin connection'));
+        w.reject(E.ERR_NOT_RUNNING('the node closed the admin connection'));
       }
       this.waiting.clear();
     });
@@ -42,8 +42,8 @@ export class AdminClient {
         const gone = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
         reject(
           gone
-            ? new MeshError('ERR_NOT_RUNNING', `no node is listening on ${path}`)
-            : new MeshError('ERR_ADMIN', `cannot connect to ${path}: ${err.message}`),
+            ? E.ERR_NOT_RUNNING(`no node is listening on ${path}`)
+            : E.ERR_ADMIN(`cannot connect to ${path}: ${err.message}`),
         );
       });
     });
@@ -57,12 +57,12 @@ export class AdminClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (this.closed) {
-        reject(new MeshError('ERR_NOT_RUNNING', 'the admin connection is closed'));
+        reject(E.ERR_NOT_RUNNING('the admin connection is closed'));
         return;
       }
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new MeshError('ERR_TIMEOUT', `${method} got no answer within ${timeoutMs} ms`));
+        reject(E.ERR_TIMEOUT(`${method} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
       const caller = { uid: process.getuid?.() ?? 0 };
@@ -101,7 +101,13 @@ export class AdminClient {
       this.waiting.delete(msg.id!);
       clearTimeout(w.timer);
       if (msg.ok) w.resolve(msg.result);
-      else w.reject(new MeshError(msg.error?.code ?? 'ERR_ADMIN', msg.error?.message ?? 'refused'));
+      else
+        w.reject(
+          errorFromPayload(
+            { code: msg.error?.code ?? 'ERR_ADMIN', message: msg.error?.message ?? 'refused' },
+            'ERR_ADMIN',
+          ),
+        );
     }
   }
 }

@@ -23,7 +23,7 @@ import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { AuditLog } from '../runtime/audit-log.js';
-import { MeshError, toPayload, tooDeep } from '../runtime/errors.js';
+import { E, tooDeep, toPayload } from '../runtime/errors.js';
 import { jsonDepth } from '../runtime/json-depth.js';
 import { peerUid } from './peer-cred.js';
 import type { Supervisor } from './supervisor.js';
@@ -272,16 +272,14 @@ export class AdminServer {
       try {
         raw = JSON.parse(line);
       } catch {
-        throw new MeshError('ERR_BAD_REQUEST', 'request is not JSON');
+        throw E.ERR_BAD_REQUEST('request is not JSON');
       }
       const rawId = (raw as { id?: unknown })?.id;
       if (typeof rawId === 'string' || typeof rawId === 'number') id = rawId;
       const parsed = requestSchema.safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        throw new MeshError(
-          'ERR_BAD_REQUEST',
-          `${issue.path.join('.') || 'request'}: ${issue.message}`,
+        throw E.ERR_BAD_REQUEST(`${issue.path.join('.') || 'request'}: ${issue.message}`,
         );
       }
       const result = await this.dispatch(parsed.data, socket);
@@ -343,7 +341,7 @@ export class AdminServer {
         return this.sup.trace(actor, count, ms);
       }
       default:
-        throw new MeshError('ERR_BAD_REQUEST', `unknown method ${req.method}`);
+        throw E.ERR_BAD_REQUEST(`unknown method ${req.method}`);
     }
   }
 
@@ -401,7 +399,7 @@ function parseParams<S extends z.ZodType>(schema: S, params: unknown): z.output<
   const r = schema.safeParse(params);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  throw new MeshError('ERR_BAD_REQUEST', `params.${issue.path.join('.')}: ${issue.message}`);
+  throw E.ERR_BAD_REQUEST(`params.${issue.path.join('.')}: ${issue.message}`);
 }
 
 /** Kernel pseudo-filesystems: no socket can live there (and Node's recursive mkdir spun on /proc). */
@@ -414,9 +412,7 @@ const PSEUDO_FS = /^\/(proc|sys|dev)(\/|$)/;
  */
 export function checkAdminOptions(options: Pick<AdminOptions, 'socketPath' | 'group'>): void {
   if (PSEUDO_FS.test(options.socketPath)) {
-    throw new MeshError(
-      'ERR_INVALID_CONFIG',
-      `admin.socket ${options.socketPath} is on a kernel pseudo-filesystem (/proc, /sys, /dev)`,
+    throw E.ERR_INVALID_CONFIG(`admin.socket ${options.socketPath} is on a kernel pseudo-filesystem (/proc, /sys, /dev)`,
     );
   }
   if (options.group !== '') groupId(options.group);
@@ -428,5 +424,5 @@ function groupId(name: string): number {
     const [g, , gid] = line.split(':');
     if (g === name) return Number(gid);
   }
-  throw new MeshError('ERR_INVALID_CONFIG', `admin.group ${name} is not a group on this system`);
+  throw E.ERR_INVALID_CONFIG(`admin.group ${name} is not a group on this system`);
 }

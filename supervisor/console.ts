@@ -17,7 +17,7 @@
  * leaving — by a key, a signal, an SSH hangup or a crash — gives the
  * terminal back as it was.
  */
-import { MeshError } from '../runtime/errors.js';
+import { E } from '../runtime/errors.js';
 import { AdminClient } from './admin-client.js';
 import { handleKey, parseKeys } from './console/keys.js';
 import type { Effect } from './console/keys.js';
@@ -189,7 +189,7 @@ class ConsoleApp {
     done: (result: unknown) => string,
   ): Promise<void> {
     try {
-      if (!this.client) throw new MeshError('ERR_NOT_RUNNING', 'node not running');
+      if (!this.client) throw E.ERR_NOT_RUNNING('node not running');
       const result = await this.client.call(method, params, ACTION_TIMEOUT_MS);
       say(this.state, done(result), Date.now());
     } catch (err) {
@@ -235,7 +235,7 @@ class ConsoleApp {
       const need = count - t.records.length;
       if (left <= 0 || need <= 0) break;
       try {
-        if (!this.client) throw new MeshError('ERR_NOT_RUNNING', 'node not running');
+        if (!this.client) throw E.ERR_NOT_RUNNING('node not running');
         const slice = Math.max(1, Math.min(TRACE_SLICE_MS, Math.ceil(left)));
         this.traceSlice = this.client.call(
           'trace',

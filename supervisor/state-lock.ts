@@ -19,7 +19,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { MeshError, stateLocked } from '../runtime/errors.js';
+import { E, stateLocked } from '../runtime/errors.js';
 
 export const LOCK_FILE = 'meshnode.pid';
 
@@ -63,7 +63,7 @@ function writeExclusive(path: string): void {
     closeSync(fd);
     rmSync(path, { force: true });
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC')
-      throw new MeshError('ERR_STORAGE_FULL', `cannot write ${path}: no space left on device`, {
+      throw E.ERR_STORAGE_FULL(`cannot write ${path}: no space left on device`, {
         cause: err,
       });
     throw err;

@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { Logger as PinoLogger } from 'pino';
-import { actorInit, intensity, MeshError, stopping as stoppingError } from '../runtime/errors.js';
+import { E, actorInit, intensity, stopping as stoppingError } from '../runtime/errors.js';
 import { Endpoint } from '../runtime/endpoint.js';
 import type { AskOptions } from '../runtime/endpoint.js';
 import { createRootLogger, logPortOnMessage } from './logger.js';
@@ -240,13 +240,13 @@ export class Supervisor extends EventEmitter {
 
   private controlOf(name: string): ControlChannel {
     const instance = this.mustGet(name).instance;
-    if (!instance) throw new MeshError('ERR_ACTOR_EXITED', `actor ${name} is not running`);
+    if (!instance) throw E.ERR_ACTOR_EXITED(`actor ${name} is not running`);
     return instance.control;
   }
 
   private mustGet(name: string): Child {
     const child = this.byName.get(name);
-    if (!child) throw new MeshError('ERR_NO_ROUTE', `no actor named ${name}`);
+    if (!child) throw E.ERR_NO_ROUTE(`no actor named ${name}`);
     return child;
   }
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
-import { MeshError } from '../../runtime/errors.js';
+import { E } from '../../runtime/errors.js';
 import { ADMIN } from '../../runtime/types.js';
 import { Mesh } from './mesh.js';
 import type { GrantRequest, GrantResult } from '../../runtime/types.js';
@@ -27,7 +27,7 @@ function parseRequest<S extends z.ZodType>(schema: S, data: unknown, action: str
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys[0] : '');
-  throw new MeshError('ERR_BAD_REQUEST', `${action}.${field ?? ''}: ${issue.message}`);
+  throw E.ERR_BAD_REQUEST(`${action}.${field ?? ''}: ${issue.message}`);
 }
 
 /** Ingesting a full frame verifies up to maxEntriesPerFrame signatures: give it time. */
@@ -63,13 +63,13 @@ export default class GossipActor extends Actor {
     this.on('grantNonce', ['grants'], (data) => {
       const { provider, url } = (data ?? {}) as { provider?: unknown; url?: unknown };
       if (typeof provider !== 'string')
-        throw new MeshError('ERR_BAD_REQUEST', 'grantNonce.provider');
+        throw E.ERR_BAD_REQUEST('grantNonce.provider');
       return this.mesh!.grantNonce(provider, typeof url === 'string' ? url : undefined);
     });
     this.on('grantRequest', ['grants'], (data) => {
       const { provider, rid, request } = (data ?? {}) as Record<string, unknown>;
       if (typeof provider !== 'string' || typeof rid !== 'string' || typeof request !== 'object') {
-        throw new MeshError('ERR_BAD_REQUEST', 'grantRequest needs provider, rid, request');
+        throw E.ERR_BAD_REQUEST('grantRequest needs provider, rid, request');
       }
       return this.mesh!.grantRequest(provider, rid, request as GrantRequest);
     });
@@ -134,7 +134,7 @@ export default class GossipActor extends Actor {
 
   private journalOnAppended(data: unknown): void {
     const entries = (data as { entries?: unknown })?.entries;
-    if (!Array.isArray(entries)) throw new MeshError('ERR_BAD_REQUEST', 'appended.entries');
+    if (!Array.isArray(entries)) throw E.ERR_BAD_REQUEST('appended.entries');
     this.mesh?.journalOnAppended(entries as Array<{ author: string; seq: number }>);
   }
 

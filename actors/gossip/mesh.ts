@@ -28,10 +28,17 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import type { GrantRequest, GrantResult } from '../../runtime/types.js';
-import { MeshError } from '../../runtime/errors.js';
+import {
+  E,
+  MeshError,
+  banned,
+  notAllowed,
+  peerDuplicate,
+  peersFull,
+} from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/log.js';
-import { encodeEntry, entryId } from '../journal/codec.js';
-import type { Entry } from '../journal/codec.js';
+import { encodeEntry, entryId } from '../../runtime/domain/codec.js';
+import type { Entry } from '../../runtime/domain/codec.js';
 import { Allowlist } from './allowlist.js';
 import { vvFrames } from './frames.js';
 import type { Frame, FrameOf } from './frames.js';
@@ -361,16 +368,16 @@ export class Mesh implements PeerHost {
     return this.journal.signAuth(t);
   }
 
-  admit(peer: Peer): { code: number; reason: string } | null {
+  admit(peer: Peer): MeshError | null {
     const did = peer.did!;
     const ban = this.bans.get(did);
     if (ban && ban.until > Date.now()) {
-      return { code: CLOSE.banned, reason: `banned until ${new Date(ban.until).toISOString()}` };
+      return banned(ban.until);
     }
     if (this.allowlist) {
       this.refreshAllowlist();
       if (!this.allowlist.has(did))
-        return { code: CLOSE.notAllowed, reason: 'not on the allowlist' };
+        return notAllowed('not on the allowlist');
     }
     const existing = this.byDid.get(did);
     if (existing && existing.state === 'open') {
@@ -379,14 +386,14 @@ export class Mesh implements PeerHost {
       const keepNew =
         this.initiator(existing) === this.initiator(peer) ||
         this.initiator(peer) === (this.did < did ? this.did : did);
-      if (!keepNew) return { code: CLOSE.duplicate, reason: 'duplicate connection' };
+      if (!keepNew) return peerDuplicate('duplicate connection');
       existing.close(CLOSE.duplicate, 'duplicate connection: replaced');
     }
     return this.makeRoom(peer);
   }
 
   /** Slots (policy.ts admission): a trusted newcomer may evict; an untrusted one is capped. */
-  private makeRoom(peer: Peer): { code: number; reason: string } | null {
+  private makeRoom(peer: Peer): MeshError | null {
     const trusted = this.trustedDids();
     const now = Date.now();
     const asSlot = (p: Peer) => ({
@@ -403,7 +410,7 @@ export class Mesh implements PeerHost {
       maxPeers: this.options.maxPeers,
       maxPerIp: this.options.maxPeersPerIp,
     });
-    if (!verdict.admit) return { code: CLOSE.full, reason: verdict.reason };
+    if (!verdict.admit) return peersFull(verdict.reason);
     if (verdict.evict) {
       this.counters.evicted++;
       verdict.evict.peer.close(CLOSE.full, 'evicted: a configured peer needs the slot');
@@ -472,7 +479,7 @@ export class Mesh implements PeerHost {
         this.peerOnOffence(
           peer,
           'protocol',
-          new MeshError('ERR_PROTOCOL', `unexpected ${frame.t}`),
+          E.ERR_PROTOCOL(`unexpected ${frame.t}`),
         );
     }
   }
@@ -506,7 +513,7 @@ export class Mesh implements PeerHost {
       if (w.peer !== peer) continue;
       this.grantWaits.delete(rid);
       clearTimeout(w.timer);
-      w.reject(new MeshError('ERR_PROTOCOL', `the link to the provider closed (${code})`));
+      w.reject(E.ERR_PROTOCOL(`the link to the provider closed (${code})`));
     }
     if (peer.did && this.byDid.get(peer.did) === peer) this.byDid.delete(peer.did);
     for (const author of peer.openWants.keys()) {
@@ -541,7 +548,7 @@ export class Mesh implements PeerHost {
     const peer = await this.linkTo(provider, url);
     const rid = `g${this.nextRid++}`;
     const f = (await this.grantExchange(peer, { t: 'grantHello', rid })) as FrameOf<'grantNonce'>;
-    if (f.t !== 'grantNonce') throw new MeshError('ERR_PROTOCOL', 'provider answered out of turn');
+    if (f.t !== 'grantNonce') throw E.ERR_PROTOCOL('provider answered out of turn');
     return { rid, nonce: f.nonce, expiresAt: f.expiresAt };
   }
 
@@ -549,14 +556,14 @@ export class Mesh implements PeerHost {
   async grantRequest(provider: string, rid: string, request: GrantRequest): Promise<GrantResult> {
     const peer = this.byDid.get(provider);
     if (!peer || peer.state !== 'open') {
-      throw new MeshError('ERR_PROTOCOL', 'the link to the provider closed during the request');
+      throw E.ERR_PROTOCOL('the link to the provider closed during the request');
     }
     const f = (await this.grantExchange(peer, {
       t: 'grantReq',
       rid,
       ...request,
     })) as FrameOf<'grantRes'>;
-    if (f.t !== 'grantRes') throw new MeshError('ERR_PROTOCOL', 'provider answered out of turn');
+    if (f.t !== 'grantRes') throw E.ERR_PROTOCOL('provider answered out of turn');
     const { t: _t, rid: _rid, ...result } = f;
     return result;
   }
@@ -566,13 +573,13 @@ export class Mesh implements PeerHost {
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.grantWaits.delete(rid);
-        reject(new MeshError('ERR_TIMEOUT', `provider did not answer ${frame.t} in time`));
+        reject(E.ERR_TIMEOUT(`provider did not answer ${frame.t} in time`));
       }, GRANT_STEP_MS);
       this.grantWaits.set(rid, { peer, resolve, reject, timer });
       if (!peer.send(frame)) {
         clearTimeout(timer);
         this.grantWaits.delete(rid);
-        reject(new MeshError('ERR_PROTOCOL', 'the link to the provider is closed'));
+        reject(E.ERR_PROTOCOL('the link to the provider is closed'));
       }
     });
   }
@@ -581,7 +588,7 @@ export class Mesh implements PeerHost {
   private async linkTo(did: string, url: string | undefined): Promise<Peer> {
     const open = this.byDid.get(did);
     if (open?.state === 'open') return open;
-    if (!url) throw new MeshError('ERR_PROTOCOL', `no link to ${did} and no endpoint to dial`);
+    if (!url) throw E.ERR_PROTOCOL(`no link to ${did} and no endpoint to dial`);
     this.addDial(url, 'discovered', did);
     const d = this.dials.get(url)!;
     if (!d.socket && !d.timer) this.dial(d);
@@ -591,13 +598,13 @@ export class Mesh implements PeerHost {
       if (p?.state === 'open') return p;
       await new Promise((r) => setTimeout(r, 20));
     }
-    throw new MeshError('ERR_TIMEOUT', `could not reach ${did} at ${url}`);
+    throw E.ERR_TIMEOUT(`could not reach ${did} at ${url}`);
   }
 
   private peerOnGrantAnswer(peer: Peer, frame: FrameOf<'grantNonce'> | FrameOf<'grantRes'>): void {
     const wait = this.grantWaits.get(frame.rid);
     if (!wait || wait.peer !== peer) {
-      this.peerOnOffence(peer, 'protocol', new MeshError('ERR_PROTOCOL', `unsolicited ${frame.t}`));
+      this.peerOnOffence(peer, 'protocol', E.ERR_PROTOCOL(`unsolicited ${frame.t}`));
       return;
     }
     this.grantWaits.delete(frame.rid);
@@ -637,7 +644,7 @@ export class Mesh implements PeerHost {
     const { t: _t, rid, ...request } = frame;
     let result: GrantResult;
     try {
-      if (!this.grants) throw new MeshError('ERR_UNAVAILABLE', 'grants are not served here');
+      if (!this.grants) throw E.ERR_UNAVAILABLE('grants are not served here');
       result = await this.grants.authorize(request, {
         peerDid: peer.did!,
         sourceIp: peer.remoteIp,
@@ -754,7 +761,7 @@ export class Mesh implements PeerHost {
 
   private peerOnWant(peer: Peer, want: FrameOf<'want'>): void {
     if (peer.serving.length >= MAX_SERVING_QUEUE) {
-      this.peerOnOffence(peer, 'protocol', new MeshError('ERR_PROTOCOL', 'too many open wants'));
+      this.peerOnOffence(peer, 'protocol', E.ERR_PROTOCOL('too many open wants'));
       return;
     }
     peer.serving.push(want);
@@ -789,7 +796,7 @@ export class Mesh implements PeerHost {
       this.peerOnOffence(
         peer,
         'protocol',
-        new MeshError('ERR_PROTOCOL', 'entries nobody asked for'),
+        E.ERR_PROTOCOL('entries nobody asked for'),
       );
       return;
     }
@@ -802,7 +809,7 @@ export class Mesh implements PeerHost {
       this.peerOnOffence(
         peer,
         'protocol',
-        new MeshError('ERR_PROTOCOL', 'entries frame does not match its author and range'),
+        E.ERR_PROTOCOL('entries frame does not match its author and range'),
       );
       return;
     }
@@ -811,7 +818,7 @@ export class Mesh implements PeerHost {
       this.release(peer, frame.author);
       peer.heads.set(frame.author, frame.from - 1);
       peer.ahead.delete(frame.author);
-      this.peerOnOffence(peer, 'emptyAnswer', new MeshError('ERR_PROTOCOL', 'empty answer'));
+      this.peerOnOffence(peer, 'emptyAnswer', E.ERR_PROTOCOL('empty answer'));
       this.schedule(peer);
       return;
     }
@@ -1032,7 +1039,7 @@ export class Mesh implements PeerHost {
         expired++;
       }
       if (expired > 0) {
-        const err = new MeshError('ERR_PROTOCOL', `${expired} want(s) unanswered`);
+        const err = E.ERR_PROTOCOL(`${expired} want(s) unanswered`);
         this.peerOnOffence(peer, 'emptyAnswer', err);
       }
     }
@@ -1233,7 +1240,7 @@ export class Mesh implements PeerHost {
 export function parseHostPort(s: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
   if (!m || Number(m[3]) > 65535) {
-    throw new MeshError('ERR_INVALID_OPTION', `listen address ${s} must be host:port`);
+    throw E.ERR_INVALID_OPTION(`listen address ${s} must be host:port`);
   }
   return { host: (m[1] ?? m[2])!, port: Number(m[3]) };
 }

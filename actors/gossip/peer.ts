@@ -21,34 +21,23 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { authBytes, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
 import type { AuthTranscript, HandshakeRole } from '../../runtime/crypto/index.js';
-import { MeshError, handshakeFailed, protocolViolation, tooLarge } from '../../runtime/errors.js';
-import { sigFromString } from '../journal/codec.js';
+import {
+  CLOSE,
+  MeshError,
+  closeCodeOf,
+  handshakeFailed,
+  protocolViolation,
+  tooLarge,
+} from '../../runtime/errors.js';
+import { sigFromString } from '../../runtime/domain/codec.js';
 import { PROTOCOL_VERSIONS, decodeFrame, encodeFrame } from './frames.js';
 import type { Frame, FrameOf } from './frames.js';
 import { FULL_SCORE, take } from './scoring.js';
 import { channelBinding } from './tls.js';
 import type { Bucket, Offence, ScoreState } from './scoring.js';
 
-/**
- * Close codes (4000-4999 are the application's range in RFC 6455). The
- * reason text says more; tests and peers key on the code.
- */
-export const CLOSE = {
-  shutdown: 1001,
-  /** RFC 6455: a message over max_frame_bytes (ws sends it; we log and charge it). */
-  tooBig: 1009,
-  badFrame: 4000,
-  handshake: 4001,
-  version: 4002,
-  notAllowed: 4003,
-  banned: 4004,
-  self: 4005,
-  handshakeTimeout: 4006,
-  idle: 4007,
-  full: 4008,
-  duplicate: 4009,
-  slow: 4011,
-} as const;
+/** Close codes: catalogued beside the error codes (runtime/errors.ts CLOSE_CODES). */
+export { CLOSE };
 
 /** A peer that ignores our close frame is cut off after this long. */
 const CLOSE_GRACE_MS = 1000;
@@ -79,7 +68,7 @@ export interface PeerHost {
   readonly did: string;
   signAuth(t: AuthTranscript): Promise<string>;
   /** After a verified handshake: null to admit, or why not. */
-  admit(peer: Peer): { code: number; reason: string } | null;
+  admit(peer: Peer): MeshError | null;
   peerOnOpen(peer: Peer): void;
   peerOnFrame(peer: Peer, frame: Frame): void;
   peerOnOffence(peer: Peer, offence: Offence, err: Error): void;
@@ -327,7 +316,7 @@ export class Peer {
   private maybeOpen(): void {
     if (!this.authSent || !this.authVerified || this.state !== 'handshake') return;
     const refusal = this.host.admit(this);
-    if (refusal) return this.close(refusal.code, refusal.reason);
+    if (refusal) return this.close(closeCodeOf(refusal), refusal.message);
     this.state = 'open';
     const every = Math.max(50, Math.floor(this.limits.idleTimeoutMs / 3));
     this.timers.push(

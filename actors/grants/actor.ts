@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import { AuditLog } from '../../runtime/audit-log.js';
-import { MeshError } from '../../runtime/errors.js';
+import { E, errorFromPayload, MeshError } from '../../runtime/errors.js';
 import { take } from '../../runtime/token-bucket.js';
 import type { Bucket } from '../../runtime/token-bucket.js';
 import { ADMIN } from '../../runtime/types.js';
@@ -139,7 +139,7 @@ export default class GrantsActor extends Actor {
       receivedAt?: number;
     };
     if (!request || typeof peerDid !== 'string' || typeof sourceIp !== 'string') {
-      throw new MeshError('ERR_BAD_REQUEST', 'authorize needs request, peerDid, sourceIp');
+      throw E.ERR_BAD_REQUEST('authorize needs request, peerDid, sourceIp');
     }
     let decision: Decision;
     try {
@@ -517,9 +517,7 @@ export default class GrantsActor extends Actor {
     const { subscription, requestId } = (d ?? {}) as Record<string, unknown>;
     const sub = await this.lookup().subscription(String(subscription));
     if (!sub || sub.provider !== this.me) {
-      throw new MeshError(
-        'ERR_BAD_REQUEST',
-        'approve: no subscription to one of our services with that id',
+      throw E.ERR_BAD_REQUEST('approve: no subscription to one of our services with that id',
       );
     }
     return this.append('approve', { subscription }, requestId);
@@ -531,7 +529,7 @@ export default class GrantsActor extends Actor {
       author?: string;
     } | null;
     if (!entry || entry.author !== this.me) {
-      throw new MeshError('ERR_BAD_REQUEST', 'revoke: target must be an entry of this node');
+      throw E.ERR_BAD_REQUEST('revoke: target must be an entry of this node');
     }
     return this.append('revoke', { target }, requestId);
   }
@@ -554,7 +552,7 @@ export default class GrantsActor extends Actor {
     const subscription = String((d as { subscription?: unknown })?.subscription);
     const sub = await this.lookup().subscription(subscription);
     if (!sub || sub.subscriber !== this.me) {
-      throw new MeshError('ERR_BAD_REQUEST', 'activate: no subscription of ours with that id');
+      throw E.ERR_BAD_REQUEST('activate: no subscription of ours with that id');
     }
     const node = (await this.ask('journal', 'view', { view: 'nodes', key: sub.provider })) as {
       gossip?: string;
@@ -586,7 +584,10 @@ export default class GrantsActor extends Actor {
       grant?: string;
     };
     if (!res.ok)
-      throw new MeshError(res.code ?? 'ERR_GRANT_REFUSED', `provider refused: ${res.reason ?? ''}`);
+      throw errorFromPayload(
+        { code: res.code ?? 'ERR_GRANT_REFUSED', message: `provider refused: ${res.reason ?? ''}` },
+        'ERR_GRANT_REFUSED',
+      );
     const activation: Activation = {
       subscription,
       provider: sub.provider,

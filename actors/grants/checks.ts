@@ -20,7 +20,7 @@ import { grantRequestBytes, isDid, publicKeyFromDid, verify } from '../../runtim
 import type { ErrorCode } from '../../runtime/errors.js';
 import type { AuthorizeInput as PolicyInput, Verdict } from '../../sandbox/policy.js';
 import type { GrantRequest } from '../../runtime/types.js';
-import { sigFromString } from '../journal/codec.js';
+import { sigFromString } from '../../runtime/domain/codec.js';
 
 /** A signature as the wire carries it: 64 bytes, unpadded base64url. */
 const SIG = /^[A-Za-z0-9_-]{86}$/;

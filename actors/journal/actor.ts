@@ -37,11 +37,11 @@ import {
 } from '../../runtime/crypto/index.js';
 import type { AuthTranscript, KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
-import { MeshError, invalidOption } from '../../runtime/errors.js';
+import { E, errorFromPayload, invalidOption, MeshError } from '../../runtime/errors.js';
 import { poolDefaults } from '../../runtime/pool.js';
 import { ADMIN, VIEW_PAGE_ROWS } from '../../runtime/types.js';
-import { sigToString } from './codec.js';
-import type { Entry } from './codec.js';
+import { sigToString } from '../../runtime/domain/codec.js';
+import type { Entry } from '../../runtime/domain/codec.js';
 import { EquivocationError, StagedFeeds, StoredSignatureError, planBatch } from './feed.js';
 import type { FeedPlan } from './feed.js';
 import { Appender, appendResult } from './appender.js';
@@ -217,23 +217,17 @@ export default class JournalActor extends Actor {
       requestId?: unknown;
     };
     if (typeof requestId !== 'string' || !REQUEST_ID.test(requestId)) {
-      throw new MeshError(
-        'ERR_BAD_REQUEST',
-        'append.requestId must be 1-128 printable ASCII characters',
+      throw E.ERR_BAD_REQUEST('append.requestId must be 1-128 printable ASCII characters',
       );
     }
     if (this.awaitingSelfHead) {
-      throw new MeshError(
-        'ERR_SELF_SYNC_PENDING',
-        'not appending as this node until its own feed head is learned from a peer (or forced)',
+      throw E.ERR_SELF_SYNC_PENDING('not appending as this node until its own feed head is learned from a peer (or forced)',
       );
     }
     if (this.store.isBlocked(this.key.did)) {
       // Our own feed holds a proven fork (a restore forced over a newer copy):
       // no node will accept anything more of it.
-      throw new MeshError(
-        'ERR_EQUIVOCATION',
-        "this node's own feed is stopped by an equivocation proof; it cannot append",
+      throw E.ERR_EQUIVOCATION("this node's own feed is stopped by an equivocation proof; it cannot append",
       );
     }
     const bodyJson = checkBodyJson(kind, body, 'append');
@@ -241,9 +235,7 @@ export default class JournalActor extends Actor {
     const done = this.store.request(requestId) ?? this.inflight.get(requestId);
     if (done) {
       if (done.digest !== digest) {
-        throw new MeshError(
-          'ERR_REQUEST_REUSED',
-          `requestId ${requestId} was used for a different append`,
+        throw E.ERR_REQUEST_REUSED(`requestId ${requestId} was used for a different append`,
         );
       }
       if ('result' in done) return done.result;
@@ -265,11 +257,9 @@ export default class JournalActor extends Actor {
   private gossipOnIngest(data: unknown): Promise<IngestResult> {
     const entries = (data as { entries?: unknown })?.entries;
     if (!Array.isArray(entries))
-      throw new MeshError('ERR_BAD_REQUEST', 'ingest.entries must be an array');
+      throw E.ERR_BAD_REQUEST('ingest.entries must be an array');
     if (entries.length > MAX_BATCH) {
-      throw new MeshError(
-        'ERR_TOO_LARGE',
-        `ingest of ${entries.length} entries; the limit is ${MAX_BATCH}`,
+      throw E.ERR_TOO_LARGE(`ingest of ${entries.length} entries; the limit is ${MAX_BATCH}`,
       );
     }
     // Take the lane slot now, check meanwhile: batches apply in the order
@@ -391,7 +381,7 @@ export default class JournalActor extends Actor {
     for (const r of results) {
       // Chunks are in entry order and each stops at its first refusal, so
       // the first refusal found here is the batch's first bad entry.
-      if (!r.ok) throw new MeshError(r.code, r.message);
+      if (!r.ok) throw errorFromPayload(r);
       let start = 0;
       for (let j = 0; j < r.ends.length; j++, i++) {
         const end = r.ends[j]!;
@@ -536,14 +526,12 @@ export default class JournalActor extends Actor {
     const parsed = authTranscriptSchema.safeParse(data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new MeshError(
-        'ERR_BAD_REQUEST',
-        `signAuth.${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      throw E.ERR_BAD_REQUEST(`signAuth.${issue.path.join('.') || '(root)'}: ${issue.message}`,
       );
     }
     const t: AuthTranscript = parsed.data;
     if (authSigner(t) !== this.key.did) {
-      throw new MeshError('ERR_BAD_REQUEST', `signAuth.${t.role}.did must be this node`);
+      throw E.ERR_BAD_REQUEST(`signAuth.${t.role}.did must be this node`);
     }
     return sigToString(sign(this.key, authBytes(t)));
   }
@@ -552,7 +540,7 @@ export default class JournalActor extends Actor {
   private grantsOnSignGrantRequest(data: unknown): { did: string; sig: string } {
     const { nonce, service, subscription } = (data ?? {}) as Record<string, unknown>;
     if ([nonce, service, subscription].some((v) => typeof v !== 'string' || v.length > 128)) {
-      throw new MeshError('ERR_BAD_REQUEST', 'signGrantRequest needs nonce, service, subscription');
+      throw E.ERR_BAD_REQUEST('signGrantRequest needs nonce, service, subscription');
     }
     const fields = {
       did: this.key.did,
@@ -570,16 +558,14 @@ export default class JournalActor extends Actor {
   private async gossipOnProof(data: unknown): Promise<{ recorded: boolean }> {
     const { author, seq, entries } = (data ?? {}) as Record<string, unknown>;
     if (!Array.isArray(entries) || entries.length !== 2) {
-      throw new MeshError('ERR_BAD_PROOF', 'a proof is two entries');
+      throw E.ERR_BAD_PROOF('a proof is two entries');
     }
     const [a, b] = entries.map((e, i) => checkAndVerify(e, `proof.entries[${i}]`));
     if (a!.entry.author !== author || b!.entry.author !== author) {
-      throw new MeshError('ERR_BAD_PROOF', 'proof entries are not both by its author');
+      throw E.ERR_BAD_PROOF('proof entries are not both by its author');
     }
     if (a!.entry.seq !== seq || b!.entry.seq !== seq || a!.id === b!.id) {
-      throw new MeshError(
-        'ERR_BAD_PROOF',
-        'proof entries are not two different entries at its seq',
+      throw E.ERR_BAD_PROOF('proof entries are not two different entries at its seq',
       );
     }
     if (this.store.isBlocked(author)) return { recorded: false };
@@ -597,7 +583,7 @@ export default class JournalActor extends Actor {
   private gossipOnRange(data: unknown): Entry[] {
     const { author, from, to, limit } = (data ?? {}) as Record<string, unknown>;
     if (typeof author !== 'string' || !Number.isSafeInteger(from)) {
-      throw new MeshError('ERR_BAD_REQUEST', 'range needs author (string) and from (integer)');
+      throw E.ERR_BAD_REQUEST('range needs author (string) and from (integer)');
     }
     return this.store.range(
       author,
@@ -618,12 +604,10 @@ export default class JournalActor extends Actor {
   private anyOnView(data: unknown): unknown {
     const { view, key, after } = (data ?? {}) as { view?: unknown; key?: unknown; after?: unknown };
     if (!VIEWS.includes(view as ViewName)) {
-      throw new MeshError('ERR_BAD_REQUEST', `view must be one of ${VIEWS.join(', ')}`);
+      throw E.ERR_BAD_REQUEST(`view must be one of ${VIEWS.join(', ')}`);
     }
     if (after !== undefined && typeof after !== 'string')
-      throw new MeshError(
-        'ERR_BAD_REQUEST',
-        'view.after must be a string (the last key of a page)',
+      throw E.ERR_BAD_REQUEST('view.after must be a string (the last key of a page)',
       );
     // A page of at most VIEW_PAGE_ROWS (runtime/view-pages.ts reads them all).
     if (key === undefined) return this.store.viewAll(view as ViewName, VIEW_PAGE_ROWS, after);
@@ -704,10 +688,10 @@ function headsPage(
   limit: unknown,
 ): { heads: Record<string, number>; next: string | null } {
   if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > 10_000) {
-    throw new MeshError('ERR_BAD_REQUEST', 'heads.limit must be an integer in 1..10000');
+    throw E.ERR_BAD_REQUEST('heads.limit must be an integer in 1..10000');
   }
   if (after !== undefined && typeof after !== 'string') {
-    throw new MeshError('ERR_BAD_REQUEST', 'heads.after must be a DID');
+    throw E.ERR_BAD_REQUEST('heads.after must be a DID');
   }
   const authors = Object.keys(all)
     .sort()

@@ -19,7 +19,7 @@
 import { sign } from '../../runtime/crypto/index.js';
 import type { KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
-import { MeshError } from '../../runtime/errors.js';
+import { E } from '../../runtime/errors.js';
 import {
   ENTRY_VERSION,
   MAX_ENTRY_BYTES,
@@ -27,8 +27,8 @@ import {
   sigToString,
   signedCanonical,
   unsignedCanonical,
-} from './codec.js';
-import type { Entry, UnsignedEntry } from './codec.js';
+} from '../../runtime/domain/codec.js';
+import type { Entry, UnsignedEntry } from '../../runtime/domain/codec.js';
 import type { Head, JournalStore } from './store.js';
 import type { CheckedEntry } from './validate.js';
 
@@ -156,9 +156,7 @@ export class Appender {
       if (bytes.length > MAX_ENTRY_BYTES) {
         // Only this append fails; its batch-mates go on.
         a.reject(
-          new MeshError(
-            'ERR_TOO_LARGE',
-            `append is ${bytes.length} bytes; the limit is ${MAX_ENTRY_BYTES}`,
+          E.ERR_TOO_LARGE(`append is ${bytes.length} bytes; the limit is ${MAX_ENTRY_BYTES}`,
           ),
         );
         continue;

@@ -22,8 +22,8 @@
  *
  * Pure over a head/entry lookup, so it is tested without LMDB.
  */
-import { MeshError } from '../../runtime/errors.js';
-import { decodeEntry } from './codec.js';
+import { E, MeshError } from '../../runtime/errors.js';
+import { decodeEntry } from '../../runtime/domain/codec.js';
 import type { Head } from './store.js';
 import { badSignature, signatureValidBytes } from './validate.js';
 import type { CheckedEntry } from './validate.js';
@@ -82,8 +82,8 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
     const { author, seq, prev } = c.entry;
     if (store.isBlocked(author)) {
       if (store.stoppedBySignature?.(author))
-        throw new MeshError('ERR_FEED_STOPPED', `feed ${author} is stopped: a bad signature`);
-      throw new MeshError('ERR_EQUIVOCATION', `feed ${author} is stopped after an equivocation`);
+        throw E.ERR_FEED_STOPPED(`feed ${author} is stopped: a bad signature`);
+      throw E.ERR_EQUIVOCATION(`feed ${author} is stopped after an equivocation`);
     }
     if (!heads.has(author)) heads.set(author, store.head(author));
     const head = heads.get(author);
@@ -108,12 +108,10 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
       throw new EquivocationError(author, seq, existing, c.bytes);
     }
     if (seq > headSeq + 1) {
-      throw new MeshError('ERR_SEQ_GAP', `${author} seq ${seq} does not follow head ${headSeq}`);
+      throw E.ERR_SEQ_GAP(`${author} seq ${seq} does not follow head ${headSeq}`);
     }
     if (prev !== (head?.id ?? null)) {
-      throw new MeshError(
-        'ERR_PREV_MISMATCH',
-        `${author} seq ${seq} does not link to the head entry`,
+      throw E.ERR_PREV_MISMATCH(`${author} seq ${seq} does not link to the head entry`,
       );
     }
     heads.set(author, { seq, id: c.id });

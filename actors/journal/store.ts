@@ -26,9 +26,9 @@ import { mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
-import { MeshError } from '../../runtime/errors.js';
-import { decodeEntry, entryId } from './codec.js';
-import type { Entry } from './codec.js';
+import { E, MeshError } from '../../runtime/errors.js';
+import { decodeEntry, entryId } from '../../runtime/domain/codec.js';
+import type { Entry } from '../../runtime/domain/codec.js';
 import type { CheckedEntry } from './validate.js';
 import { viewRows } from './views.js';
 import type { ViewName, ViewRow } from './views.js';
@@ -146,9 +146,7 @@ export class JournalStore {
       await meta.put('format', STORE_FORMAT);
     else if (format !== undefined && format !== STORE_FORMAT && !migrates) {
       await store.close();
-      throw new MeshError(
-        'ERR_STORAGE_FORMAT',
-        `journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it. To migrate, run the meshnode version that wrote it, or move ${dir} aside and start: the node re-fetches every feed, its own included, from its peers (README, Upgrades)`,
+      throw E.ERR_STORAGE_FORMAT(`journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it. To migrate, run the meshnode version that wrote it, or move ${dir} aside and start: the node re-fetches every feed, its own included, from its peers (README, Upgrades)`,
       );
     }
     if (!store.readOnly) store.loadWriterState();
@@ -375,7 +373,7 @@ export class JournalStore {
     requests: ReadonlyArray<[string, RequestRecord]> = [],
   ): Promise<void> {
     this.assertWritable();
-    if (this.closed) throw new MeshError('ERR_STORAGE', 'the journal is closed');
+    if (this.closed) throw E.ERR_STORAGE('the journal is closed');
     const staged = new Map<string, Head>();
     let arrival = this.nextArrival;
     for (const c of batch) staged.set(c.entry.author, { seq: c.entry.seq, id: c.id });
@@ -390,9 +388,7 @@ export class JournalStore {
     // first put, so a batch never half-enters the event turn's transaction.
     for (const [requestId] of requests) {
       if (Buffer.byteLength(requestId) > MAX_KEY_PART) {
-        throw new MeshError(
-          'ERR_STORAGE',
-          `request id of ${Buffer.byteLength(requestId)} bytes is too long a key`,
+        throw E.ERR_STORAGE(`request id of ${Buffer.byteLength(requestId)} bytes is too long a key`,
         );
       }
     }
@@ -403,7 +399,7 @@ export class JournalStore {
     for (const c of batch) {
       for (const row of viewRows(c)) {
         if (Buffer.byteLength(row[1]) > MAX_KEY_PART)
-          throw new MeshError('ERR_STORAGE', 'view key too long');
+          throw E.ERR_STORAGE('view key too long');
         rows.set(`${row[0]} ${row[1]}`, row);
       }
     }
@@ -472,7 +468,7 @@ export class JournalStore {
   }
 
   private assertWritable(): void {
-    if (this.readOnly) throw new MeshError('ERR_READ_ONLY', 'this journal handle is read-only');
+    if (this.readOnly) throw E.ERR_READ_ONLY('this journal handle is read-only');
   }
 
   private loadWriterState(): void {
@@ -507,9 +503,9 @@ const FULL_BELOW_BYTES = 1024 * 1024;
 function storageError(err: unknown, dir: string): MeshError {
   const message = err instanceof Error ? err.message : String(err);
   if (/ENOSPC|No space left|MDB_MAP_FULL|-30792/.test(message) || lowOnSpace(dir)) {
-    return new MeshError('ERR_STORAGE_FULL', `journal storage is full: ${message}`);
+    return E.ERR_STORAGE_FULL(`journal storage is full: ${message}`);
   }
-  return new MeshError('ERR_STORAGE', `journal storage failed: ${message}`);
+  return E.ERR_STORAGE(`journal storage failed: ${message}`);
 }
 
 function lowOnSpace(dir: string): boolean {

@@ -14,7 +14,7 @@
  *
  * Feed checks (seq gap, prev mismatch, equivocation) are the store's.
  */
-import { MeshError } from '../../runtime/errors.js';
+import { E, MeshError } from '../../runtime/errors.js';
 import {
   assertJournalValue,
   canonicalize,
@@ -30,8 +30,8 @@ import {
   signedCanonical,
   signingBytes,
   unsignedCanonical,
-} from './codec.js';
-import type { Entry } from './codec.js';
+} from '../../runtime/domain/codec.js';
+import type { Entry } from '../../runtime/domain/codec.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 
 const utf8 = new TextEncoder();
@@ -130,9 +130,7 @@ export function checkBody(
 /** checkBody, returning the body's canonical JSON (computed anyway for the size check). */
 export function checkBodyJson(kind: unknown, body: unknown, where = 'entry'): string {
   if (!isEntryKind(kind)) {
-    throw new MeshError(
-      'ERR_UNKNOWN_KIND',
-      `${where}.kind ${JSON.stringify(kind)} is not a known kind`,
+    throw E.ERR_UNKNOWN_KIND(`${where}.kind ${JSON.stringify(kind)} is not a known kind`,
     );
   }
   assertJournalValue(body, `${where}.body`);
@@ -141,9 +139,7 @@ export function checkBodyJson(kind: unknown, body: unknown, where = 'entry'): st
   const bodyJson = canonicalize(body);
   const bodyBytes = Buffer.byteLength(bodyJson);
   if (bodyBytes > MAX_BODY_BYTES) {
-    throw new MeshError(
-      'ERR_TOO_LARGE',
-      `${where}.body is ${bodyBytes} bytes; the limit is ${MAX_BODY_BYTES}`,
+    throw E.ERR_TOO_LARGE(`${where}.body is ${bodyBytes} bytes; the limit is ${MAX_BODY_BYTES}`,
     );
   }
   const parsed = bodySchemas[kind].safeParse(body);
@@ -152,7 +148,7 @@ export function checkBodyJson(kind: unknown, body: unknown, where = 'entry'): st
     const path = issue.path
       .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
       .join('');
-    throw new MeshError('ERR_SCHEMA', `${where}.body${path} ${issue.message} (kind ${kind})`);
+    throw E.ERR_SCHEMA(`${where}.body${path} ${issue.message} (kind ${kind})`);
   }
   return bodyJson;
 }
@@ -171,9 +167,7 @@ function sealJson(entry: Entry, json: string, where: string): CheckedEntry {
 /** Refuse an entry whose canonical form is `bytes` long, if over MAX_ENTRY_BYTES. */
 export function checkSize(bytes: number, where = 'entry'): void {
   if (bytes > MAX_ENTRY_BYTES) {
-    throw new MeshError(
-      'ERR_TOO_LARGE',
-      `${where} is ${bytes} bytes; the limit is ${MAX_ENTRY_BYTES}`,
+    throw E.ERR_TOO_LARGE(`${where} is ${bytes} bytes; the limit is ${MAX_ENTRY_BYTES}`,
     );
   }
 }
@@ -265,9 +259,9 @@ function authorKey(did: string): Uint8Array {
 }
 
 export function badSignature(where: string): MeshError {
-  return new MeshError('ERR_BAD_SIGNATURE', `${where} has an invalid signature`);
+  return E.ERR_BAD_SIGNATURE(`${where} has an invalid signature`);
 }
 
 function malformed(message: string): MeshError {
-  return new MeshError('ERR_MALFORMED_ENTRY', message);
+  return E.ERR_MALFORMED_ENTRY(message);
 }

@@ -15,7 +15,7 @@
  * only that one (a batch is all or nothing).
  */
 import { loadFastHash } from '../../runtime/crypto/index.js';
-import { decodeEntry, entryId } from './codec.js';
+import { decodeEntry, entryId } from '../../runtime/domain/codec.js';
 import { badSignature, checkFields, checkSize, signatureValidBytes } from './validate.js';
 
 export type ChunkResult =

@@ -4,9 +4,9 @@
  * and report the first bad entry. Read-only: it works on a writer's or a
  * read-only handle.
  */
-import { MeshError } from '../../runtime/errors.js';
-import { decodeEntry, entryId } from './codec.js';
-import type { Entry } from './codec.js';
+import { E } from '../../runtime/errors.js';
+import { decodeEntry, entryId } from '../../runtime/domain/codec.js';
+import type { Entry } from '../../runtime/domain/codec.js';
 import type { JournalStore } from './store.js';
 import { checkEntry, signatureValid } from './validate.js';
 
@@ -65,13 +65,11 @@ export async function verifyJournal(store: JournalStore): Promise<VerifyReport> 
           const c = checkEntry(entry, `${author}#${seq}`);
           id = c.id;
           if (entryId(bytes) !== id || c.entry.seq !== seq || c.entry.author !== author) {
-            throw new MeshError(
-              'ERR_MALFORMED_ENTRY',
-              'stored bytes are not this entry in canonical form',
+            throw E.ERR_MALFORMED_ENTRY('stored bytes are not this entry in canonical form',
             );
           }
           if (!signatureValid(c.entry, c.json))
-            throw new MeshError('ERR_BAD_SIGNATURE', 'invalid signature');
+            throw E.ERR_BAD_SIGNATURE('invalid signature');
         } catch (err) {
           const e = err as { code?: string; message?: string };
           const code = e.code ?? 'ERR_MALFORMED_ENTRY';

@@ -67,7 +67,7 @@
  */
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
-import { MeshError } from '../../runtime/errors.js';
+import { E, MeshError } from '../../runtime/errors.js';
 import { ADMIN } from '../../runtime/types.js';
 import { parseCidr } from './addr.js';
 import { MemoryBackend } from './backend.js';
@@ -127,7 +127,7 @@ export default class NftActor extends Actor {
   }
 
   private exec(): Executor {
-    if (!this.executor) throw new MeshError('ERR_STOPPING', 'nft executor is not started');
+    if (!this.executor) throw E.ERR_STOPPING('nft executor is not started');
     return this.executor;
   }
 

@@ -17,7 +17,7 @@
  * `body.port must be a safe integer`.
  */
 import jcs from 'canonicalize';
-import { MeshError } from '../errors.js';
+import { E, MeshError } from '../errors.js';
 
 /** Deepest nesting `assertJournalValue` accepts (arrays and objects). */
 export const MAX_JOURNAL_DEPTH = 64;
@@ -34,13 +34,11 @@ export function canonicalize(value: unknown): string {
   try {
     out = jcs(value);
   } catch (err) {
-    throw new MeshError(
-      'ERR_SCHEMA',
-      `value cannot be canonicalized: ${err instanceof Error ? err.message : String(err)}`,
+    throw E.ERR_SCHEMA(`value cannot be canonicalized: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
   if (typeof out !== 'string')
-    throw new MeshError('ERR_SCHEMA', `value of type ${typeof value} has no JSON form`);
+    throw E.ERR_SCHEMA(`value of type ${typeof value} has no JSON form`);
   return out;
 }
 
@@ -119,5 +117,5 @@ function member(path: string, key: string): string {
 }
 
 function fail(path: string, why: string): never {
-  throw new MeshError('ERR_SCHEMA', `${path} ${why}`);
+  throw E.ERR_SCHEMA(`${path} ${why}`);
 }

@@ -11,7 +11,7 @@
  * the same author and audit as @noble/*.
  */
 import { base58 } from '@scure/base';
-import { MeshError } from '../errors.js';
+import { E, MeshError } from '../errors.js';
 
 const DID_PREFIX = 'did:key:z';
 /** Varint of multicodec 0xed (ed25519-pub). */
@@ -23,7 +23,7 @@ export const ED25519_DID_LENGTH = 56;
 /** The did:key of a 32-byte Ed25519 public key. */
 export function didFromPublicKey(publicKey: Uint8Array): string {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32)
-    throw new MeshError('ERR_BAD_KEY', 'an Ed25519 public key must be 32 bytes');
+    throw E.ERR_BAD_KEY('an Ed25519 public key must be 32 bytes');
   const bytes = new Uint8Array(34);
   bytes[0] = CODEC_0;
   bytes[1] = CODEC_1;
@@ -69,7 +69,7 @@ export function isDid(did: unknown): did is string {
 }
 
 function badDid(message: string): MeshError {
-  return new MeshError('ERR_BAD_DID', message);
+  return E.ERR_BAD_DID(message);
 }
 
 /** A DID for an error message: quoted, cut to a sane length. */

@@ -65,7 +65,7 @@ import { createRequire } from 'node:module';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { inspect } from 'node:util';
-import { MeshError } from '../errors.js';
+import { E, MeshError } from '../errors.js';
 import { didFromPublicKey } from './did-key.js';
 
 /**
@@ -178,7 +178,7 @@ let publicKeyCacheSize = 4096;
 /** Bound the public KeyObject cache (entries); 0 disables it. For tests and tuning. */
 export function setPublicKeyCacheSize(n: number): void {
   if (!Number.isSafeInteger(n) || n < 0)
-    throw new MeshError('ERR_INVALID_OPTION', 'publicKeyCacheSize must be a non-negative integer');
+    throw E.ERR_INVALID_OPTION('publicKeyCacheSize must be a non-negative integer');
   publicKeyCacheSize = n;
   while (publicKeys.size > n) publicKeys.delete(publicKeys.keys().next().value!);
 }
@@ -264,7 +264,7 @@ export class KeyPair {
       // Both libraries derive the key from the seed: they must agree, or nothing signed is valid.
       if (!publicKey.equals(this.publicKey)) {
         this.#sodiumKey = undefined;
-        throw new MeshError('ERR_BAD_KEY', 'libsodium derived another public key from the seed');
+        throw E.ERR_BAD_KEY('libsodium derived another public key from the seed');
       }
     }
     const sig = new Uint8Array(SIGNATURE_LENGTH);
@@ -293,7 +293,7 @@ export class KeyPair {
 /** The key pair of a 32-byte seed (RFC 8032 private key). The seed is copied. */
 export function keyPairFromSeed(seed: Uint8Array): KeyPair {
   if (!(seed instanceof Uint8Array) || seed.length !== SEED_LENGTH)
-    throw new MeshError('ERR_BAD_KEY', `an Ed25519 seed must be ${SEED_LENGTH} bytes`);
+    throw E.ERR_BAD_KEY(`an Ed25519 seed must be ${SEED_LENGTH} bytes`);
   const privateKey = privateKeyObject(seed);
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   const publicKey = Uint8Array.from(spki.subarray(spki.length - PUBLIC_KEY_LENGTH));
@@ -322,14 +322,12 @@ export function sign(key: KeyPair | KeyObject | Uint8Array, msg: Uint8Array): Ui
     keyObject = key.privateKey;
   } else if (key instanceof KeyObject) {
     if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519')
-      throw new MeshError('ERR_BAD_KEY', 'sign needs a private Ed25519 key');
+      throw E.ERR_BAD_KEY('sign needs a private Ed25519 key');
     keyObject = key;
   } else if (key instanceof Uint8Array && key.length === SEED_LENGTH) {
     keyObject = privateKeyObject(key);
   } else {
-    throw new MeshError(
-      'ERR_BAD_KEY',
-      'sign needs a KeyPair, a private KeyObject or a 32-byte seed',
+    throw E.ERR_BAD_KEY('sign needs a KeyPair, a private KeyObject or a 32-byte seed',
     );
   }
   return asBytes(nodeSign(null, msg, keyObject));
@@ -374,7 +372,7 @@ export interface KeyFile {
 }
 
 function keyFileError(message: string): MeshError {
-  return new MeshError('ERR_KEY_FILE', message);
+  return E.ERR_KEY_FILE(message);
 }
 
 /**

@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import { blake2b } from '@noble/hashes/blake2.js';
 import type { IHasher, createBLAKE2b as CreateBLAKE2b } from 'hash-wasm';
-import { MeshError } from '../errors.js';
+import { E, MeshError } from '../errors.js';
 
 /** BLAKE2b-256: a 32-byte digest. */
 const DIGEST_BYTES = 32;
@@ -75,11 +75,9 @@ const HEX = /^(?:[0-9a-fA-F]{2})*$/;
  */
 export function fromHex(hex: string, expectedLength?: number): Uint8Array {
   if (typeof hex !== 'string' || !HEX.test(hex))
-    throw new MeshError('ERR_BAD_ENCODING', 'not a hex string (even length, 0-9a-f only)');
+    throw E.ERR_BAD_ENCODING('not a hex string (even length, 0-9a-f only)');
   if (expectedLength !== undefined && hex.length !== expectedLength * 2)
-    throw new MeshError(
-      'ERR_BAD_ENCODING',
-      `hex string encodes ${hex.length / 2} bytes, expected ${expectedLength}`,
+    throw E.ERR_BAD_ENCODING(`hex string encodes ${hex.length / 2} bytes, expected ${expectedLength}`,
     );
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }

@@ -39,8 +39,8 @@ import {
   entryId,
   sigToString,
   signingBytes,
-} from '../../actors/journal/codec.js';
-import type { Entry, UnsignedEntry } from '../../actors/journal/codec.js';
+} from '../../runtime/domain/codec.js';
+import type { Entry, UnsignedEntry } from '../../runtime/domain/codec.js';
 import { JournalStore } from '../../actors/journal/store.js';
 import { sealEntry } from '../../actors/journal/validate.js';
 import type { CheckedEntry } from '../../actors/journal/validate.js';

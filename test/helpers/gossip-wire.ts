@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { sigToString } from '../../actors/journal/codec.js';
+import { sigToString } from '../../runtime/domain/codec.js';
 import { channelBinding } from '../../actors/gossip/tls.js';
 import { authBytes, sign } from '../../runtime/crypto/index.js';
 import type { AuthTranscript, HandshakeRole, KeyPair } from '../../runtime/crypto/index.js';

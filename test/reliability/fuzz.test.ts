@@ -22,7 +22,7 @@ import { decodeFrame } from '../../actors/gossip/frames.js';
 import { decide, meshBlocks } from '../../actors/grants/checks.js';
 import type { GrantLookup } from '../../actors/grants/checks.js';
 import type { GrantRequest } from '../../runtime/types.js';
-import { sigToString } from '../../actors/journal/codec.js';
+import { sigToString } from '../../runtime/domain/codec.js';
 import { grantRequestBytes, sign } from '../../runtime/crypto/index.js';
 import { loadConfig, parseConfig } from '../../supervisor/config.js';
 import { Feed, bodies, fakeId, keyOf } from '../helpers/journal.js';

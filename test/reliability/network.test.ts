@@ -33,7 +33,7 @@
  */
 import * as assert from 'uvu/assert';
 import { keyPairFromSeed } from '../../runtime/crypto/index.js';
-import type { Entry } from '../../actors/journal/codec.js';
+import type { Entry } from '../../runtime/domain/codec.js';
 import { Feed, bodies, clone, fakeId, idOf, keyOf, signWith } from '../helpers/journal.js';
 import { canonicalHeads, gossipUrl, waitFor } from '../helpers/mesh.js';
 import type { GossipStatus } from '../helpers/mesh.js';

@@ -8,7 +8,7 @@
  * branches are not banned: other feeds keep flowing.
  */
 import * as assert from 'uvu/assert';
-import type { Entry } from '../../../actors/journal/codec.js';
+import type { Entry } from '../../../runtime/domain/codec.js';
 import { Feed, append, bodies, idOf, ingest, keyOf } from '../../helpers/journal.js';
 import type { GossipStatus, TestMesh } from '../../helpers/mesh.js';
 import { waitFor, withMesh } from '../../helpers/mesh.js';

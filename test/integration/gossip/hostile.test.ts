@@ -15,8 +15,8 @@ import type { ConnectionOptions } from 'node:tls';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
 import { CLOSE } from '../../../actors/gossip/peer.js';
-import { sigFromString, sigToString } from '../../../actors/journal/codec.js';
-import type { Entry } from '../../../actors/journal/codec.js';
+import { sigFromString, sigToString } from '../../../runtime/domain/codec.js';
+import type { Entry } from '../../../runtime/domain/codec.js';
 import { authBytes, publicKeyFromDid, sign, verify } from '../../../runtime/crypto/index.js';
 import type { AuthTranscript, KeyPair } from '../../../runtime/crypto/index.js';
 import {

@@ -6,7 +6,7 @@
  * each other keep exactly one connection.
  */
 import * as assert from 'uvu/assert';
-import type { Entry } from '../../../actors/journal/codec.js';
+import type { Entry } from '../../../runtime/domain/codec.js';
 import type { Supervisor } from '../../../supervisor/supervisor.js';
 import { Feed, append, bodies, ingest, keyOf } from '../../helpers/journal.js';
 import type { AppendAck } from '../../helpers/journal.js';

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
 import type { Activation } from '../../../actors/grants/activations.js';
-import { sigToString } from '../../../actors/journal/codec.js';
+import { sigToString } from '../../../runtime/domain/codec.js';
 import { verifyAuditLog } from '../../../runtime/audit-log.js';
 import { grantRequestBytes, sign } from '../../../runtime/crypto/index.js';
 import {

@@ -8,8 +8,8 @@
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import * as assert from 'uvu/assert';
-import { MAX_ENTRY_BYTES, encodeEntry } from '../../../actors/journal/codec.js';
-import type { Entry } from '../../../actors/journal/codec.js';
+import { MAX_ENTRY_BYTES, encodeEntry } from '../../../runtime/domain/codec.js';
+import type { Entry } from '../../../runtime/domain/codec.js';
 import { JournalStore } from '../../../actors/journal/store.js';
 import type { Supervisor } from '../../../supervisor/supervisor.js';
 import {

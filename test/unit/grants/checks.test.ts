@@ -18,7 +18,7 @@ import type {
   PolicyInput,
 } from '../../../actors/grants/checks.js';
 import type { GrantRequest } from '../../../runtime/types.js';
-import { sigToString } from '../../../actors/journal/codec.js';
+import { sigToString } from '../../../runtime/domain/codec.js';
 import { grantRequestBytes, sign } from '../../../runtime/crypto/index.js';
 import type { KeyPair } from '../../../runtime/crypto/index.js';
 import { fakeId, keyOf } from '../../helpers/journal.js';

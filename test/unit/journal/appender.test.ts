@@ -13,7 +13,7 @@ import { JournalStore } from '../../../actors/journal/store.js';
 import type { CheckedEntry } from '../../../actors/journal/validate.js';
 import { verifyJournal } from '../../../actors/journal/verify.js';
 import { blake2b256Hex, canonicalize } from '../../../runtime/crypto/index.js';
-import { MeshError } from '../../../runtime/errors.js';
+import { E, MeshError } from '../../../runtime/errors.js';
 import { bodies, keyOf } from '../../helpers/journal.js';
 import { describe, rejectsWith, tempDir } from '../../helpers/test.js';
 
@@ -116,7 +116,7 @@ test('a batch signed behind a commit that fails is signed again on the stored he
   // Two acknowledged first: the stored head the retry must chain onto.
   await r.appender.append(request(0));
   await r.appender.append(request(1));
-  const { release } = r.failNext(new MeshError('ERR_STORAGE_FULL', 'test: disk full'));
+  const { release } = r.failNext(E.ERR_STORAGE_FULL('test: disk full'));
   const doomed = Array.from({ length: 10 }, (_, i) => r.appender.append(request(100 + i)));
   // Let the doomed batch reach its (held) commit, then queue a batch behind
   // it: it is signed while the doomed one is in flight, chained onto it.

@@ -18,8 +18,8 @@ import {
   signedCanonical,
   signingBytes,
   unsignedCanonical,
-} from '../../../actors/journal/codec.js';
-import type { Entry } from '../../../actors/journal/codec.js';
+} from '../../../runtime/domain/codec.js';
+import type { Entry } from '../../../runtime/domain/codec.js';
 import { checkEntry, signatureValid } from '../../../actors/journal/validate.js';
 import {
   canonicalize,

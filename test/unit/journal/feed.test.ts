@@ -4,8 +4,8 @@
  * equivocation with its proof, stopped feeds. No LMDB here.
  */
 import * as assert from 'uvu/assert';
-import { decodeEntry } from '../../../actors/journal/codec.js';
-import type { Entry } from '../../../actors/journal/codec.js';
+import { decodeEntry } from '../../../runtime/domain/codec.js';
+import type { Entry } from '../../../runtime/domain/codec.js';
 import {
   EquivocationError,
   StagedFeeds,

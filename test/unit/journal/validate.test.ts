@@ -4,8 +4,8 @@
  * names it). Feed checks (gaps, links, equivocation) are feed.test.ts.
  */
 import * as assert from 'uvu/assert';
-import { MAX_ENTRY_BYTES, encodeEntry, sigToString } from '../../../actors/journal/codec.js';
-import type { Entry } from '../../../actors/journal/codec.js';
+import { MAX_ENTRY_BYTES, encodeEntry, sigToString } from '../../../runtime/domain/codec.js';
+import type { Entry } from '../../../runtime/domain/codec.js';
 import {
   badSignature,
   checkBody,

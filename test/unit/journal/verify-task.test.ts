@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import checkChunk from '../../../actors/journal/verify-task.js';
 import type { ChunkResult } from '../../../actors/journal/verify-task.js';
 import { checkAndVerify } from '../../../actors/journal/validate.js';
-import type { Entry } from '../../../actors/journal/codec.js';
+import type { Entry } from '../../../runtime/domain/codec.js';
 import { Feed, bodies, clone, keyOf } from '../../helpers/journal.js';
 import { describe } from '../../helpers/test.js';
 

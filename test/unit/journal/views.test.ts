@@ -6,7 +6,7 @@
 import * as assert from 'uvu/assert';
 import { checkEntry } from '../../../actors/journal/validate.js';
 import { viewRows } from '../../../actors/journal/views.js';
-import type { Entry } from '../../../actors/journal/codec.js';
+import type { Entry } from '../../../runtime/domain/codec.js';
 import { Feed, bodies, fakeId, keyOf } from '../../helpers/journal.js';
 import { describe } from '../../helpers/test.js';
 

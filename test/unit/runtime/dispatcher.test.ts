@@ -6,7 +6,7 @@
 import * as assert from 'uvu/assert';
 import type { Dispatcher } from '../../../runtime/dispatcher.js';
 import type { Endpoint } from '../../../runtime/endpoint.js';
-import { MeshError, mailboxFull } from '../../../runtime/errors.js';
+import { E, mailboxFull, MeshError } from '../../../runtime/errors.js';
 import { deferred, dispatcher, endpoint, isSettled, join, track } from '../../helpers/runtime.js';
 import type { Deferred } from '../../helpers/runtime.js';
 import { describe, rejectsWith, sleep, until } from '../../helpers/test.js';
@@ -199,12 +199,12 @@ test('a handler error that is not a MeshError becomes ERR_HANDLER (sync throw, r
 test('a MeshError thrown by a handler keeps its code across the channel', async () => {
   const { a, d } = setup();
   d.on('coded', ['a'], () => {
-    throw new MeshError('ERR_CUSTOM_THING', 'custom');
+    throw E.ERR_BAD_PROOF('custom');
   });
   d.on('codedAsync', ['a'], async () => {
     throw mailboxFull('downstream', 8);
   });
-  const e = await rejectsWith(a.ask('b', 'coded'), 'ERR_CUSTOM_THING');
+  const e = await rejectsWith(a.ask('b', 'coded'), 'ERR_BAD_PROOF');
   assert.instance(e, MeshError);
   await rejectsWith(a.ask('b', 'codedAsync'), 'ERR_MAILBOX_FULL');
   assert.is(d.lastError?.code, 'ERR_MAILBOX_FULL');

@@ -16,8 +16,8 @@
  * The entry's id is the lower-case hex BLAKE2b-256 of the canonical JSON of
  * the whole entry, `sig` included. Stored bytes are that canonical JSON.
  */
-import { blake2b256Hex, canonicalBytes } from '../../runtime/crypto/index.js';
-import type { EntryKind } from '../../runtime/domain/entries.js';
+import { blake2b256Hex, canonicalBytes } from '../crypto/index.js';
+import type { EntryKind } from './entries.js';
 
 export const ENTRY_VERSION = 1;
 /** The canonical form of one entry may not exceed this (a node record or offer is ~300 B). */
