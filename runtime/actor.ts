@@ -4,13 +4,30 @@
  * drives its lifecycle: constructor (declare handlers) → init() → serve →
  * stop().
  *
- * Handlers are declared with the senders that are authorities for them:
+ * An actor serves its protocol (runtime/protocol/<actor>.ts), one handler
+ * per declared action, none missing:
  *
- *   this.on('append', ['grants', 'admin'], (data) => this.grantsOnAppend(data));
+ *   this.serve(journalProtocol, { append: (req) => this.grantsOnAppend(req), … });
  *
- * Anyone else gets ERR_UNTRUSTED and the handler never runs (default deny).
+ * The declaration says who may send each action (anyone else gets
+ * ERR_UNTRUSTED, default deny) and how its request is checked on arrival
+ * (a bad one gets ERR_BAD_REQUEST); the handler receives the parsed request.
+ * `ask` and `tell` are typed by the target's declaration: a misspelt action
+ * or a wrong payload does not compile, and the reply type is inferred.
+ * `on`, `askAny` and `tellAny` are the untyped forms, for test actors.
  */
 import type { Dispatcher, Handler } from './dispatcher.js';
+import type { RequestCheck } from './protocol/define.js';
+import type {
+  ActionName,
+  ActorName,
+  DataArgs,
+  Handlers,
+  ProtocolSpec,
+  Reply,
+  Request,
+  Sender,
+} from './protocol/index.js';
 import type { AskOptions, Endpoint } from './endpoint.js';
 import type { Logger } from './log.js';
 import type { MetricsRegistry } from './metrics.js';
@@ -56,11 +73,51 @@ export abstract class Actor {
     return undefined;
   }
 
-  protected on(action: string, authorities: readonly string[], handler: Handler): void {
-    this.dispatcher.on(action, authorities, handler);
+  /** Serve a declared protocol: one handler per action. */
+  protected serve<P extends ProtocolSpec>(protocol: P, handlers: Handlers<P>): void {
+    for (const action of Object.keys(protocol)) {
+      const spec = protocol[action]!;
+      const handler = handlers[action] as (req: unknown, from: Sender) => unknown;
+      this.dispatcher.on(
+        action,
+        spec.from,
+        (data, env) => handler(data, env.from as Sender),
+        spec.request,
+      );
+    }
   }
 
-  protected ask(
+  /** Ask an actor, typed by its declared protocol. */
+  protected ask<T extends ActorName, A extends ActionName<T>>(
+    to: T,
+    action: A,
+    ...args: DataArgs<Request<T, A>, [options?: AskOptions]>
+  ): Promise<Reply<T, A>> {
+    const [data, options] = args as [unknown, AskOptions | undefined];
+    return this.endpoint.ask(to, action, data, options) as Promise<Reply<T, A>>;
+  }
+
+  /** Tell an actor, typed by its declared protocol; false if it could not be sent. */
+  protected tell<T extends ActorName, A extends ActionName<T>>(
+    to: T,
+    action: A,
+    ...args: DataArgs<Request<T, A>>
+  ): boolean {
+    return this.endpoint.tell(to, action, args[0]);
+  }
+
+  /** Untyped handler (test actors): `check` is how its request is checked on arrival. */
+  protected on(
+    action: string,
+    authorities: readonly string[],
+    handler: Handler,
+    check?: RequestCheck<unknown>,
+  ): void {
+    this.dispatcher.on(action, authorities, handler, check);
+  }
+
+  /** Untyped ask (test actors, and forwarding to an actor named at run time). */
+  protected askAny(
     to: string,
     action: string,
     data?: unknown,
@@ -69,7 +126,8 @@ export abstract class Actor {
     return this.endpoint.ask(to, action, data, options);
   }
 
-  protected tell(
+  /** Untyped tell (test actors). */
+  protected tellAny(
     to: string,
     action: string,
     data?: unknown,

@@ -9,7 +9,10 @@
  *  3. a sender that is not an authority for the action is ERR_UNTRUSTED
  *     (default deny: an action declares its authorities or nobody may send it);
  *  4. a stopping actor refuses with ERR_STOPPING;
- *  5. past the high-water mark, ERR_MAILBOX_FULL.
+ *  5. past the high-water mark, ERR_MAILBOX_FULL;
+ *  6. the request is checked as its action declares (runtime/protocol/):
+ *     a bad one is ERR_BAD_REQUEST naming the field, and the handler never
+ *     runs; the handler receives the parsed value.
  * Refused tells cannot be answered; they count as rejected and dead letters.
  *
  * Handlers run `concurrency` at a time (default 1: one message at a time,
@@ -17,6 +20,7 @@
  * raises it so that many handlers can await the same commit.
  */
 import {
+  E,
   MeshError,
   handlerFailed,
   mailboxFull,
@@ -27,6 +31,8 @@ import {
 } from './errors.js';
 import type { Endpoint } from './endpoint.js';
 import { LatencyHistogram } from './metrics.js';
+import { checkRequest } from './protocol/define.js';
+import type { RequestCheck } from './protocol/define.js';
 import { ASK } from './types.js';
 import type { Envelope, ErrorPayload, TraceRecord } from './types.js';
 
@@ -35,6 +41,10 @@ export type Handler = (data: unknown, env: Envelope) => unknown;
 interface Route {
   handler: Handler;
   authorities: ReadonlySet<string>;
+  /** How the request is checked on arrival; none: the handler takes what came. */
+  check: RequestCheck<unknown> | undefined;
+  /** `actor.action`, for the messages of refused requests. */
+  label: string;
 }
 
 export interface DispatcherOptions {
@@ -71,10 +81,16 @@ export class Dispatcher {
     endpoint.onRequest = (env, sender) => this.receive(env, sender);
   }
 
-  /** Declare a handler and who may send it. */
-  on(action: string, authorities: readonly string[], handler: Handler): void {
+  /** Declare a handler, who may send it, and how its request is checked on arrival. */
+  on(
+    action: string,
+    authorities: readonly string[],
+    handler: Handler,
+    check?: RequestCheck<unknown>,
+  ): void {
     if (this.routes.has(action)) throw new TypeError(`action ${action} is already handled`);
-    this.routes.set(action, { handler, authorities: new Set(authorities) });
+    const label = `${this.options.name}.${action}`;
+    this.routes.set(action, { handler, authorities: new Set(authorities), check, label });
   }
 
   /** Init is done: start running handlers, beginning with what queued meanwhile. */
@@ -113,6 +129,17 @@ export class Dispatcher {
     if (!this.accepting) return this.refuse(env, sender, stopping(name));
     if (this.depth >= this.options.highWater) {
       return this.refuse(env, sender, mailboxFull(name, this.options.highWater));
+    }
+    if (route.check?.kind === 'schema') {
+      try {
+        env.data = checkRequest(route.check, env.data, route.label);
+      } catch (err) {
+        return this.refuse(
+          env,
+          sender,
+          err instanceof MeshError ? err : E.ERR_BAD_REQUEST(route.label),
+        );
+      }
     }
     if (!this.held && this.running < this.options.concurrency && this.queue.length === 0) {
       this.run(env, sender, route);

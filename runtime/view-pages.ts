@@ -5,18 +5,21 @@
  * the first page was a bug: past 1,000 offers (say), the grants actor missed
  * services, and its reconcile with the executor was refused whole.
  */
+import type { ViewName, ViewRowOf } from './domain/views.js';
+import type { ViewAnswer } from './protocol/journal.js';
 import { VIEW_PAGE_ROWS } from './types.js';
 
 /** Every row of `view`, page by page; `ask` sends `view` to the journal. */
-export async function allViewRows<T>(
-  ask: (data: { view: string; after?: string }) => Promise<unknown>,
-  view: string,
-): Promise<Array<[string, T]>> {
-  const out: Array<[string, T]> = [];
+export async function allViewRows<V extends ViewName>(
+  ask: (data: { view: V; after?: string }) => Promise<ViewAnswer | unknown>,
+  view: V,
+): Promise<Array<[string, ViewRowOf[V]]>> {
+  const out: Array<[string, ViewRowOf[V]]> = [];
   let after: string | undefined;
   for (;;) {
+    // Without a key, the answer is a page (runtime/protocol/journal.ts).
     const page = (await ask(after === undefined ? { view } : { view, after })) as Array<
-      [string, T]
+      [string, ViewRowOf[V]]
     >;
     out.push(...page);
     if (page.length < VIEW_PAGE_ROWS) return out;

@@ -21,15 +21,26 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync }
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { AuditLog } from '../runtime/audit-log.js';
 import { E, tooDeep, toPayload } from '../runtime/errors.js';
 import { jsonDepth } from '../runtime/json-depth.js';
+import {
+  ADMIN_PROTOCOL,
+  FORWARDS,
+  actorParam,
+  adminRequestSchema,
+  levelParam,
+  traceParam,
+} from '../runtime/protocol/admin.js';
+import type { AdminRequest } from '../runtime/protocol/admin.js';
+import { checkRequest, parseWith } from '../runtime/protocol/define.js';
+import type { GossipStatusAnswer } from '../runtime/protocol/gossip.js';
+import { actionSpec } from '../runtime/protocol/index.js';
 import { peerUid } from './peer-cred.js';
 import type { Supervisor } from './supervisor.js';
 
-/** The admin protocol's version, in every request and answer. */
-export const ADMIN_PROTOCOL = 1;
+export { ADMIN_PROTOCOL };
 /** A request line longer than this is not a request. */
 const MAX_LINE_BYTES = 1024 * 1024;
 /** Concurrent admin connections; the console holds one, scripts a few. */
@@ -61,84 +72,6 @@ interface Connection {
   queue: string[];
   inFlight: number;
 }
-
-const requestSchema = z.strictObject({
-  v: z.literal(ADMIN_PROTOCOL, { error: `v must be ${ADMIN_PROTOCOL}` }),
-  id: z.union([z.string().max(64), z.number().int()], { error: 'id must be a string or integer' }),
-  method: z.string().regex(/^[a-z][A-Za-z.]{0,63}$/, { error: 'method is not a method name' }),
-  params: z.record(z.string(), z.unknown()).optional(),
-  /** Who the client says it is; recorded beside what the OS says (see peer-cred.ts). */
-  caller: z.strictObject({ uid: z.number().int().min(0) }).optional(),
-});
-export type AdminRequest = z.output<typeof requestSchema>;
-
-const actorParam = z.strictObject({ actor: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/) });
-const levelParam = z.strictObject({
-  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
-});
-
-const traceParam = z.strictObject({
-  actor: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
-  count: z.number().int().min(1).max(10_000).default(100),
-  ms: z.number().int().min(1).max(600_000).default(10_000),
-});
-
-/** Methods that forward to an actor's admin action: method → [actor, action, destructive]. */
-const FORWARDS: Record<string, [string, string, boolean]> = {
-  offer: ['grants', 'offer', false],
-  subscribe: ['grants', 'subscribe', false],
-  approve: ['grants', 'approve', false],
-  revoke: ['grants', 'revoke', true],
-  activate: ['grants', 'activate', false],
-  grants: ['grants', 'grants', false],
-  peers: ['gossip', 'peers', false],
-  unban: ['gossip', 'unban', true],
-  undial: ['gossip', 'undial', true],
-  'journal.tail': ['journal', 'tail', false],
-  'journal.verify': ['journal', 'verify', false],
-  'journal.heads': ['journal', 'heads', false],
-  'journal.status': ['journal', 'status', false],
-  'journal.forceSelfHead': ['journal', 'forceSelfHead', true],
-  'nft.list': ['nft', 'list', false],
-  'nft.status': ['nft', 'status', false],
-  'nft.plan': ['nft', 'plan', false],
-  // Makes the firewall match the journal now: removes what should not be there.
-  'nft.reconcile': ['nft', 'reconcile', true],
-};
-
-/** Params checked here, before the actor sees them (the rest are checked by their actor). */
-const requestId = z.string().max(256).optional();
-const FORWARD_PARAMS: Record<string, z.ZodType> = {
-  // Entry ids the grants actor looks up as strings (an object there was ERR_HANDLER).
-  approve: z.looseObject({ subscription: z.string().max(256), requestId }),
-  revoke: z.looseObject({ target: z.string().max(256), requestId }),
-  activate: z.looseObject({ subscription: z.string().max(256) }),
-  // Unknown fields are refused, not ignored: a misspelt one would silently do nothing.
-  offer: z.strictObject({
-    service: z.string().max(64),
-    port: z.number(),
-    proto: z.string().max(8),
-    mode: z.string().max(8),
-    leaseSeconds: z.number(),
-    requestId,
-  }),
-  subscribe: z.strictObject({
-    provider: z.string().max(256),
-    service: z.string().max(64),
-    requestId,
-  }),
-  unban: z.strictObject({ did: z.string().max(256) }),
-  undial: z.strictObject({ url: z.string().max(512) }),
-  'journal.verify': z.strictObject({}),
-  'journal.heads': z.strictObject({
-    after: z.string().max(256).optional(),
-    limit: z.number().int().min(1).max(10_000).optional(),
-  }),
-  'journal.tail': z.strictObject({
-    after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-    limit: z.number().int().min(1).max(100_000).optional(),
-  }),
-};
 
 export interface AdminOptions {
   socketPath: string;
@@ -276,13 +209,7 @@ export class AdminServer {
       }
       const rawId = (raw as { id?: unknown })?.id;
       if (typeof rawId === 'string' || typeof rawId === 'number') id = rawId;
-      const parsed = requestSchema.safeParse(raw);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        throw E.ERR_BAD_REQUEST(`${issue.path.join('.') || 'request'}: ${issue.message}`,
-        );
-      }
-      const result = await this.dispatch(parsed.data, socket);
+      const result = await this.dispatch(parseWith(adminRequestSchema, raw, 'request'), socket);
       this.reply(socket, id, undefined, result);
     } catch (err) {
       this.reply(socket, id, toPayload(err));
@@ -294,10 +221,11 @@ export class AdminServer {
     // Own keys only: `toString`, `constructor`, … match the method pattern too.
     const forward = Object.hasOwn(FORWARDS, req.method) ? FORWARDS[req.method] : undefined;
     if (forward) {
-      const [actor, action, destructive] = forward;
-      const checked = FORWARD_PARAMS[req.method];
-      // Checked before it is audited: a refused request changed nothing.
-      const data: unknown = checked ? parseParams(checked, params) : params;
+      const { actor, action, destructive } = forward;
+      // The action's own declaration checks the params (runtime/protocol/), here and
+      // again where it arrives; checked before it is audited: a refused request changed nothing.
+      const check = actionSpec(actor, action)?.request;
+      const data: unknown = check ? checkRequest(check, params, 'params') : params;
       if (destructive) await this.record(req, socket);
       return this.sup.ask(actor, action, data, { timeoutMs: ASK_TIMEOUT_MS });
     }
@@ -348,11 +276,10 @@ export class AdminServer {
   /** How the node's links are secured and where it listens (null while gossip is down). */
   private async gossipSummary(): Promise<{ transport: string; listening: number } | null> {
     try {
-      const g = (await this.sup.ask('gossip', 'status', undefined, { timeoutMs: 1000 })) as {
-        transport?: string;
-        listening?: number;
-      };
-      return g.transport ? { transport: g.transport, listening: g.listening ?? 0 } : null;
+      const g = (await this.sup.ask('gossip', 'status', undefined, {
+        timeoutMs: 1000,
+      })) as GossipStatusAnswer;
+      return 'transport' in g ? { transport: g.transport, listening: g.listening } : null;
     } catch {
       return null;
     }
@@ -395,11 +322,8 @@ export class AdminServer {
   }
 }
 
-function parseParams<S extends z.ZodType>(schema: S, params: unknown): z.output<S> {
-  const r = schema.safeParse(params);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  throw E.ERR_BAD_REQUEST(`params.${issue.path.join('.')}: ${issue.message}`);
+function parseParams<T>(schema: z.ZodType<T>, params: unknown): T {
+  return parseWith(schema, params, 'params');
 }
 
 /** Kernel pseudo-filesystems: no socket can live there (and Node's recursive mkdir spun on /proc). */
@@ -412,7 +336,8 @@ const PSEUDO_FS = /^\/(proc|sys|dev)(\/|$)/;
  */
 export function checkAdminOptions(options: Pick<AdminOptions, 'socketPath' | 'group'>): void {
   if (PSEUDO_FS.test(options.socketPath)) {
-    throw E.ERR_INVALID_CONFIG(`admin.socket ${options.socketPath} is on a kernel pseudo-filesystem (/proc, /sys, /dev)`,
+    throw E.ERR_INVALID_CONFIG(
+      `admin.socket ${options.socketPath} is on a kernel pseudo-filesystem (/proc, /sys, /dev)`,
     );
   }
   if (options.group !== '') groupId(options.group);

@@ -5,31 +5,16 @@
  * to the journal's `ingest`, which verifies it; gossip never appends — and
  * answers the operator.
  */
-import { z } from 'zod';
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
-import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import { E } from '../../runtime/errors.js';
-import { ADMIN } from '../../runtime/types.js';
+import { gossipProtocol } from '../../runtime/protocol/gossip.js';
 import { Mesh } from './mesh.js';
-import type { GrantRequest, GrantResult } from '../../runtime/types.js';
-import type { JournalPort, MeshOptions, Proof } from './mesh.js';
+import type { JournalPort, MeshOptions } from './mesh.js';
 import { allViewRows } from '../../runtime/view-pages.js';
 
-const unbanRequest = z.strictObject({
-  did: z.string().regex(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/, { error: 'must be a did:key' }),
-});
-const undialRequest = z.strictObject({ url: z.string().min(1).max(512) });
-
-/** Parse an operator's request, or ERR_BAD_REQUEST naming the field. */
-function parseRequest<S extends z.ZodType>(schema: S, data: unknown, action: string): z.output<S> {
-  const r = schema.safeParse(data ?? {});
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys[0] : '');
-  throw E.ERR_BAD_REQUEST(`${action}.${field ?? ''}: ${issue.message}`);
-}
-
+/** What `status` answers before the mesh listens. */
+const STARTING = { starting: true } as const;
 /** Ingesting a full frame verifies up to maxEntriesPerFrame signatures: give it time. */
 const INGEST_TIMEOUT_MS = 30_000;
 /** How often the peer gauges are refreshed. */
@@ -49,43 +34,24 @@ export default class GossipActor extends Actor {
 
   constructor(ctx: ActorContext) {
     super(ctx);
-    this.on('status', [ADMIN], () => this.mesh?.describe() ?? { starting: true });
-    this.on('peers', [ADMIN], () => this.mesh?.describe() ?? { starting: true });
-    this.on('unban', [ADMIN], (data) => ({
-      unbanned: this.mesh?.unban(parseRequest(unbanRequest, data, 'unban').did) ?? false,
-    }));
-    this.on('undial', [ADMIN], (data) => {
-      const { url } = parseRequest(undialRequest, data, 'undial');
-      return this.mesh?.undial(url) ?? { dropped: false, reason: 'starting' };
-    });
-    this.on('appended', ['journal'], (data) => this.journalOnAppended(data));
-    // The consumer side of the grant flow: the authorizer asks, we carry it to the provider.
-    this.on('grantNonce', ['grants'], (data) => {
-      const { provider, url } = (data ?? {}) as { provider?: unknown; url?: unknown };
-      if (typeof provider !== 'string')
-        throw E.ERR_BAD_REQUEST('grantNonce.provider');
-      return this.mesh!.grantNonce(provider, typeof url === 'string' ? url : undefined);
-    });
-    this.on('grantRequest', ['grants'], (data) => {
-      const { provider, rid, request } = (data ?? {}) as Record<string, unknown>;
-      if (typeof provider !== 'string' || typeof rid !== 'string' || typeof request !== 'object') {
-        throw E.ERR_BAD_REQUEST('grantRequest needs provider, rid, request');
-      }
-      return this.mesh!.grantRequest(provider, rid, request as GrantRequest);
+    this.serve(gossipProtocol, {
+      status: () => this.mesh?.describe() ?? STARTING,
+      peers: () => this.mesh?.describe() ?? STARTING,
+      unban: (req) => ({ unbanned: this.mesh?.unban(req.did) ?? false }),
+      undial: (req) => this.mesh?.undial(req.url) ?? { dropped: false, reason: 'starting' },
+      appended: (req) => this.mesh?.journalOnAppended(req.entries),
+      // The consumer side of the grant flow: the authorizer asks, we carry it to the provider.
+      grantNonce: (req) => this.started().grantNonce(req.provider, req.url),
+      grantRequest: (req) => this.started().grantRequest(req.provider, req.rid, req.request),
     });
   }
 
   override async init(): Promise<void> {
-    const { did } = (await this.ask('journal', 'identity')) as { did: string };
+    const { did } = await this.ask('journal', 'identity');
     this.mesh = new Mesh(did, this.journalPort(), this.options as unknown as MeshOptions, this.log);
     this.mesh.grants = {
-      challenge: (peerDid) =>
-        this.ask('grants', 'challenge', { peer: peerDid }) as Promise<{
-          nonce: string;
-          expiresAt: number;
-        }>,
-      authorize: (request, seen) =>
-        this.ask('grants', 'authorize', { request, ...seen }) as Promise<GrantResult>,
+      challenge: (peerDid) => this.ask('grants', 'challenge', { peer: peerDid }),
+      authorize: (request, seen) => this.ask('grants', 'authorize', { request, ...seen }),
     };
     await this.mesh.start();
     await this.ask('journal', 'subscribe');
@@ -132,33 +98,24 @@ export default class GossipActor extends Actor {
     return this.mesh?.describe();
   }
 
-  private journalOnAppended(data: unknown): void {
-    const entries = (data as { entries?: unknown })?.entries;
-    if (!Array.isArray(entries)) throw E.ERR_BAD_REQUEST('appended.entries');
-    this.mesh?.journalOnAppended(entries as Array<{ author: string; seq: number }>);
+  private started(): Mesh {
+    if (!this.mesh) throw E.ERR_STOPPING('gossip is not started');
+    return this.mesh;
   }
 
   private journalPort(): JournalPort {
     return {
       heads: () => this.ask('journal', 'heads') as Promise<Record<string, number>>,
       range: (author, from, to, limit) =>
-        this.ask('journal', 'range', { author, from, to, limit }) as Promise<unknown[]>,
+        this.ask('journal', 'range', { author, from, to, limit }),
       ingest: (entries) =>
-        this.ask('journal', 'ingest', { entries }, { timeoutMs: INGEST_TIMEOUT_MS }) as Promise<{
-          appended: number;
-          duplicates: number;
-        }>,
-      signAuth: (t: AuthTranscript) => this.ask('journal', 'signAuth', t) as Promise<string>,
-      proof: (p: Proof) => this.ask('journal', 'proof', p) as Promise<{ recorded: boolean }>,
-      proofs: () => this.ask('journal', 'proofs') as Promise<Proof[]>,
+        this.ask('journal', 'ingest', { entries }, { timeoutMs: INGEST_TIMEOUT_MS }),
+      signAuth: (t) => this.ask('journal', 'signAuth', t),
+      proof: (p) => this.ask('journal', 'proof', p),
+      proofs: () => this.ask('journal', 'proofs'),
       nodes: async () => {
-        const rows = await allViewRows<{ gossip?: string }>(
-          (data) => this.ask('journal', 'view', data),
-          'nodes',
-        );
-        return rows
-          .filter(([, r]) => typeof r.gossip === 'string')
-          .map(([did, r]) => ({ did, gossip: r.gossip! }));
+        const rows = await allViewRows((data) => this.ask('journal', 'view', data), 'nodes');
+        return rows.map(([did, r]) => ({ did, gossip: r.gossip }));
       },
       selfSynced: async () => void (await this.ask('journal', 'selfSynced')),
     };

@@ -27,7 +27,10 @@ import type { Server as TcpServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
-import type { GrantRequest, GrantResult } from '../../runtime/types.js';
+import type { GrantRequest, GrantResult } from '../../runtime/protocol/grants.js';
+import type { GossipStatus } from '../../runtime/protocol/gossip.js';
+import { ingestFault } from '../../runtime/protocol/journal.js';
+import type { IngestResult, Proof } from '../../runtime/protocol/journal.js';
 import {
   E,
   MeshError,
@@ -59,32 +62,14 @@ const STABLE_LINK_MS = 10_000;
 /** Proofs sent to a new peer: enough for any real mesh, bounded for a hostile one. */
 const MAX_PROOFS_SENT = 100;
 
-/** Journal errors that mean the entries were forged or broken (the peer's fault). */
-const INVALID_ENTRY_CODES = new Set([
-  'ERR_BAD_SIGNATURE',
-  'ERR_MALFORMED_ENTRY',
-  'ERR_UNKNOWN_KIND',
-  'ERR_TOO_LARGE',
-  'ERR_SCHEMA',
-  'ERR_BAD_DID',
-  'ERR_BAD_ENCODING',
-]);
-/** Journal errors that mean the entries do not extend our feed where they claim to. */
-const CHAIN_CODES = new Set(['ERR_SEQ_GAP', 'ERR_PREV_MISMATCH']);
-
-export interface Proof {
-  author: string;
-  seq: number;
-  entries: [Record<string, unknown>, Record<string, unknown>];
-}
-
 /** The journal, as the gossiper uses it. */
 export interface JournalPort {
   heads(): Promise<Record<string, number>>;
-  range(author: string, from: number, to: number, limit: number): Promise<unknown[]>;
-  ingest(entries: unknown[]): Promise<{ appended: number; duplicates: number }>;
+  range(author: string, from: number, to: number, limit: number): Promise<Entry[]>;
+  ingest(entries: unknown[]): Promise<IngestResult>;
   signAuth(t: AuthTranscript): Promise<string>;
-  proof(p: Proof): Promise<{ recorded: boolean }>;
+  /** A peer's proof: whether it proves a fork is the journal's check. */
+  proof(p: { author: string; seq: number; entries: unknown[] }): Promise<{ recorded: boolean }>;
   proofs(): Promise<Proof[]>;
   /** Gossip endpoints announced in `node` records. */
   nodes(): Promise<Array<{ did: string; gossip: string }>>;
@@ -292,7 +277,7 @@ export class Mesh implements PeerHost {
   }
 
   /** Plain data for the console and `meshnode peers`. */
-  describe(): Record<string, unknown> {
+  describe(): GossipStatus {
     const now = Date.now();
     return {
       did: this.did,
@@ -446,7 +431,7 @@ export class Mesh implements PeerHost {
     for (const f of vvFrames(Object.fromEntries(this.local), this.headIds())) peer.send(f);
     void this.journal.proofs().then(
       (proofs) => {
-        for (const p of proofs.slice(0, MAX_PROOFS_SENT)) peer.send({ t: 'proof', ...p });
+        for (const p of proofs.slice(0, MAX_PROOFS_SENT)) peer.send(proofFrame(p));
       },
       () => {},
     );
@@ -849,10 +834,10 @@ export class Mesh implements PeerHost {
   private ingestOnError(peer: Peer, frame: FrameOf<'entries'>, err: MeshError): void {
     const author = frame.author;
     peer.ahead.delete(author);
-    if (INVALID_ENTRY_CODES.has(err.code)) {
+    if (ingestFault(err.code) === 'forged') {
       this.counters.invalid++;
       this.peerOnOffence(peer, 'invalidEntry', err);
-    } else if (CHAIN_CODES.has(err.code)) {
+    } else if (ingestFault(err.code) === 'chain') {
       // A verified entry right after our head that does not link to it: its
       // author signed another entry at our head's seq (a fork of unequal
       // length). Ask for the peer's entry there, once: the journal proves it.
@@ -897,7 +882,7 @@ export class Mesh implements PeerHost {
       if (recorded) void this.spreadProofs();
     } catch (err) {
       const code = (err as MeshError).code;
-      if (code === 'ERR_BAD_PROOF' || INVALID_ENTRY_CODES.has(code)) {
+      if (ingestFault(code) === 'forged') {
         this.peerOnOffence(peer, 'invalidEntry', err as Error);
       }
     }
@@ -913,7 +898,7 @@ export class Mesh implements PeerHost {
     }
     for (const p of proofs) this.frozen.add(p.author);
     for (const peer of this.openPeers()) {
-      for (const p of proofs.slice(0, MAX_PROOFS_SENT)) peer.send({ t: 'proof', ...p });
+      for (const p of proofs.slice(0, MAX_PROOFS_SENT)) peer.send(proofFrame(p));
     }
   }
 
@@ -1243,4 +1228,10 @@ export function parseHostPort(s: string): { host: string; port: number } {
     throw E.ERR_INVALID_OPTION(`listen address ${s} must be host:port`);
   }
   return { host: (m[1] ?? m[2])!, port: Number(m[3]) };
+}
+
+/** A proof as a frame (entries as plain objects, which is what frames carry). */
+function proofFrame(p: Proof): FrameOf<'proof'> {
+  const [a, b] = p.entries;
+  return { t: 'proof', author: p.author, seq: p.seq, entries: [{ ...a }, { ...b }] };
 }

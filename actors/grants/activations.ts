@@ -5,7 +5,7 @@
  * ours, and the journal is public to the mesh), replaced atomically so a
  * crash leaves the old or the new file, never half of one.
  */
-import type { Activation } from '../../runtime/types.js';
+import type { Activation } from '../../runtime/protocol/grants.js';
 import {
   closeSync,
   existsSync,

@@ -19,7 +19,7 @@ import { BlockList, isIP } from 'node:net';
 import { grantRequestBytes, isDid, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
 import type { ErrorCode } from '../../runtime/errors.js';
 import type { AuthorizeInput as PolicyInput, Verdict } from '../../sandbox/policy.js';
-import type { GrantRequest } from '../../runtime/types.js';
+import type { GrantRequest } from '../../runtime/protocol/grants.js';
 import { sigFromString } from '../../runtime/domain/codec.js';
 
 /** A signature as the wire carries it: 64 bytes, unpadded base64url. */

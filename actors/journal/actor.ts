@@ -39,13 +39,26 @@ import type { AuthTranscript, KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import { E, errorFromPayload, invalidOption, MeshError } from '../../runtime/errors.js';
 import { poolDefaults } from '../../runtime/pool.js';
-import { ADMIN, VIEW_PAGE_ROWS } from '../../runtime/types.js';
+import { VIEW_PAGE_ROWS } from '../../runtime/types.js';
+import { journalProtocol } from '../../runtime/protocol/journal.js';
+import type {
+  AppendResult,
+  HeadsPage,
+  IngestResult,
+  JournalStatus,
+  Proof,
+  ViewAnswer,
+  appendRequest,
+  proofRequest,
+  signGrantRequestRequest,
+  viewRequest,
+} from '../../runtime/protocol/journal.js';
+import type { z } from 'zod';
 import { sigToString } from '../../runtime/domain/codec.js';
 import type { Entry } from '../../runtime/domain/codec.js';
 import { EquivocationError, StagedFeeds, StoredSignatureError, planBatch } from './feed.js';
 import type { FeedPlan } from './feed.js';
 import { Appender, appendResult } from './appender.js';
-import type { AppendResult } from './appender.js';
 import { JournalStore, MAX_RANGE } from './store.js';
 import {
   badSignature,
@@ -77,17 +90,10 @@ const AUDIT_IDLE_MS = 200;
 const AUDIT_MAX_DEFER_MS = 5000;
 /** Entries per audit round: one pool pass and one mark transaction. */
 const AUDIT_BATCH = 4000;
-/** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
-const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const utf8 = new TextEncoder();
 
 // The writer hashes every entry it appends or ingests: WebAssembly BLAKE2b on this thread.
 await loadFastHash();
-
-interface IngestResult {
-  appended: number;
-  duplicates: number;
-}
 
 interface QueuedIngest {
   /** Its job's ticket on the lane. */
@@ -115,7 +121,7 @@ export default class JournalActor extends Actor {
   private readonly ingests: QueuedIngest[] = [];
   private appender!: Appender;
   private readonly inflight = new Map<string, { digest: string; result: Promise<AppendResult> }>();
-  private readonly subscribers = new Set<string>();
+  private readonly subscribers = new Set<'gossip' | 'grants'>();
   /**
    * True until this node knows its own feed's head from a peer (set when
    * gossip has peers to ask): appending as ourselves from a restored, older
@@ -140,32 +146,30 @@ export default class JournalActor extends Actor {
 
   constructor(ctx: ActorContext) {
     super(ctx);
-    this.on('append', ['grants', ADMIN], (data) => this.grantsOnAppend(data));
-    this.on('ingest', ['gossip', ADMIN], (data) => this.gossipOnIngest(data));
-    // Whole, or a page ({after?, limit}: authors in order, `next` to continue) for large meshes.
-    this.on('heads', ['gossip', 'grants', ADMIN], (data) => {
-      const page = data as { after?: unknown; limit?: unknown } | undefined;
-      if (page?.limit === undefined) return this.store.versionVector();
-      return headsPage(this.store.versionVector(), page.after, page.limit);
+    this.serve(journalProtocol, {
+      append: (req) => this.grantsOnAppend(req),
+      ingest: (req) => this.gossipOnIngest(req),
+      // Whole, or a page ({after?, limit}: authors in order, `next` to continue) for large meshes.
+      heads: (req) =>
+        req?.limit === undefined
+          ? this.store.versionVector()
+          : headsPage(this.store.versionVector(), req.after, req.limit),
+      range: (req) => this.store.range(req.author, req.from, req.to, req.limit ?? MAX_RANGE),
+      get: (req) => this.store.byId(req.id) ?? null,
+      tail: (req) => this.store.tail(req?.after ?? 0, req?.limit ?? 100),
+      view: (req) => this.anyOnView(req),
+      verify: () => verifyJournal(this.store),
+      // Only gossip and grants are authorities for it (runtime/protocol/journal.ts).
+      subscribe: (_req, from) => void this.subscribers.add(from as 'gossip' | 'grants'),
+      identity: () => ({ did: this.key.did }),
+      status: () => this.adminOnStatus(),
+      signAuth: (req) => this.gossipOnSignAuth(req),
+      signGrantRequest: (req) => this.grantsOnSignGrantRequest(req),
+      proof: (req) => this.gossipOnProof(req),
+      proofs: () => this.store.equivocations().map(proofOf),
+      selfSynced: () => this.selfHeadKnown('learned from a peer'),
+      forceSelfHead: () => this.selfHeadKnown('forced by the operator'),
     });
-    this.on('range', ['gossip', ADMIN], (data) => this.gossipOnRange(data));
-    this.on(
-      'get',
-      ['gossip', 'grants', ADMIN],
-      (data) => this.store.byId(String((data as { id?: unknown })?.id)) ?? null,
-    );
-    this.on('tail', [ADMIN], (data) => this.adminOnTail(data));
-    this.on('view', ['gossip', 'grants', ADMIN], (data) => this.anyOnView(data));
-    this.on('verify', [ADMIN], () => verifyJournal(this.store));
-    this.on('subscribe', ['gossip', 'grants'], (_data, env) => void this.subscribers.add(env.from));
-    this.on('identity', ['gossip', 'grants', ADMIN], () => ({ did: this.key.did }));
-    this.on('status', [ADMIN], () => this.adminOnStatus());
-    this.on('signAuth', ['gossip'], (data) => this.gossipOnSignAuth(data));
-    this.on('signGrantRequest', ['grants'], (data) => this.grantsOnSignGrantRequest(data));
-    this.on('proof', ['gossip', ADMIN], (data) => this.gossipOnProof(data));
-    this.on('proofs', ['gossip', ADMIN], () => this.store.equivocations().map(proofOf));
-    this.on('selfSynced', ['gossip'], () => this.selfHeadKnown('learned from a peer'));
-    this.on('forceSelfHead', [ADMIN], () => this.selfHeadKnown('forced by the operator'));
   }
 
   override async init(): Promise<void> {
@@ -210,24 +214,20 @@ export default class JournalActor extends Actor {
     };
   }
 
-  private grantsOnAppend(data: unknown): Promise<AppendResult> | AppendResult {
-    const { kind, body, requestId } = (data ?? {}) as {
-      kind?: unknown;
-      body?: unknown;
-      requestId?: unknown;
-    };
-    if (typeof requestId !== 'string' || !REQUEST_ID.test(requestId)) {
-      throw E.ERR_BAD_REQUEST('append.requestId must be 1-128 printable ASCII characters',
-      );
-    }
+  private grantsOnAppend(
+    req: z.output<typeof appendRequest>,
+  ): Promise<AppendResult> | AppendResult {
+    const { kind, body, requestId } = req;
     if (this.awaitingSelfHead) {
-      throw E.ERR_SELF_SYNC_PENDING('not appending as this node until its own feed head is learned from a peer (or forced)',
+      throw E.ERR_SELF_SYNC_PENDING(
+        'not appending as this node until its own feed head is learned from a peer (or forced)',
       );
     }
     if (this.store.isBlocked(this.key.did)) {
       // Our own feed holds a proven fork (a restore forced over a newer copy):
       // no node will accept anything more of it.
-      throw E.ERR_EQUIVOCATION("this node's own feed is stopped by an equivocation proof; it cannot append",
+      throw E.ERR_EQUIVOCATION(
+        "this node's own feed is stopped by an equivocation proof; it cannot append",
       );
     }
     const bodyJson = checkBodyJson(kind, body, 'append');
@@ -235,8 +235,7 @@ export default class JournalActor extends Actor {
     const done = this.store.request(requestId) ?? this.inflight.get(requestId);
     if (done) {
       if (done.digest !== digest) {
-        throw E.ERR_REQUEST_REUSED(`requestId ${requestId} was used for a different append`,
-        );
+        throw E.ERR_REQUEST_REUSED(`requestId ${requestId} was used for a different append`);
       }
       if ('result' in done) return done.result;
       return appendResult(this.store.byId(done.id)!, done.id);
@@ -254,13 +253,12 @@ export default class JournalActor extends Actor {
     return result;
   }
 
-  private gossipOnIngest(data: unknown): Promise<IngestResult> {
-    const entries = (data as { entries?: unknown })?.entries;
-    if (!Array.isArray(entries))
-      throw E.ERR_BAD_REQUEST('ingest.entries must be an array');
+  private gossipOnIngest(req: { entries: unknown[] }): Promise<IngestResult> {
+    const entries = req?.entries;
+    // Trusted by type (runtime/protocol/journal.ts), checked cheaply all the same: the batch must be an array.
+    if (!Array.isArray(entries)) throw E.ERR_BAD_REQUEST('ingest.entries must be an array');
     if (entries.length > MAX_BATCH) {
-      throw E.ERR_TOO_LARGE(`ingest of ${entries.length} entries; the limit is ${MAX_BATCH}`,
-      );
+      throw E.ERR_TOO_LARGE(`ingest of ${entries.length} entries; the limit is ${MAX_BATCH}`);
     }
     // Take the lane slot now, check meanwhile: batches apply in the order
     // they arrived (each may extend the feeds of the one before) while their
@@ -522,14 +520,7 @@ export default class JournalActor extends Actor {
    * The context prefix makes it unusable as an entry signature; the shape is
    * checked whole (authTranscriptSchema), so nothing else is ever signed here.
    */
-  private gossipOnSignAuth(data: unknown): string {
-    const parsed = authTranscriptSchema.safeParse(data);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw E.ERR_BAD_REQUEST(`signAuth.${issue.path.join('.') || '(root)'}: ${issue.message}`,
-      );
-    }
-    const t: AuthTranscript = parsed.data;
+  private gossipOnSignAuth(t: AuthTranscript): string {
     if (authSigner(t) !== this.key.did) {
       throw E.ERR_BAD_REQUEST(`signAuth.${t.role}.did must be this node`);
     }
@@ -537,17 +528,11 @@ export default class JournalActor extends Actor {
   }
 
   /** Sign a grant request as this node (the consumer side of DESIGN §6 step 3). */
-  private grantsOnSignGrantRequest(data: unknown): { did: string; sig: string } {
-    const { nonce, service, subscription } = (data ?? {}) as Record<string, unknown>;
-    if ([nonce, service, subscription].some((v) => typeof v !== 'string' || v.length > 128)) {
-      throw E.ERR_BAD_REQUEST('signGrantRequest needs nonce, service, subscription');
-    }
-    const fields = {
-      did: this.key.did,
-      nonce: nonce as string,
-      service: service as string,
-      subscription: subscription as string,
-    };
+  private grantsOnSignGrantRequest(req: z.output<typeof signGrantRequestRequest>): {
+    did: string;
+    sig: string;
+  } {
+    const fields = { did: this.key.did, ...req };
     return { did: this.key.did, sig: sigToString(sign(this.key, grantRequestBytes(fields))) };
   }
 
@@ -555,9 +540,9 @@ export default class JournalActor extends Actor {
    * An equivocation proof from a peer: two valid, different entries of one
    * author at one seq. Kept like one we found ourselves, and the feed stops.
    */
-  private async gossipOnProof(data: unknown): Promise<{ recorded: boolean }> {
-    const { author, seq, entries } = (data ?? {}) as Record<string, unknown>;
-    if (!Array.isArray(entries) || entries.length !== 2) {
+  private async gossipOnProof(req: z.output<typeof proofRequest>): Promise<{ recorded: boolean }> {
+    const { author, seq, entries } = req;
+    if (entries.length !== 2) {
       throw E.ERR_BAD_PROOF('a proof is two entries');
     }
     const [a, b] = entries.map((e, i) => checkAndVerify(e, `proof.entries[${i}]`));
@@ -565,8 +550,7 @@ export default class JournalActor extends Actor {
       throw E.ERR_BAD_PROOF('proof entries are not both by its author');
     }
     if (a!.entry.seq !== seq || b!.entry.seq !== seq || a!.id === b!.id) {
-      throw E.ERR_BAD_PROOF('proof entries are not two different entries at its seq',
-      );
+      throw E.ERR_BAD_PROOF('proof entries are not two different entries at its seq');
     }
     if (this.store.isBlocked(author)) return { recorded: false };
     await this.onLane(() => this.keepProof(new EquivocationError(author, seq, a!.bytes, b!.bytes)));
@@ -580,41 +564,13 @@ export default class JournalActor extends Actor {
     return { head };
   }
 
-  private gossipOnRange(data: unknown): Entry[] {
-    const { author, from, to, limit } = (data ?? {}) as Record<string, unknown>;
-    if (typeof author !== 'string' || !Number.isSafeInteger(from)) {
-      throw E.ERR_BAD_REQUEST('range needs author (string) and from (integer)');
-    }
-    return this.store.range(
-      author,
-      from as number,
-      Number.isSafeInteger(to) ? (to as number) : undefined,
-      Number.isSafeInteger(limit) ? (limit as number) : MAX_RANGE,
-    );
-  }
-
-  private adminOnTail(data: unknown): ReturnType<JournalStore['tail']> {
-    const { after, limit } = (data ?? {}) as Record<string, unknown>;
-    return this.store.tail(
-      Number.isSafeInteger(after) ? (after as number) : 0,
-      Number(limit) || 100,
-    );
-  }
-
-  private anyOnView(data: unknown): unknown {
-    const { view, key, after } = (data ?? {}) as { view?: unknown; key?: unknown; after?: unknown };
-    if (!VIEWS.includes(view as ViewName)) {
-      throw E.ERR_BAD_REQUEST(`view must be one of ${VIEWS.join(', ')}`);
-    }
-    if (after !== undefined && typeof after !== 'string')
-      throw E.ERR_BAD_REQUEST('view.after must be a string (the last key of a page)',
-      );
+  private anyOnView(req: z.output<typeof viewRequest>): ViewAnswer {
     // A page of at most VIEW_PAGE_ROWS (runtime/view-pages.ts reads them all).
-    if (key === undefined) return this.store.viewAll(view as ViewName, VIEW_PAGE_ROWS, after);
-    return this.store.view(view as ViewName, String(key)) ?? null;
+    if (req.key === undefined) return this.store.viewAll(req.view, VIEW_PAGE_ROWS, req.after);
+    return this.store.view(req.view, req.key) ?? null;
   }
 
-  private adminOnStatus(): Record<string, unknown> {
+  private adminOnStatus(): JournalStatus {
     return {
       did: this.key.did,
       feeds: Object.keys(this.store.versionVector()).length,
@@ -665,11 +621,7 @@ function auditIdleOption(value: unknown): number {
   return value as number;
 }
 
-function proofOf(e: { author: string; seq: number; entries: [Entry, Entry] }): {
-  author: string;
-  seq: number;
-  entries: [Entry, Entry];
-} {
+function proofOf(e: { author: string; seq: number; entries: [Entry, Entry] }): Proof {
   return { author: e.author, seq: e.seq, entries: e.entries };
 }
 
@@ -684,20 +636,14 @@ async function loadOrCreateKey(path: string): Promise<KeyPair> {
 /** One page of a version vector: authors sorted, those after `after`, at most `limit`. */
 function headsPage(
   all: Record<string, number>,
-  after: unknown,
-  limit: unknown,
-): { heads: Record<string, number>; next: string | null } {
-  if (!Number.isSafeInteger(limit) || (limit as number) < 1 || (limit as number) > 10_000) {
-    throw E.ERR_BAD_REQUEST('heads.limit must be an integer in 1..10000');
-  }
-  if (after !== undefined && typeof after !== 'string') {
-    throw E.ERR_BAD_REQUEST('heads.after must be a DID');
-  }
+  after: string | undefined,
+  limit: number,
+): HeadsPage {
   const authors = Object.keys(all)
     .sort()
     .filter((a) => after === undefined || a > after);
   const heads: Record<string, number> = {};
-  for (const a of authors.slice(0, limit as number)) heads[a] = all[a]!;
-  const more = authors.length > (limit as number);
-  return { heads, next: more ? authors[(limit as number) - 1]! : null };
+  for (const a of authors.slice(0, limit)) heads[a] = all[a]!;
+  const more = authors.length > limit;
+  return { heads, next: more ? authors[limit - 1]! : null };
 }

@@ -16,6 +16,7 @@
  *  - Idempotency (the request records) is the caller's: a request reaches
  *    `append` once.
  */
+import type { AppendResult } from '../../runtime/protocol/journal.js';
 import { sign } from '../../runtime/crypto/index.js';
 import type { KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
@@ -44,12 +45,7 @@ export const MAX_SEAL = 500;
 const SEALED_AHEAD = 1;
 const utf8 = new TextEncoder();
 
-export interface AppendResult {
-  id: string;
-  author: string;
-  seq: number;
-  ts: number;
-}
+export type { AppendResult } from '../../runtime/protocol/journal.js';
 
 /** One append, checked by the caller. */
 export interface AppendRequest {

@@ -27,11 +27,13 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
 import { E, MeshError } from '../../runtime/errors.js';
+import { JOURNAL_LAYOUT } from '../../runtime/journal-reader.js';
 import { decodeEntry, entryId } from '../../runtime/domain/codec.js';
 import type { Entry } from '../../runtime/domain/codec.js';
 import type { CheckedEntry } from './validate.js';
 import { viewRows } from './views.js';
 import type { ViewName, ViewRow } from './views.js';
+import type { ViewReader, ViewRowOf } from '../../runtime/domain/views.js';
 
 /**
  * On-disk layout version; a different one refuses to open (see README,
@@ -40,7 +42,7 @@ import type { ViewName, ViewRow } from './views.js';
  * empty) and is marked 2: a build that knows only format 1 would take
  * unaudited entries for audited ones.
  */
-export const STORE_FORMAT = 2;
+export const STORE_FORMAT = JOURNAL_LAYOUT.format;
 const MIGRATES_FROM = [1];
 /**
  * lmdb-js, when a commit fails (disk full), rejects the writes' promises and
@@ -90,7 +92,7 @@ export interface StoreOptions {
   readOnly?: boolean;
 }
 
-export class JournalStore {
+export class JournalStore implements ViewReader {
   readonly readOnly: boolean;
   private readonly root: RootDatabase;
   private readonly entries: Database<Uint8Array, [string, number]>;
@@ -121,7 +123,11 @@ export class JournalStore {
     this.readOnly = options.readOnly === true;
     if (!this.readOnly) installCommitFailureFilter();
     if (!this.readOnly) mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.root = open({ path: join(dir, 'journal.mdb'), maxDbs: 12, readOnly: this.readOnly });
+    this.root = open({
+      path: join(dir, JOURNAL_LAYOUT.file),
+      maxDbs: JOURNAL_LAYOUT.maxDbs,
+      readOnly: this.readOnly,
+    });
     const db = <V, K extends string | number | [string, number] | [string, string]>(
       name: string,
       binary = false,
@@ -333,17 +339,17 @@ export class JournalStore {
     }));
   }
 
-  view(view: ViewName, key: string): Record<string, unknown> | undefined {
-    return this.views.get([view, key]);
+  view<V extends ViewName>(view: V, key: string): ViewRowOf[V] | undefined {
+    return this.views.get([view, key]) as ViewRowOf[V] | undefined;
   }
 
   /** Rows of `view` in key order, at most `limit`, only keys after `after` if given. */
-  viewAll(
-    view: ViewName,
+  viewAll<V extends ViewName>(
+    view: V,
     limit = MAX_RANGE,
     after?: string,
-  ): Array<[string, Record<string, unknown>]> {
-    const out: Array<[string, Record<string, unknown>]> = [];
+  ): Array<[string, ViewRowOf[V]]> {
+    const out: Array<[string, ViewRowOf[V]]> = [];
     for (const { key, value } of this.views.getRange({
       start: [view, after ?? ''],
       end: [view + '\u0000', ''],
@@ -352,7 +358,7 @@ export class JournalStore {
     })) {
       if (after !== undefined && key[1] === after) continue;
       if (out.length === limit) break;
-      out.push([key[1], value]);
+      out.push([key[1], value as ViewRowOf[V]]);
     }
     return out;
   }

@@ -14,18 +14,10 @@
 import { ENTRY_KINDS, bodySchemas } from '../../runtime/domain/entries.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import type { CheckedEntry } from './validate.js';
+import type { ViewName } from '../../runtime/domain/views.js';
 
-export const VIEWS = [
-  'nodes',
-  'offers',
-  'offersByService',
-  'subscriptions',
-  'approvals',
-  'revocations',
-  'grants',
-  'ungrants',
-] as const;
-export type ViewName = (typeof VIEWS)[number];
+export { VIEWS } from '../../runtime/domain/views.js';
+export type { ViewName } from '../../runtime/domain/views.js';
 
 export type ViewRow = [view: ViewName, key: string, value: Record<string, unknown>];
 

@@ -3,7 +3,7 @@
  * nftables. It turns grants into set elements whose kernel timeout is the
  * lease, so enforcement ends on time even when the node is down.
  *
- * API (payload types in ./types.ts; every reply is plain data)
+ * API (declared in runtime/protocol/nft.ts; every reply is plain data)
  * -------------------------------------------------------------
  *   action     from           data → reply
  *   apply      grants         ApplyRequest {add, remove, offer?, withdraw?} → ApplyResult
@@ -68,6 +68,7 @@
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import { E, MeshError } from '../../runtime/errors.js';
+import { nftProtocol } from '../../runtime/protocol/nft.js';
 import { ADMIN } from '../../runtime/types.js';
 import { parseCidr } from './addr.js';
 import { MemoryBackend } from './backend.js';
@@ -77,21 +78,20 @@ import { NftBackend } from './nft-backend.js';
 import { parseNftOptions } from './options.js';
 import type { NftOptions } from './options.js';
 
-const GRANTS = 'grants';
-
 export default class NftActor extends Actor {
   private executor: Executor | undefined;
   private backend: Backend | undefined;
 
   constructor(ctx: ActorContext) {
     super(ctx);
-    this.on('apply', [GRANTS], (data) => this.exec().apply(data));
-    this.on('reconcile', [GRANTS, ADMIN], (data, env) =>
-      this.exec().reconcile(data, env.from === ADMIN),
-    );
-    this.on('list', [GRANTS, ADMIN], () => this.exec().list());
-    this.on('plan', [GRANTS, ADMIN], (data) => this.exec().plan(data));
-    this.on('status', [GRANTS, ADMIN], () => this.exec().status());
+    // Requests are checked whole by the executor's own validator (validate.ts), codes ERR_NFT_*.
+    this.serve(nftProtocol, {
+      apply: (req) => this.exec().apply(req),
+      reconcile: (req, from) => this.exec().reconcile(req, from === ADMIN),
+      list: () => this.exec().list(),
+      plan: (req) => this.exec().plan(req),
+      status: () => this.exec().status(),
+    });
   }
 
   override async init(): Promise<void> {

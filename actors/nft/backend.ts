@@ -12,7 +12,7 @@
 import type { Batch } from './batch.js';
 import type { Snapshot } from './listing.js';
 import { TableModel } from './model.js';
-import type { BackendKind } from './types.js';
+import type { BackendKind } from '../../runtime/protocol/nft.js';
 
 export interface Backend {
   readonly kind: BackendKind;

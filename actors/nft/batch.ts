@@ -29,7 +29,7 @@ import { nftBadName } from '../../runtime/errors.js';
 import type { Family } from './addr.js';
 import { CHAIN, checkName, ruleComment, setName } from './names.js';
 import type { RuleKind } from './names.js';
-import type { Proto } from './types.js';
+import type { Proto } from '../../runtime/protocol/nft.js';
 
 /** The short timeout an element gets just before its delete (it never outlives the batch). */
 const DOOMED_TIMEOUT = '1s';

@@ -21,7 +21,7 @@ import type { Batch } from './batch.js';
 import type { SetInfo, Snapshot } from './listing.js';
 import { CHAIN, RULE_KINDS, parseOurName, ruleComment, serviceKey, setName } from './names.js';
 import type { RuleKind } from './names.js';
-import type { Service } from './types.js';
+import type { Service } from '../../runtime/protocol/nft.js';
 
 /** Expiry differences below this are noise: listings round to whole seconds, and time passes. */
 export const RECONCILE_SLACK_MS = 2000;

@@ -55,7 +55,7 @@ import type {
   Service,
   StatusResult,
   TxInfo,
-} from './types.js';
+} from '../../runtime/protocol/nft.js';
 import { Validator } from './validate.js';
 import type { ApplyIntent } from './validate.js';
 

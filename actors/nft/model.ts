@@ -21,7 +21,7 @@ import type { Batch } from './batch.js';
 import type { Snapshot } from './listing.js';
 import { emptySnapshot } from './listing.js';
 import { CHAIN, parseOurName, ruleComment } from './names.js';
-import type { Proto } from './types.js';
+import type { Proto } from '../../runtime/protocol/nft.js';
 
 /** How long after its expiry the mirror forgets an element: the kernel's gc has run by then. */
 const FORGET_AFTER_MS = 10_000;

@@ -10,7 +10,7 @@
  */
 import { nftBadName } from '../../runtime/errors.js';
 import type { Family } from './addr.js';
-import type { Proto, Service } from './types.js';
+import type { Proto, Service } from '../../runtime/protocol/nft.js';
 
 /** Every name that reaches a batch: table, chain, set, comment. */
 export const NAME = /^[a-z][a-z0-9_]{0,31}$/;

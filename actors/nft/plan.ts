@@ -24,7 +24,7 @@ import { elementsOf, emptyBatch } from './batch.js';
 import type { Batch } from './batch.js';
 import type { TableModel } from './model.js';
 import { RULE_KINDS, ruleComment, serviceKey, setName } from './names.js';
-import type { ApplyResult, Service } from './types.js';
+import type { ApplyResult, Service } from '../../runtime/protocol/nft.js';
 import type { ApplyIntent } from './validate.js';
 
 /** A request's own account (types.ts ApplyResult without the transaction). */

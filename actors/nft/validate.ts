@@ -23,8 +23,8 @@ import {
 import { inCidrs, parseIp } from './addr.js';
 import type { Cidr, Family } from './addr.js';
 import { serviceKey, setName } from './names.js';
-import { LIMITS } from './types.js';
-import type { Proto, Service } from './types.js';
+import { LIMITS } from '../../runtime/protocol/nft.js';
+import type { Proto, Service } from '../../runtime/protocol/nft.js';
 
 /** A validated (service, address) pair and where it lives. */
 export interface Item extends Service {

@@ -63,17 +63,17 @@ export type Handlers<P extends ProtocolSpec> = {
 };
 
 /** A request checked by a zod schema at the receiving boundary. */
-export function schema<S extends z.ZodType>(s: S): RequestCheck<z.output<S>> & { input?: z.input<S> } {
+export function schema<S extends z.ZodType>(s: S): RequestCheck<z.output<S>> & { input?: [z.input<S>] } {
   return { kind: 'schema', schema: s as unknown as z.ZodType<z.output<S>> };
 }
 
 /** A request checked by its compile-time type only (say why in `why`). */
-export function trusted<T>(why: string): RequestCheck<T> & { input?: T } {
+export function trusted<T>(why: string): RequestCheck<T> & { input?: [T] } {
   return { kind: 'trusted', why };
 }
 
 /** A request the handler checks whole with its own strict validator (say which in `why`). */
-export function handlerChecked<T>(why: string): RequestCheck<T> & { input?: T } {
+export function handlerChecked<T>(why: string): RequestCheck<T> & { input?: [T] } {
   return { kind: 'handlerChecked', why };
 }
 
@@ -83,7 +83,7 @@ export function handlerChecked<T>(why: string): RequestCheck<T> & { input?: T } 
  */
 export function action<Rep>() {
   return <Parsed, Req>(
-    request: RequestCheck<Parsed> & { input?: Req },
+    request: RequestCheck<Parsed> & { input?: [Req] },
     from: readonly Sender[],
   ): ActionSpec<unknown extends Req ? Parsed : Req, Parsed, Rep> => ({ request, from });
 }

@@ -8,7 +8,7 @@
  * screen is drawn from it by render.ts, a pure function, so both are unit
  * tested without a terminal or a node.
  */
-import type { GrantsAnswer } from '../../runtime/types.js';
+import type { GrantsAnswer } from '../../runtime/protocol/grants.js';
 
 /** One row of the admin `actors` answer: supervision info and live stats. */
 export interface ActorRow {

@@ -10,7 +10,7 @@
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import { ADMIN } from '../../runtime/types.js';
-import type { ApplyResult, LiveGrant, ReconcileResult } from '../../actors/nft/types.js';
+import type { ApplyResult, GrantLease, ReconcileResult } from '../../runtime/protocol/nft.js';
 
 const TIMEOUT = { timeoutMs: 120_000 };
 
@@ -31,7 +31,7 @@ interface Job {
 }
 
 export default class BenchGrants extends Actor {
-  private live: LiveGrant[] = [];
+  private live: GrantLease[] = [];
 
   constructor(ctx: ActorContext) {
     super(ctx);
@@ -44,7 +44,7 @@ export default class BenchGrants extends Actor {
       return this.ask(
         'nft',
         'apply',
-        { withdraw: ports.map((port) => ({ proto: 'tcp', port })) },
+        { withdraw: ports.map((port) => ({ proto: 'tcp' as const, port })) },
         TIMEOUT,
       );
     });

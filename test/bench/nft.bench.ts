@@ -26,7 +26,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import type { ReconcileResult } from '../../actors/nft/types.js';
+import type { ReconcileResult } from '../../runtime/protocol/nft.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import { nodeInput } from '../helpers/journal.js';
 import { tempDir } from '../helpers/test.js';

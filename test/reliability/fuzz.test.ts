@@ -21,7 +21,7 @@ import * as assert from 'uvu/assert';
 import { decodeFrame } from '../../actors/gossip/frames.js';
 import { decide, meshBlocks } from '../../actors/grants/checks.js';
 import type { GrantLookup } from '../../actors/grants/checks.js';
-import type { GrantRequest } from '../../runtime/types.js';
+import type { GrantRequest } from '../../runtime/protocol/grants.js';
 import { sigToString } from '../../runtime/domain/codec.js';
 import { grantRequestBytes, sign } from '../../runtime/crypto/index.js';
 import { loadConfig, parseConfig } from '../../supervisor/config.js';

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as assert from 'uvu/assert';
-import type { ApplyResult } from '../../../actors/nft/types.js';
+import type { ApplyResult } from '../../../runtime/protocol/nft.js';
 import { NftLab } from '../../helpers/nft.js';
 import type { Driver } from '../../helpers/nft.js';
 import { describe, rootOnly, sleep, until } from '../../helpers/test.js';

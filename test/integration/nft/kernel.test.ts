@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as assert from 'uvu/assert';
-import type { ApplyResult, ReconcileResult, StatusResult } from '../../../actors/nft/types.js';
+import type { ApplyResult, ReconcileResult, StatusResult } from '../../../runtime/protocol/nft.js';
 import { GRANTED4, GRANTED6, NftLab, OTHER4, OTHER6, SRV4, SRV6 } from '../../helpers/nft.js';
 import type { Driver } from '../../helpers/nft.js';
 import { INJECTIONS } from '../../helpers/nft-cases.js';

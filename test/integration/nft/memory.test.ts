@@ -13,7 +13,7 @@ import type {
   PlanResult,
   ReconcileResult,
   StatusResult,
-} from '../../../actors/nft/types.js';
+} from '../../../runtime/protocol/nft.js';
 import type { Supervisor } from '../../../supervisor/supervisor.js';
 import { INJECTIONS } from '../../helpers/nft-cases.js';
 import { probe, withSupervisor } from '../../helpers/supervisor.js';

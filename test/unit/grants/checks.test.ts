@@ -17,7 +17,7 @@ import type {
   Offer,
   PolicyInput,
 } from '../../../actors/grants/checks.js';
-import type { GrantRequest } from '../../../runtime/types.js';
+import type { GrantRequest } from '../../../runtime/protocol/grants.js';
 import { sigToString } from '../../../runtime/domain/codec.js';
 import { grantRequestBytes, sign } from '../../../runtime/crypto/index.js';
 import type { KeyPair } from '../../../runtime/crypto/index.js';

@@ -10,7 +10,7 @@ import { RECONCILE_SLACK_MS, diff } from '../../../actors/nft/diff.js';
 import type { Desired } from '../../../actors/nft/diff.js';
 import { parseListing } from '../../../actors/nft/listing.js';
 import { TableModel } from '../../../actors/nft/model.js';
-import type { Service } from '../../../actors/nft/types.js';
+import type { Service } from '../../../runtime/protocol/nft.js';
 import { describe } from '../../helpers/test.js';
 
 const test = describe('nft/diff', 2000);

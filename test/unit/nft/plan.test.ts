@@ -7,7 +7,7 @@ import { parseCidr } from '../../../actors/nft/addr.js';
 import { render } from '../../../actors/nft/batch.js';
 import { TableModel } from '../../../actors/nft/model.js';
 import { conflicts, planApply, touches } from '../../../actors/nft/plan.js';
-import type { Service } from '../../../actors/nft/types.js';
+import type { Service } from '../../../runtime/protocol/nft.js';
 import { Validator } from '../../../actors/nft/validate.js';
 import { describe } from '../../helpers/test.js';
 

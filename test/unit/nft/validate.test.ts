@@ -1,6 +1,6 @@
 import * as assert from 'uvu/assert';
 import { parseCidr } from '../../../actors/nft/addr.js';
-import { LIMITS } from '../../../actors/nft/types.js';
+import { LIMITS } from '../../../runtime/protocol/nft.js';
 import { Validator } from '../../../actors/nft/validate.js';
 import { describe } from '../../helpers/test.js';
 import { INJECTIONS } from '../../helpers/nft-cases.js';

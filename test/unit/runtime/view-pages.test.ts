@@ -21,7 +21,9 @@ function journalOf(n: number) {
 
 test('reads every row of a view longer than a page, in order, each page after the last key', async () => {
   const j = journalOf(2 * VIEW_PAGE_ROWS + 17);
-  const rows = await allViewRows<{ view: string; k: string }>(j.ask, 'offers');
+  const rows = (await allViewRows(j.ask, 'offers')) as unknown as Array<
+    [string, { view: string; k: string }]
+  >;
   assert.equal(
     rows.map(([k]) => k),
     j.keys,

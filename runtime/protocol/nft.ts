@@ -1,7 +1,8 @@
 /**
- * The nft executor's messages: what the grants actor and the operator send
- * it, and what comes back (the contract; the behaviour is described in
- * actor.ts). Every shape that crosses the grants–nft channel is here.
+ * The nft executor's inbound protocol (actors/nft/actor.ts serves it): what
+ * the grants actor and the operator send it, and what comes back (the
+ * contract; the behaviour is described in actors/nft/actor.ts). Every shape
+ * that crosses the grants–nft channel is here.
  *
  * Conventions:
  *  - `ip` is an IPv4 or IPv6 literal inside the mesh CIDRs; the executor
@@ -12,6 +13,8 @@
  *  - A request is validated whole before anything is applied: one bad
  *    value refuses the request with its code and nothing of it is applied.
  */
+import { action, handlerChecked, schema } from './define.js';
+import { noData } from './journal.js';
 
 export type Proto = 'tcp' | 'udp';
 export const PROTOS: readonly Proto[] = ['tcp', 'udp'];
@@ -33,8 +36,8 @@ export interface GrantRef extends Service {
   ip: string;
 }
 
-/** A grant with its absolute end: what `reconcile` takes and `apply` reports. */
-export interface LiveGrant extends Service {
+/** A grant with its absolute end: what `reconcile` takes (the grants actor's LiveGrant, as the firewall sees it). */
+export interface GrantLease extends Service {
   ip: string;
   expiresAt: number;
 }
@@ -100,7 +103,7 @@ export interface ApplyResult {
  * back. The operator may ask `reconcile` with no data: a re-check now.
  */
 export interface ReconcileRequest {
-  grants: LiveGrant[];
+  grants: GrantLease[];
   services?: Service[];
 }
 
@@ -183,3 +186,20 @@ export const LIMITS = {
   /** A lease is renewed, not eternal: one year at most. */
   leaseSeconds: 366 * 24 * 3600,
 } as const;
+
+/** The executor checks every request whole before anything is applied (actors/nft/validate.ts). */
+const STRICT = 'actors/nft/validate.ts: whole-request strict check with ERR_NFT_* codes, mesh CIDRs included';
+
+export const nftProtocol = {
+  apply: action<ApplyResult>()(handlerChecked<ApplyRequest>(STRICT), ['grants']),
+  /** From grants: the complete desired state; from the operator, no data: re-check the kernel now. */
+  reconcile: action<ReconcileResult>()(handlerChecked<ReconcileRequest | undefined>(STRICT), [
+    'grants',
+    'admin',
+  ]),
+  list: action<ListResult>()(schema(noData), ['grants', 'admin']),
+  plan: action<PlanResult>()(handlerChecked<ApplyRequest>(STRICT), ['grants', 'admin']),
+  status: action<StatusResult>()(schema(noData), ['grants', 'admin']),
+};
+
+export type NftProtocol = typeof nftProtocol;

@@ -1,0 +1,105 @@
+/**
+ * The journal's views as the authorizer reads them: typed lookups over the
+ * read-only journal handle (runtime/journal-reader.ts). Reads are local and
+ * synchronous — no ask to the journal — and see the last committed
+ * transaction, which is at least as fresh as an answer from the journal
+ * actor would be.
+ */
+import type { Entry } from '../../runtime/domain/codec.js';
+import type { ViewName, ViewReader, ViewRowOf } from '../../runtime/domain/views.js';
+import type { Service } from '../../runtime/protocol/nft.js';
+import type { GrantLookup, Offer } from './checks.js';
+
+/** The journal, as the authorizer reads it. */
+export interface JournalViews extends ViewReader {
+  byId(id: string): Entry | undefined;
+  rows<V extends ViewName>(view: V): Iterable<[string, ViewRowOf[V]]>;
+}
+
+export class ViewLookup implements GrantLookup {
+  constructor(
+    private readonly views: JournalViews,
+    readonly me: string,
+    /** Subscriptions whose grant we revoked (check 7, renewals included). */
+    private readonly revokedGrantSubs: ReadonlySet<string>,
+  ) {}
+
+  async subscription(
+    id: string,
+  ): Promise<{ subscriber: string; provider: string; service: string } | undefined> {
+    return this.subscriptionNow(id);
+  }
+
+  subscriptionNow(
+    id: string,
+  ): { subscriber: string; provider: string; service: string } | undefined {
+    const s = this.views.view('subscriptions', id);
+    return s ? { subscriber: s.subscriber, provider: s.provider, service: s.service } : undefined;
+  }
+
+  async offer(service: string): Promise<Offer | undefined> {
+    return this.offerNow(service);
+  }
+
+  /** Our current offer of `service`. */
+  offerNow(service: string): Offer | undefined {
+    const ref = this.views.view('offersByService', `${this.me} ${service}`);
+    if (!ref) return undefined;
+    const o = this.views.view('offers', ref.offer);
+    if (!o) return undefined;
+    const { port, proto, mode, leaseSeconds } = o;
+    return { id: ref.offer, service: o.service, port, proto, mode, leaseSeconds };
+  }
+
+  async revoked(target: string, by: string): Promise<boolean> {
+    return this.revokedNow(target, by);
+  }
+
+  revokedNow(target: string, by: string): boolean {
+    return this.views.view('revocations', `${target} ${by}`) !== undefined;
+  }
+
+  async grantRevoked(subscription: string): Promise<boolean> {
+    return this.revokedGrantSubs.has(subscription);
+  }
+
+  async approval(subscription: string): Promise<string | undefined> {
+    return this.approvalNow(subscription);
+  }
+
+  approvalNow(subscription: string): string | undefined {
+    return this.views.view('approvals', `${subscription} ${this.me}`)?.id;
+  }
+
+  /** A standing approval of ours (not revoked). */
+  approvedStill(subscription: string): boolean {
+    const approval = this.approvalNow(subscription);
+    return approval !== undefined && !this.revokedNow(approval, this.me);
+  }
+
+  /** A node's record: its gossip endpoint and mesh IP. */
+  node(did: string): { gossip: string; meshIp: string } | undefined {
+    return this.views.view('nodes', did);
+  }
+
+  /** (proto, port) of every offer of ours that stands (the latest per service, not revoked). */
+  offeredServices(): Service[] {
+    const out = new Map<string, Service>();
+    for (const [id, o] of this.views.rows('offers')) {
+      if (o.provider !== this.me) continue;
+      if (this.offerNow(o.service)?.id !== id || this.revokedNow(id, this.me)) continue;
+      out.set(`${o.proto}/${o.port}`, { proto: o.proto, port: o.port });
+    }
+    return [...out.values()];
+  }
+
+  /** If revoke entry `id` is ours and targets one of our grants, that grant's subscription. */
+  revokedGrantSubscription(id: string): string | undefined {
+    const target = this.views.byId(id)?.body.target;
+    if (typeof target !== 'string') return undefined;
+    const grant = this.views.byId(target);
+    if (grant?.kind !== 'grant' || grant.author !== this.me) return undefined;
+    const sub = grant.body.subscription;
+    return typeof sub === 'string' ? sub : undefined;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * A read-only handle on the journal's LMDB environment, for actors that
+ * read its views (the grant authorizer) without asking the journal actor:
+ * one grant request used to cost 8–10 grants↔journal round trips, each a
+ * structured clone both ways and a turn of the journal's mailbox, behind
+ * whatever the journal was committing. The writer stays the journal actor
+ * alone; here every read sees the last committed transaction (LMDB readers
+ * never block the writer, nor see a half-written one).
+ *
+ * The layout constants are the journal store's own (actors/journal/store.ts
+ * opens the environment with them), so there is one description of it.
+ */
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
+import { decodeEntry } from './domain/codec.js';
+import type { Entry } from './domain/codec.js';
+import type { ViewName, ViewReader, ViewRowOf } from './domain/views.js';
+import { E } from './errors.js';
+
+/** The environment: one file, named databases (the store's header lists them all). */
+export const JOURNAL_LAYOUT = {
+  dir: 'journal',
+  file: 'journal.mdb',
+  maxDbs: 12,
+  /** On-disk layout version (the store migrates older ones; a reader refuses another). */
+  format: 2,
+} as const;
+
+/** Rows of one view page at most (the journal's `view` answer pages the same way). */
+const MAX_ROWS = 1000;
+
+export class JournalReader implements ViewReader {
+  private readonly root: RootDatabase;
+  private readonly views: Database<Record<string, unknown>, [string, string]>;
+  private readonly entries: Database<Uint8Array, [string, number]>;
+  private readonly ids: Database<[string, number], string>;
+
+  private constructor(dir: string) {
+    this.root = open({
+      path: join(dir, JOURNAL_LAYOUT.file),
+      maxDbs: JOURNAL_LAYOUT.maxDbs,
+      readOnly: true,
+    });
+    this.views = this.root.openDB('views', {});
+    this.entries = this.root.openDB('entries', { encoding: 'binary' });
+    this.ids = this.root.openDB('ids', {});
+  }
+
+  /** Open the journal of `stateDir` (the journal actor created it before anyone reads). */
+  static open(stateDir: string): JournalReader {
+    const reader = new JournalReader(join(stateDir, JOURNAL_LAYOUT.dir));
+    const format = reader.root.openDB<number, string>('meta', {}).get('format');
+    if (format !== JOURNAL_LAYOUT.format) {
+      void reader.close();
+      throw E.ERR_STORAGE_FORMAT(
+        `journal format ${String(format)} is not ${JOURNAL_LAYOUT.format}: this reader cannot read it`,
+      );
+    }
+    return reader;
+  }
+
+  view<V extends ViewName>(view: V, key: string): ViewRowOf[V] | undefined {
+    return this.views.get([view, key]) as ViewRowOf[V] | undefined;
+  }
+
+  viewAll<V extends ViewName>(view: V, limit = MAX_ROWS, after?: string): Array<[string, ViewRowOf[V]]> {
+    const out: Array<[string, ViewRowOf[V]]> = [];
+    for (const { key, value } of this.views.getRange({
+      start: [view, after ?? ''],
+      end: [view + '\u0000', ''],
+      limit: after === undefined ? limit : limit + 1,
+    })) {
+      if (after !== undefined && key[1] === after) continue;
+      if (out.length === limit) break;
+      out.push([key[1], value as ViewRowOf[V]]);
+    }
+    return out;
+  }
+
+  /** Every row of a view, in key order. */
+  *rows<V extends ViewName>(view: V): Generator<[string, ViewRowOf[V]]> {
+    for (const { key, value } of this.views.getRange({
+      start: [view, ''],
+      end: [view + '\u0000', ''],
+    })) {
+      yield [key[1], value as ViewRowOf[V]];
+    }
+  }
+
+  byId(id: string): Entry | undefined {
+    const at = this.ids.get(id);
+    if (!at) return undefined;
+    const bytes = this.entries.getBinary(at);
+    return bytes ? decodeEntry(bytes) : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}

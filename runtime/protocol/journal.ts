@@ -1,0 +1,211 @@
+/**
+ * The journal writer's inbound protocol (actors/journal/actor.ts serves it):
+ * every action, how its request is checked where it arrives, what it
+ * answers, and who may send it.
+ */
+import { z } from 'zod';
+import { authTranscriptSchema } from '../crypto/auth.js';
+import type { Entry } from '../domain/codec.js';
+import type { EntryKind } from '../domain/entries.js';
+import { VIEWS } from '../domain/views.js';
+import type { ViewName, ViewRowOf } from '../domain/views.js';
+import type { ErrorCode } from '../errors.js';
+import { action, schema, trusted } from './define.js';
+
+/** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+/** A string key part longer than this could exceed LMDB's key limit once encoded. */
+const MAX_KEY = 1024;
+/** Most authors in one page of `heads`. */
+export const MAX_HEADS_PAGE = 10_000;
+
+/** No data: absent, or an empty object (what the admin API sends). */
+export const noData = z.strictObject({}).optional();
+
+const safeInt = (min: number) => z.number().int().min(min).max(Number.MAX_SAFE_INTEGER);
+
+export const appendRequest = z.strictObject({
+  // Kind and body are the journal's own checks (ERR_UNKNOWN_KIND, ERR_SCHEMA naming the path).
+  kind: z.string().max(64),
+  body: z.unknown(),
+  requestId: z.string().regex(REQUEST_ID, {
+    error: 'must be 1-128 printable ASCII characters',
+  }),
+});
+
+export const headsRequest = z
+  .strictObject({
+    after: z.string().max(MAX_KEY).optional(),
+    limit: z.number().int().min(1).max(MAX_HEADS_PAGE).optional(),
+  })
+  .optional();
+
+export const rangeRequest = z.strictObject({
+  author: z.string().max(MAX_KEY),
+  from: safeInt(0),
+  to: safeInt(0).optional(),
+  limit: z.number().int().min(1).max(100_000).optional(),
+});
+
+export const tailRequest = z
+  .strictObject({
+    after: safeInt(0).optional(),
+    limit: z.number().int().min(1).max(100_000).optional(),
+  })
+  .optional();
+
+export const viewRequest = z.strictObject({
+  view: z.enum(VIEWS),
+  key: z.string().max(MAX_KEY).optional(),
+  after: z.string().max(MAX_KEY).optional(),
+});
+
+const grantFields = z.string().max(128);
+export const signGrantRequestRequest = z.strictObject({
+  nonce: grantFields,
+  service: grantFields,
+  subscription: grantFields,
+});
+
+/** Two entries of one author at one seq; whether they prove a fork is the journal's check (ERR_BAD_PROOF). */
+export const proofRequest = z.strictObject({
+  author: z.string().max(MAX_KEY),
+  seq: safeInt(1),
+  entries: z.array(z.unknown()).max(2),
+});
+
+// --- replies ---------------------------------------------------------------
+
+export interface AppendResult {
+  id: string;
+  author: string;
+  seq: number;
+  ts: number;
+}
+
+export interface IngestResult {
+  appended: number;
+  duplicates: number;
+}
+
+export interface HeadsPage {
+  heads: Record<string, number>;
+  /** The last author of this page when there are more (pass it as `after`), else null. */
+  next: string | null;
+}
+
+export interface TailRow {
+  arrival: number;
+  id: string;
+  entry: Entry;
+}
+
+export type VerifyReport =
+  | { ok: true; feeds: number; entries: number }
+  | {
+      ok: false;
+      feeds: number;
+      entries: number;
+      author: string;
+      seq: number;
+      code: string;
+      message: string;
+    };
+
+/** Two valid, different entries of one author at one seq. */
+export interface Proof {
+  author: string;
+  seq: number;
+  entries: [Entry, Entry];
+}
+
+export interface JournalStatus {
+  did: string;
+  feeds: number;
+  entries: number;
+  equivocations: number;
+  badSignatures: number;
+  unaudited: number;
+  queued: number;
+  awaitingSelfHead: boolean;
+}
+
+/** One committed entry, as subscribers hear of it. */
+export interface EntrySummary {
+  id: string;
+  author: string;
+  seq: number;
+  kind: EntryKind;
+}
+
+/** The `view` answer: one row (with a key) or a page of rows (without). */
+export type ViewAnswer<V extends ViewName = ViewName> =
+  | ViewRowOf[V]
+  | null
+  | Array<[string, ViewRowOf[V]]>;
+
+/**
+ * Whose fault a refused `ingest` (or `proof`) is, by its code: `forged`,
+ * the entries are forged or broken; `chain`, they do not extend the feed
+ * where they claim to; any other code is the journal's own trouble (busy,
+ * restarting, disk full), not the peer's. Gossip charges the peer by this.
+ */
+export const INGEST_FAULTS: Partial<Record<ErrorCode, 'forged' | 'chain'>> = {
+  ERR_BAD_SIGNATURE: 'forged',
+  ERR_MALFORMED_ENTRY: 'forged',
+  ERR_UNKNOWN_KIND: 'forged',
+  ERR_TOO_LARGE: 'forged',
+  ERR_SCHEMA: 'forged',
+  ERR_BAD_DID: 'forged',
+  ERR_BAD_ENCODING: 'forged',
+  ERR_BAD_PROOF: 'forged',
+  ERR_SEQ_GAP: 'chain',
+  ERR_PREV_MISMATCH: 'chain',
+};
+
+export function ingestFault(code: ErrorCode): 'forged' | 'chain' | undefined {
+  return INGEST_FAULTS[code];
+}
+
+export const journalProtocol = {
+  append: action<AppendResult>()(schema(appendRequest), ['grants', 'admin']),
+  /**
+   * Trusted: from gossip, batches of up to MAX_BATCH entries a peer sent;
+   * every entry is checked one by one by the journal (structure, schema,
+   * size, signature), so a schema here would walk the batch twice.
+   */
+  ingest: action<IngestResult>()(
+    trusted<{ entries: unknown[] }>('entries are checked one by one by the journal (checkEntry)'),
+    ['gossip', 'admin'],
+  ),
+  /** The version vector, whole (no data) or one page (`limit`, `after`). */
+  heads: action<Record<string, number> | HeadsPage>()(schema(headsRequest), [
+    'gossip',
+    'grants',
+    'admin',
+  ]),
+  range: action<Entry[]>()(schema(rangeRequest), ['gossip', 'admin']),
+  get: action<Entry | null>()(schema(z.strictObject({ id: z.string().max(MAX_KEY) })), [
+    'gossip',
+    'grants',
+    'admin',
+  ]),
+  tail: action<TailRow[]>()(schema(tailRequest), ['admin']),
+  view: action<ViewAnswer>()(schema(viewRequest), ['gossip', 'grants', 'admin']),
+  verify: action<VerifyReport>()(schema(noData), ['admin']),
+  /** The sender hears of every commit from now on (`appended` tells). */
+  subscribe: action<void>()(schema(noData), ['gossip', 'grants']),
+  identity: action<{ did: string }>()(schema(noData), ['gossip', 'grants', 'admin']),
+  status: action<JournalStatus>()(schema(noData), ['admin']),
+  /** Signs exactly a handshake transcript of this node's own role, nothing else. */
+  signAuth: action<string>()(schema(authTranscriptSchema), ['gossip']),
+  signGrantRequest: action<{ did: string; sig: string }>()(schema(signGrantRequestRequest), [
+    'grants',
+  ]),
+  proof: action<{ recorded: boolean }>()(schema(proofRequest), ['gossip', 'admin']),
+  proofs: action<Proof[]>()(schema(noData), ['gossip', 'admin']),
+  selfSynced: action<{ head: number }>()(schema(noData), ['gossip']),
+  forceSelfHead: action<{ head: number }>()(schema(noData), ['admin']),
+};
+
+export type JournalProtocol = typeof journalProtocol;
