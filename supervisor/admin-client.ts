@@ -5,7 +5,7 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { E, errorFromPayload, MeshError } from '../runtime/errors.js';
+import { E, errorFromPayload } from '../runtime/errors.js';
 import { ADMIN_PROTOCOL } from '../runtime/protocol/admin.js';
 
 export class AdminClient {

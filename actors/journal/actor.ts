@@ -26,7 +26,6 @@ import type { ActorContext } from '../../runtime/actor.js';
 import {
   authBytes,
   authSigner,
-  authTranscriptSchema,
   blake2b256Hex,
   generateKeyPair,
   loadFastHash,
@@ -37,7 +36,7 @@ import {
 } from '../../runtime/crypto/index.js';
 import type { AuthTranscript, KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
-import { E, errorFromPayload, invalidOption, MeshError } from '../../runtime/errors.js';
+import { E, errorFromPayload, invalidOption } from '../../runtime/errors.js';
 import { poolDefaults } from '../../runtime/pool.js';
 import { VIEW_PAGE_ROWS } from '../../runtime/types.js';
 import { journalProtocol } from '../../runtime/protocol/journal.js';
@@ -70,8 +69,6 @@ import {
 } from './validate.js';
 import type { ChunkResult } from './verify-task.js';
 import type { CheckedEntry } from './validate.js';
-import { VIEWS } from './views.js';
-import type { ViewName } from './views.js';
 import { verifyJournal } from './verify.js';
 
 /** Entries per ingest ask (local appends batch by MAX_SEAL, appender.ts): bounds a transaction's size and a reply's. */

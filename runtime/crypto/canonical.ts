@@ -17,7 +17,7 @@
  * `body.port must be a safe integer`.
  */
 import jcs from 'canonicalize';
-import { E, MeshError } from '../errors.js';
+import { E } from '../errors.js';
 
 /** Deepest nesting `assertJournalValue` accepts (arrays and objects). */
 export const MAX_JOURNAL_DEPTH = 64;

@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import { blake2b } from '@noble/hashes/blake2.js';
 import type { IHasher, createBLAKE2b as CreateBLAKE2b } from 'hash-wasm';
-import { E, MeshError } from '../errors.js';
+import { E } from '../errors.js';
 
 /** BLAKE2b-256: a 32-byte digest. */
 const DIGEST_BYTES = 32;

@@ -142,6 +142,9 @@ export class Isolates {
         if (inner.id !== undefined) this.settle(`${String(p.sessionId)}:${inner.id}`, inner);
         break;
       }
+      default:
+        // Other inspector events are not ours to handle.
+        break;
     }
   }
 }
