@@ -39,7 +39,8 @@ export class AuditLog {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const verdict = verifyAuditLog(path);
     if (!verdict.ok) {
-      throw E.ERR_AUDIT_BROKEN(`audit log ${path} is broken at line ${verdict.line}: ${verdict.reason}`,
+      throw E.ERR_AUDIT_BROKEN(
+        `audit log ${path} is broken at line ${verdict.line}: ${verdict.reason}`,
       );
     }
     this.head = verdict.head;

@@ -20,7 +20,7 @@ export function renderErrorsDoc(): string {
     '',
     '## Gossip link close codes',
     '',
-    'A gossip link ends with a WebSocket close code (RFC 6455; 4000–4999 are meshnode\'s); the',
+    "A gossip link ends with a WebSocket close code (RFC 6455; 4000–4999 are meshnode's); the",
     'reason text says more. Where a code has an error code, the refusal is logged and counted',
     'under it.',
     '',

@@ -171,8 +171,16 @@ export const CLOSE_CODES = {
     doc: 'The handshake did not finish in time.',
   },
   idle: { code: 4007, doc: 'Nothing heard from the peer within the idle timeout.' },
-  full: { code: 4008, error: 'ERR_PEERS_FULL', doc: 'No peer slot left (max_peers, or max_peers_per_ip from its address).' },
-  duplicate: { code: 4009, error: 'ERR_PEER_DUPLICATE', doc: 'A second link to a peer already linked: the older one stays.' },
+  full: {
+    code: 4008,
+    error: 'ERR_PEERS_FULL',
+    doc: 'No peer slot left (max_peers, or max_peers_per_ip from its address).',
+  },
+  duplicate: {
+    code: 4009,
+    error: 'ERR_PEER_DUPLICATE',
+    doc: 'A second link to a peer already linked: the older one stays.',
+  },
   slow: { code: 4011, doc: 'The peer does not read: its send budget was exceeded.' },
 } as const satisfies Record<string, { code: number; error?: ErrorCode; doc: string }>;
 

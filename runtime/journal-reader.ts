@@ -64,7 +64,11 @@ export class JournalReader implements ViewReader {
     return this.views.get([view, key]) as ViewRowOf[V] | undefined;
   }
 
-  viewAll<V extends ViewName>(view: V, limit = MAX_ROWS, after?: string): Array<[string, ViewRowOf[V]]> {
+  viewAll<V extends ViewName>(
+    view: V,
+    limit = MAX_ROWS,
+    after?: string,
+  ): Array<[string, ViewRowOf[V]]> {
     const out: Array<[string, ViewRowOf[V]]> = [];
     for (const { key, value } of this.views.getRange({
       start: [view, after ?? ''],

@@ -60,8 +60,7 @@ const control: ControlApi = {
   setLogLevel: async (level: string) => (await booted()).log.setLevel(level),
   trace: async (count: number, ms: number) => {
     const { dispatcher } = await booted();
-    if (dispatcher.tracer)
-      throw E.ERR_BAD_REQUEST('a trace of this actor is running');
+    if (dispatcher.tracer) throw E.ERR_BAD_REQUEST('a trace of this actor is running');
     const out: TraceRecord[] = [];
     return new Promise<TraceRecord[]>((resolve) => {
       const done = () => {

@@ -6,11 +6,12 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { E, errorFromPayload } from '../runtime/errors.js';
+import { LineReader } from '../runtime/lines.js';
 import { ADMIN_PROTOCOL } from '../runtime/protocol/admin.js';
 
 export class AdminClient {
   private nextId = 1;
-  private buffered = '';
+  private readonly lines = new LineReader((line) => this.socketOnLine(line));
   private readonly waiting = new Map<
     number,
     { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
@@ -21,7 +22,7 @@ export class AdminClient {
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => this.socketOnData(chunk));
+    socket.on('data', (chunk: string) => this.lines.push(chunk));
     // An error (EPIPE when the node went away) is followed by 'close', which settles the callers.
     socket.on('error', () => {});
     socket.on('close', () => {
@@ -79,12 +80,8 @@ export class AdminClient {
     this.socket.destroy();
   }
 
-  private socketOnData(chunk: string): void {
-    this.buffered += chunk;
-    let nl: number;
-    while ((nl = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
+  private socketOnLine(line: string): void {
+    {
       let msg: {
         id?: number;
         ok?: boolean;
@@ -94,10 +91,10 @@ export class AdminClient {
       try {
         msg = JSON.parse(line) as typeof msg;
       } catch {
-        continue;
+        return;
       }
       const w = typeof msg.id === 'number' ? this.waiting.get(msg.id) : undefined;
-      if (!w) continue;
+      if (!w) return;
       this.waiting.delete(msg.id!);
       clearTimeout(w.timer);
       if (msg.ok) w.resolve(msg.result);

@@ -25,6 +25,7 @@ import type { z } from 'zod';
 import { AuditLog } from '../runtime/audit-log.js';
 import { E, tooDeep, toPayload } from '../runtime/errors.js';
 import { jsonDepth } from '../runtime/json-depth.js';
+import { LineReader } from '../runtime/lines.js';
 import {
   ADMIN_PROTOCOL,
   FORWARDS,
@@ -142,27 +143,17 @@ export class AdminServer {
     socket.on('error', () => {});
     // Our answers the client has not read: once it reads, waiting lines go on.
     socket.on('drain', () => this.pump());
-    let buffered = '';
-    let oversize = false;
+    const lines = new LineReader((line) => {
+      if (line.trim() !== '') conn.queue.push(line);
+    }, MAX_LINE_BYTES);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       // Past an oversize line nothing more is read: what follows is not a request either.
-      if (oversize) return;
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (Buffer.byteLength(line) > MAX_LINE_BYTES) break;
-        if (line.trim() !== '') conn.queue.push(line);
-      }
+      if (lines.oversize) return;
+      const fine = lines.push(chunk);
       if (conn.queue.length >= MAX_QUEUED_LINES) socket.pause();
       this.pump();
-      // Checked on the remainder too (not only while no newline came), so a
-      // long line is refused the same whichever chunks it arrives in.
-      if (nl < 0 && Buffer.byteLength(buffered) <= MAX_LINE_BYTES) return;
-      oversize = true;
-      buffered = '';
+      if (fine) return;
       this.reply(socket, null, {
         code: 'ERR_BAD_REQUEST',
         message: `request line over ${MAX_LINE_BYTES} bytes`,

@@ -28,6 +28,7 @@ import { parseSupervisorOptions } from './child-spec.js';
 import type { ChildSpec, SupervisorOptions } from './child-spec.js';
 import { ControlChannel } from './control.js';
 import { recordRestart } from './intensity.js';
+import { SerialLane } from '../runtime/serial-lane.js';
 
 /** A worker that has not ended this long after terminate() never will (see terminate()). */
 const TERMINATE_DEADLINE_MS = 10_000;
@@ -101,7 +102,7 @@ export class Supervisor extends EventEmitter {
   /** The warm spare, and the resourceLimits it must have (null: no spare wanted yet). */
   private spare: { worker: Worker; limits: string } | null = null;
   private spareLimits: string | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialLane();
   private stopping = false;
   private resolveDone!: (r: SupervisorResult) => void;
 
@@ -251,9 +252,7 @@ export class Supervisor extends EventEmitter {
   }
 
   private enqueue<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(op);
-    this.queue = run.catch(() => {});
-    return run;
+    return this.queue.run(op);
   }
 
   private async startChild(child: Child): Promise<void> {

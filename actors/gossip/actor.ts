@@ -106,8 +106,7 @@ export default class GossipActor extends Actor {
   private journalPort(): JournalPort {
     return {
       heads: () => this.ask('journal', 'heads') as Promise<Record<string, number>>,
-      range: (author, from, to, limit) =>
-        this.ask('journal', 'range', { author, from, to, limit }),
+      range: (author, from, to, limit) => this.ask('journal', 'range', { author, from, to, limit }),
       ingest: (entries) =>
         this.ask('journal', 'ingest', { entries }, { timeoutMs: INGEST_TIMEOUT_MS }),
       signAuth: (t) => this.ask('journal', 'signAuth', t),

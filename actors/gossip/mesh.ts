@@ -361,8 +361,7 @@ export class Mesh implements PeerHost {
     }
     if (this.allowlist) {
       this.refreshAllowlist();
-      if (!this.allowlist.has(did))
-        return notAllowed('not on the allowlist');
+      if (!this.allowlist.has(did)) return notAllowed('not on the allowlist');
     }
     const existing = this.byDid.get(did);
     if (existing && existing.state === 'open') {
@@ -461,11 +460,7 @@ export class Mesh implements PeerHost {
       case 'grantRes':
         return this.peerOnGrantAnswer(peer, frame);
       default:
-        this.peerOnOffence(
-          peer,
-          'protocol',
-          E.ERR_PROTOCOL(`unexpected ${frame.t}`),
-        );
+        this.peerOnOffence(peer, 'protocol', E.ERR_PROTOCOL(`unexpected ${frame.t}`));
     }
   }
 
@@ -778,11 +773,7 @@ export class Mesh implements PeerHost {
   private peerOnEntries(peer: Peer, frame: FrameOf<'entries'>): void {
     const want = peer.openWants.get(frame.author);
     if (!want || want.from !== frame.from) {
-      this.peerOnOffence(
-        peer,
-        'protocol',
-        E.ERR_PROTOCOL('entries nobody asked for'),
-      );
+      this.peerOnOffence(peer, 'protocol', E.ERR_PROTOCOL('entries nobody asked for'));
       return;
     }
     const mismatch = frame.entries.findIndex(
@@ -808,7 +799,11 @@ export class Mesh implements PeerHost {
       return;
     }
     want.answered = true;
-    peer.lane = peer.lane.then(() => this.ingestAnswer(peer, frame));
+    peer.lane
+      .run(() => this.ingestAnswer(peer, frame))
+      .catch((err: unknown) =>
+        this.log.warn({ err, peer: peer.did }, 'ingesting an answer failed'),
+      );
   }
 
   private async ingestAnswer(peer: Peer, frame: FrameOf<'entries'>): Promise<void> {

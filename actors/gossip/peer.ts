@@ -35,6 +35,7 @@ import type { Frame, FrameOf } from './frames.js';
 import { FULL_SCORE, take } from './scoring.js';
 import { channelBinding } from './tls.js';
 import type { Bucket, Offence, ScoreState } from './scoring.js';
+import { SerialLane } from '../../runtime/serial-lane.js';
 
 /** Close codes: catalogued beside the error codes (runtime/errors.ts CLOSE_CODES). */
 export { CLOSE };
@@ -106,7 +107,7 @@ export class Peer {
   readonly serving: Array<FrameOf<'want'>> = [];
   vvComplete = false;
   /** Ingests of this peer's answers run one at a time, in arrival order. */
-  lane: Promise<void> = Promise.resolve();
+  readonly lane = new SerialLane();
 
   /** The socket's far and near IPs (v4-mapped v6 unwrapped): the grant flow's "observed source IP". */
   readonly remoteIp: string;

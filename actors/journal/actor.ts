@@ -70,6 +70,7 @@ import {
 import type { ChunkResult } from './verify-task.js';
 import type { CheckedEntry } from './validate.js';
 import { verifyJournal } from './verify.js';
+import { SerialLane } from '../../runtime/serial-lane.js';
 
 /** Entries per ingest ask (local appends batch by MAX_SEAL, appender.ts): bounds a transaction's size and a reply's. */
 export const MAX_BATCH = 1000;
@@ -111,9 +112,8 @@ export default class JournalActor extends Actor {
   private store!: JournalStore;
   private key!: KeyPair;
   private pool: Promise<Piscina> | null = null;
-  private lane: Promise<unknown> = Promise.resolve();
-  /** Jobs ever put on the lane: consecutive tickets have no other write between them. */
-  private laneTickets = 0;
+  /** Every write, one at a time (consecutive tickets have no other write between them). */
+  private readonly lane = new SerialLane();
   /** Ingested batches on the lane, not yet applied, in lane order. */
   private readonly ingests: QueuedIngest[] = [];
   private appender!: Appender;
@@ -197,7 +197,7 @@ export default class JournalActor extends Actor {
     this.stopped = true;
     if (this.auditTimer) clearTimeout(this.auditTimer);
     // Everything accepted was drained by the dispatcher; wait for the lane's last commit.
-    await this.lane.catch(() => {});
+    await this.lane.idle();
     await (await this.pool)?.destroy();
     await this.store?.close();
   }
@@ -261,7 +261,7 @@ export default class JournalActor extends Actor {
     // they arrived (each may extend the feeds of the one before) while their
     // checks run in parallel on the pool.
     const p: QueuedIngest = {
-      ticket: this.laneTickets + 1,
+      ticket: this.lane.tickets + 1,
       size: entries.length,
       checking: this.checkAll(entries),
     };
@@ -604,10 +604,7 @@ export default class JournalActor extends Actor {
 
   /** Run `job` after every write before it; the lane never rejects (callers get the error). */
   private onLane<T>(job: () => Promise<T>): Promise<T> {
-    this.laneTickets++;
-    const run = this.lane.then(job);
-    this.lane = run.catch(() => {});
-    return run;
+    return this.lane.run(job);
   }
 }
 

@@ -152,8 +152,7 @@ export class Appender {
       if (bytes.length > MAX_ENTRY_BYTES) {
         // Only this append fails; its batch-mates go on.
         a.reject(
-          E.ERR_TOO_LARGE(`append is ${bytes.length} bytes; the limit is ${MAX_ENTRY_BYTES}`,
-          ),
+          E.ERR_TOO_LARGE(`append is ${bytes.length} bytes; the limit is ${MAX_ENTRY_BYTES}`),
         );
         continue;
       }

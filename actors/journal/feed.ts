@@ -111,8 +111,7 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
       throw E.ERR_SEQ_GAP(`${author} seq ${seq} does not follow head ${headSeq}`);
     }
     if (prev !== (head?.id ?? null)) {
-      throw E.ERR_PREV_MISMATCH(`${author} seq ${seq} does not link to the head entry`,
-      );
+      throw E.ERR_PREV_MISMATCH(`${author} seq ${seq} does not link to the head entry`);
     }
     heads.set(author, { seq, id: c.id });
     batched.set(key, c);

@@ -152,7 +152,8 @@ export class JournalStore implements ViewReader {
       await meta.put('format', STORE_FORMAT);
     else if (format !== undefined && format !== STORE_FORMAT && !migrates) {
       await store.close();
-      throw E.ERR_STORAGE_FORMAT(`journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it. To migrate, run the meshnode version that wrote it, or move ${dir} aside and start: the node re-fetches every feed, its own included, from its peers (README, Upgrades)`,
+      throw E.ERR_STORAGE_FORMAT(
+        `journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it. To migrate, run the meshnode version that wrote it, or move ${dir} aside and start: the node re-fetches every feed, its own included, from its peers (README, Upgrades)`,
       );
     }
     if (!store.readOnly) store.loadWriterState();
@@ -394,7 +395,8 @@ export class JournalStore implements ViewReader {
     // first put, so a batch never half-enters the event turn's transaction.
     for (const [requestId] of requests) {
       if (Buffer.byteLength(requestId) > MAX_KEY_PART) {
-        throw E.ERR_STORAGE(`request id of ${Buffer.byteLength(requestId)} bytes is too long a key`,
+        throw E.ERR_STORAGE(
+          `request id of ${Buffer.byteLength(requestId)} bytes is too long a key`,
         );
       }
     }
@@ -404,8 +406,7 @@ export class JournalStore implements ViewReader {
     const rows = new Map<string, ViewRow>();
     for (const c of batch) {
       for (const row of viewRows(c)) {
-        if (Buffer.byteLength(row[1]) > MAX_KEY_PART)
-          throw E.ERR_STORAGE('view key too long');
+        if (Buffer.byteLength(row[1]) > MAX_KEY_PART) throw E.ERR_STORAGE('view key too long');
         rows.set(`${row[0]} ${row[1]}`, row);
       }
     }

@@ -130,8 +130,7 @@ export function checkBody(
 /** checkBody, returning the body's canonical JSON (computed anyway for the size check). */
 export function checkBodyJson(kind: unknown, body: unknown, where = 'entry'): string {
   if (!isEntryKind(kind)) {
-    throw E.ERR_UNKNOWN_KIND(`${where}.kind ${JSON.stringify(kind)} is not a known kind`,
-    );
+    throw E.ERR_UNKNOWN_KIND(`${where}.kind ${JSON.stringify(kind)} is not a known kind`);
   }
   assertJournalValue(body, `${where}.body`);
   // Size before schema: bounded work for whatever arrives, and an oversized
@@ -139,8 +138,7 @@ export function checkBodyJson(kind: unknown, body: unknown, where = 'entry'): st
   const bodyJson = canonicalize(body);
   const bodyBytes = Buffer.byteLength(bodyJson);
   if (bodyBytes > MAX_BODY_BYTES) {
-    throw E.ERR_TOO_LARGE(`${where}.body is ${bodyBytes} bytes; the limit is ${MAX_BODY_BYTES}`,
-    );
+    throw E.ERR_TOO_LARGE(`${where}.body is ${bodyBytes} bytes; the limit is ${MAX_BODY_BYTES}`);
   }
   const parsed = bodySchemas[kind].safeParse(body);
   if (!parsed.success) {
@@ -167,8 +165,7 @@ function sealJson(entry: Entry, json: string, where: string): CheckedEntry {
 /** Refuse an entry whose canonical form is `bytes` long, if over MAX_ENTRY_BYTES. */
 export function checkSize(bytes: number, where = 'entry'): void {
   if (bytes > MAX_ENTRY_BYTES) {
-    throw E.ERR_TOO_LARGE(`${where} is ${bytes} bytes; the limit is ${MAX_ENTRY_BYTES}`,
-    );
+    throw E.ERR_TOO_LARGE(`${where} is ${bytes} bytes; the limit is ${MAX_ENTRY_BYTES}`);
   }
 }
 

@@ -65,11 +65,9 @@ export async function verifyJournal(store: JournalStore): Promise<VerifyReport> 
           const c = checkEntry(entry, `${author}#${seq}`);
           id = c.id;
           if (entryId(bytes) !== id || c.entry.seq !== seq || c.entry.author !== author) {
-            throw E.ERR_MALFORMED_ENTRY('stored bytes are not this entry in canonical form',
-            );
+            throw E.ERR_MALFORMED_ENTRY('stored bytes are not this entry in canonical form');
           }
-          if (!signatureValid(c.entry, c.json))
-            throw E.ERR_BAD_SIGNATURE('invalid signature');
+          if (!signatureValid(c.entry, c.json)) throw E.ERR_BAD_SIGNATURE('invalid signature');
         } catch (err) {
           const e = err as { code?: string; message?: string };
           const code = e.code ?? 'ERR_MALFORMED_ENTRY';

@@ -58,6 +58,7 @@ import type {
 } from '../../runtime/protocol/nft.js';
 import { Validator } from './validate.js';
 import type { ApplyIntent } from './validate.js';
+import { SerialLane } from '../../runtime/serial-lane.js';
 
 /** Elements per transaction at most: bounds one nft run (100,000 take about a second). */
 const MAX_TX_ELEMENTS = 200_000;
@@ -88,7 +89,7 @@ export class Executor {
   private pendingElements = 0;
   private timer: NodeJS.Timeout | null = null;
   private flushing = false;
-  private lane: Promise<unknown> = Promise.resolve();
+  private readonly lane = new SerialLane();
   private txCount = 0;
   private failed = 0;
   private restores = 0;
@@ -138,7 +139,7 @@ export class Executor {
     clearInterval(this.checkTimer);
     clearInterval(this.reconcileTimer);
     if (this.timer) clearTimeout(this.timer);
-    await this.lane.catch(() => {});
+    await this.lane.idle();
     if (this.pending.length > 0) await this.flush();
   }
 
@@ -504,9 +505,7 @@ export class Executor {
   }
 
   private onLane<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.lane.then(op);
-    this.lane = run.catch(() => {});
-    return run;
+    return this.lane.run(op);
   }
 }
 

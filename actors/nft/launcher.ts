@@ -35,6 +35,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { nftFailed, nftUnavailable } from '../../runtime/errors.js';
+import { LineReader } from '../../runtime/lines.js';
 
 const SHELL = '/bin/sh';
 /** Every job's path: one of our scratch files (no space, no newline, no shell syntax). */
@@ -62,7 +63,6 @@ interface Job {
 
 export class NftLauncher {
   private shell: ChildProcess | null = null;
-  private buffered = '';
   /** Jobs written to the shell, oldest first: the shell answers in this order. */
   private readonly inFlight: Job[] = [];
   private closed = false;
@@ -106,9 +106,12 @@ export class NftLauncher {
       detached: true,
     });
     this.shell = shell;
-    this.buffered = '';
+    const lines = new LineReader((line) => this.shellOnLine(line));
     shell.stdout!.setEncoding('utf8');
-    shell.stdout!.on('data', (d: string) => this.shellOnData(d));
+    shell.stdout!.on('data', (d: string) => {
+      lines.push(d);
+      this.release();
+    });
     shell.once('error', (e: NodeJS.ErrnoException) =>
       this.shellOnGone(
         shell,
@@ -125,20 +128,13 @@ export class NftLauncher {
     return shell;
   }
 
-  private shellOnData(chunk: string): void {
-    this.buffered += chunk;
-    let nl: number;
-    while ((nl = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
-      const job = this.inFlight.shift();
-      if (!job) continue;
-      clearTimeout(job.timer);
-      const code = Number(line);
-      if (Number.isInteger(code)) job.resolve(code);
-      else job.reject(nftFailed('launch', `unexpected answer from the nft launcher: ${line}`));
-    }
-    this.release();
+  private shellOnLine(line: string): void {
+    const job = this.inFlight.shift();
+    if (!job) return;
+    clearTimeout(job.timer);
+    const code = Number(line);
+    if (Number.isInteger(code)) job.resolve(code);
+    else job.reject(nftFailed('launch', `unexpected answer from the nft launcher: ${line}`));
   }
 
   /** Once closed and answered, the shell must not keep this thread's event loop alive. */

@@ -34,11 +34,11 @@ export function canonicalize(value: unknown): string {
   try {
     out = jcs(value);
   } catch (err) {
-    throw E.ERR_SCHEMA(`value cannot be canonicalized: ${err instanceof Error ? err.message : String(err)}`,
+    throw E.ERR_SCHEMA(
+      `value cannot be canonicalized: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
-  if (typeof out !== 'string')
-    throw E.ERR_SCHEMA(`value of type ${typeof value} has no JSON form`);
+  if (typeof out !== 'string') throw E.ERR_SCHEMA(`value of type ${typeof value} has no JSON form`);
   return out;
 }
 

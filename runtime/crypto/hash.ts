@@ -77,7 +77,8 @@ export function fromHex(hex: string, expectedLength?: number): Uint8Array {
   if (typeof hex !== 'string' || !HEX.test(hex))
     throw E.ERR_BAD_ENCODING('not a hex string (even length, 0-9a-f only)');
   if (expectedLength !== undefined && hex.length !== expectedLength * 2)
-    throw E.ERR_BAD_ENCODING(`hex string encodes ${hex.length / 2} bytes, expected ${expectedLength}`,
+    throw E.ERR_BAD_ENCODING(
+      `hex string encodes ${hex.length / 2} bytes, expected ${expectedLength}`,
     );
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }

@@ -28,16 +28,14 @@ export {
   PUBLIC_KEY_LENGTH,
   publicKeyCacheEntries,
   publicKeyObject,
-  readKeyFile,
   SEED_LENGTH,
   setPublicKeyCacheSize,
   sign,
   SIGNATURE_LENGTH,
   SMALL_ORDER_ENCODINGS,
   verify,
-  writeKeyFile,
-  type KeyFile,
 } from './ed25519.js';
+export { readKeyFile, writeKeyFile, type KeyFile } from './key-file.js';
 // verifyReference (noble) is imported from './reference.js' by tests only: not re-exported, so importing
 // this index never loads @noble/curves.
 export {

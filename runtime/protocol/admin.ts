@@ -42,7 +42,11 @@ export interface Forward {
   destructive: boolean;
 }
 
-function forward<T extends ActorName>(actor: T, action: ActionName<T>, destructive = false): Forward {
+function forward<T extends ActorName>(
+  actor: T,
+  action: ActionName<T>,
+  destructive = false,
+): Forward {
   return { actor, action, destructive };
 }
 

@@ -56,14 +56,13 @@ export type ReplyOf<P extends ProtocolSpec, A extends keyof P> =
 
 /** The handlers for a whole protocol: one per action, none missing, none extra. */
 export type Handlers<P extends ProtocolSpec> = {
-  [A in keyof P]: (
-    req: ParsedOf<P, A>,
-    from: Sender,
-  ) => ReplyOf<P, A> | Promise<ReplyOf<P, A>>;
+  [A in keyof P]: (req: ParsedOf<P, A>, from: Sender) => ReplyOf<P, A> | Promise<ReplyOf<P, A>>;
 };
 
 /** A request checked by a zod schema at the receiving boundary. */
-export function schema<S extends z.ZodType>(s: S): RequestCheck<z.output<S>> & { input?: [z.input<S>] } {
+export function schema<S extends z.ZodType>(
+  s: S,
+): RequestCheck<z.output<S>> & { input?: [z.input<S>] } {
   return { kind: 'schema', schema: s as unknown as z.ZodType<z.output<S>> };
 }
 

@@ -140,9 +140,7 @@ export interface EntrySummary {
 
 /** The `view` answer: one row (with a key) or a page of rows (without). */
 export type ViewAnswer<V extends ViewName = ViewName> =
-  | ViewRowOf[V]
-  | null
-  | Array<[string, ViewRowOf[V]]>;
+  ViewRowOf[V] | null | Array<[string, ViewRowOf[V]]>;
 
 /**
  * Whose fault a refused `ingest` (or `proof`) is, by its code: `forged`,

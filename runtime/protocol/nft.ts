@@ -188,7 +188,8 @@ export const LIMITS = {
 } as const;
 
 /** The executor checks every request whole before anything is applied (actors/nft/validate.ts). */
-const STRICT = 'actors/nft/validate.ts: whole-request strict check with ERR_NFT_* codes, mesh CIDRs included';
+const STRICT =
+  'actors/nft/validate.ts: whole-request strict check with ERR_NFT_* codes, mesh CIDRs included';
 
 export const nftProtocol = {
   apply: action<ApplyResult>()(handlerChecked<ApplyRequest>(STRICT), ['grants']),

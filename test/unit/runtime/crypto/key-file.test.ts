@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import { generateKeyPair, readKeyFile, writeKeyFile } from '../../../../runtime/crypto/ed25519.js';
+import { readKeyFile, writeKeyFile } from '../../../../runtime/crypto/key-file.js';
+import { generateKeyPair } from '../../../../runtime/crypto/ed25519.js';
 import { toHex } from '../../../../runtime/crypto/hash.js';
 import { describe, rejectsWith, tempDir } from '../../../helpers/test.js';
 
