@@ -27,7 +27,7 @@ const safeInt = (min: number) => z.number().int().min(min).max(Number.MAX_SAFE_I
 export const appendRequest = z.strictObject({
   // Kind and body are the journal's own checks (ERR_UNKNOWN_KIND, ERR_SCHEMA naming the path).
   kind: z.string().max(64),
-  body: z.unknown(),
+  body: z.unknown().optional(),
   requestId: z.string().regex(REQUEST_ID, {
     error: 'must be 1-128 printable ASCII characters',
   }),
