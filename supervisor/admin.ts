@@ -200,7 +200,7 @@ export class AdminServer {
       }
       const rawId = (raw as { id?: unknown })?.id;
       if (typeof rawId === 'string' || typeof rawId === 'number') id = rawId;
-      const result = await this.dispatch(parseWith(adminRequestSchema, raw, 'request'), socket);
+      const result = await this.dispatch(parseWith(adminRequestSchema, raw, ''), socket);
       this.reply(socket, id, undefined, result);
     } catch (err) {
       this.reply(socket, id, toPayload(err));

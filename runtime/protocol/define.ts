@@ -89,7 +89,8 @@ export function action<Rep>() {
 
 /**
  * Parse `data` with a schema, or throw ERR_BAD_REQUEST naming the first bad
- * field: `journal.append.requestId: …` (`label` is `actor.action`).
+ * field: `journal.append.requestId: …` (`label` is `actor.action`; without
+ * one, the path alone, as the admin API names the fields of its request line).
  */
 export function parseWith<T>(s: z.ZodType<T>, data: unknown, label: string): T {
   const r = s.safeParse(data);
@@ -97,7 +98,8 @@ export function parseWith<T>(s: z.ZodType<T>, data: unknown, label: string): T {
   const issue = r.error.issues[0]!;
   const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
   const path = [...issue.path.map(String), ...keys.slice(0, 1)].join('.');
-  throw badRequest(`${label}${path ? `.${path}` : ''}: ${issue.message}`);
+  const where = label ? (path ? `${label}.${path}` : label) : path || 'request';
+  throw badRequest(`${where}: ${issue.message}`);
 }
 
 /** Check a request as its action declares, at the receiving boundary. */
