@@ -1,6 +1,7 @@
 /**
- * The gossiper's core: the WebSocket server, the dialer, the peer table and
- * the sync protocol. The actor (actor.ts) wires it to the journal through a
+ * The gossiper's core: the peer table and the sync protocol, over the
+ * listener (server.ts) and the dialer (dialer.ts); the grant flow rides the
+ * same links (its frames are handled here too). The actor (actor.ts) wires it to the journal through a
  * JournalPort; nothing here touches LMDB or the key.
  *
  * Sync, and why it is shaped so:
@@ -19,13 +20,7 @@
  *    notice and is pushed on as `have` to every peer that lacks it: that is
  *    what carries an entry across the mesh in a few round trips.
  */
-import { createServer as createHttpServer } from 'node:http';
-import type { IncomingMessage, Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createTcpServer } from 'node:net';
-import type { Server as TcpServer, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import type { GrantRequest, GrantResult } from '../../runtime/protocol/grants.js';
 import type { GossipStatus } from '../../runtime/protocol/gossip.js';
@@ -47,18 +42,22 @@ import { vvFrames } from './frames.js';
 import type { Frame, FrameOf } from './frames.js';
 import { CLOSE, Peer } from './peer.js';
 import type { PeerHost, PeerLimits } from './peer.js';
-import { backoffDelay, banDuration, charge, currentScore, take } from './scoring.js';
-import type { Bucket } from './scoring.js';
+import type { DialerHost } from './dialer.js';
+import { GrantRelay } from './grant-relay.js';
+import { SelfSync } from './self-sync.js';
+import type { GrantPort } from './grant-relay.js';
+import type { ServerHost } from './server.js';
+import { banDuration, charge, currentScore } from './scoring.js';
 import { admission, recordsToDial } from './policy.js';
 import type { NodeRecord } from './policy.js';
 import type { Offence } from './scoring.js';
-import { CLIENT_TLS, TLS_PINNED, ephemeralCertificate, sniffTls } from './tls.js';
+import { Dialer } from './dialer.js';
+import { GossipServer } from './server.js';
+import { ephemeralCertificate } from './tls.js';
 import type { TlsMaterial } from './tls.js';
 
 /** Answers waiting to be served per peer; more is a peer ignoring the protocol. */
 const MAX_SERVING_QUEUE = 64;
-/** A connection that lasted this long resets its dial backoff. */
-const STABLE_LINK_MS = 10_000;
 /** Proofs sent to a new peer: enough for any real mesh, bounded for a hostile one. */
 const MAX_PROOFS_SENT = 100;
 
@@ -76,25 +75,7 @@ export interface JournalPort {
   selfSynced(): Promise<void>;
 }
 
-/** The grant authorizer, as the gossiper uses it (provider side). */
-export interface GrantPort {
-  challenge(peerDid: string): Promise<{ nonce: string; expiresAt: number }>;
-  authorize(
-    request: GrantRequest,
-    seen: { peerDid: string; sourceIp: string; localIp: string; receivedAt: number },
-  ): Promise<GrantResult>;
-}
-
-/**
- * A restored node learns its own feed's head from its peers before it
- * appends as itself (checkSelfSync). The first peer to answer may be stale:
- * the others configured get this long after that first answer to answer too.
- */
-const SELF_SYNC_GRACE_MS = 5000;
-/** While our own feed is still being pulled, self-sync is looked at again this often. */
-const SELF_SYNC_RECHECK_MS = 1000;
-/** How long a consumer waits for each step of the grant flow. */
-const GRANT_STEP_MS = 10_000;
+export type { GrantPort } from './grant-relay.js';
 
 export interface MeshOptions extends PeerLimits {
   /** host:port to listen on; '' for none (dial only). */
@@ -121,18 +102,7 @@ export interface MeshOptions extends PeerLimits {
   dialRatePerS: number;
 }
 
-interface DialTarget {
-  url: string;
-  did?: string;
-  /** For a discovered target: the author of the node record that named it. */
-  author?: string;
-  attempt: number;
-  timer?: NodeJS.Timeout;
-  socket?: WebSocket;
-  source: 'config' | 'discovered';
-}
-
-export class Mesh implements PeerHost {
+export class Mesh implements PeerHost, ServerHost, DialerHost {
   readonly peers = new Set<Peer>();
   readonly byDid = new Map<string, Peer>();
   readonly bans = new Map<string, { until: number; count: number; reason: string }>();
@@ -146,27 +116,18 @@ export class Mesh implements PeerHost {
   /** Authors whose entry at our head a peer was asked for after a `prev` mismatch. */
   private readonly forkProbes = new WeakMap<Peer, Set<string>>();
   readonly frozen = new Set<string>();
-  selfSynced = false;
-  /** When the first complete version vector came (0: none yet), and the grace timer. */
-  private selfSyncHeardAt = 0;
-  private selfSyncTimer: NodeJS.Timeout | undefined;
+  /** Whether our own feed's head is known from the peers (self-sync.ts). */
+  private readonly selfSync: SelfSync;
   port = 0;
   private readonly pending = new Map<string, Peer>();
-  private readonly dials = new Map<string, DialTarget>();
-  /** Discovered URLs the operator dropped (`undial`): not taken from records again. */
-  private readonly dropped = new Set<string>();
+  readonly dialer: Dialer;
   private readonly allowlist: Allowlist | undefined;
   private readonly pendingHave = new Map<string, number>();
   private haveScheduled = false;
-  /** The listening socket; connections go on to `server` (HTTPS, or HTTP when plaintext). */
-  private tcp: TcpServer | undefined;
-  private server: Server | undefined;
+  private server: GossipServer | undefined;
   private tls: TlsMaterial | undefined;
-  private wss: WebSocketServer | undefined;
-  /** Accepted TCP connections that have not asked for the upgrade yet, with their deadlines. */
-  private readonly unupgraded = new Map<Duplex, NodeJS.Timeout>();
   private tick: NodeJS.Timeout | undefined;
-  private stopped = false;
+  stopped = false;
   readonly counters = {
     bans: 0,
     invalid: 0,
@@ -180,15 +141,16 @@ export class Mesh implements PeerHost {
     /** Peers cut because their send buffer went over its budget (4011). */
     slow: 0,
   };
-  /** Shared by every dial: a flood of targets cannot become a flood of connections. */
-  private dialBucket: Bucket = { tokens: 0, at: 0 };
   /** The consumer side's open grant exchanges, by request id. */
-  private readonly grantWaits = new Map<
-    string,
-    { peer: Peer; resolve: (f: Frame) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >();
-  private nextRid = 1;
-  grants: GrantPort | undefined;
+  /** The grant flow over our links (grant-relay.ts). */
+  private readonly relay = new GrantRelay(this);
+  /** The authorizer (provider side): set by the actor once it can ask it. */
+  get grants(): GrantPort | undefined {
+    return this.relay.grants;
+  }
+  set grants(port: GrantPort | undefined) {
+    this.relay.grants = port;
+  }
 
   constructor(
     readonly did: string,
@@ -197,8 +159,8 @@ export class Mesh implements PeerHost {
     private readonly log: Logger,
   ) {
     if (options.mode === 'closed') this.allowlist = new Allowlist(options.allowlist);
-    // Configured peers all get their first dial at once.
-    this.dialBucket = { tokens: this.dialBurst(), at: Date.now() };
+    this.dialer = new Dialer(this, { ...options, configured: options.peers.length });
+    this.selfSync = new SelfSync(this, journal, log);
   }
 
   async start(): Promise<void> {
@@ -209,9 +171,13 @@ export class Mesh implements PeerHost {
     for (const p of await this.journal.proofs()) this.frozen.add(p.author);
     if (!this.options.insecurePlaintext) this.tls = await ephemeralCertificate();
     void this.learnHeadIds();
-    if (this.options.listen !== '') await this.listen();
-    for (const url of this.options.peers) this.addDial(url, 'config');
-    if (this.options.peers.length === 0) void this.markSelfSynced();
+    if (this.options.listen !== '') {
+      this.server = new GossipServer(this, this.options, this.tls, this.log);
+      await this.server.listen();
+      this.port = this.server.port;
+    }
+    for (const url of this.options.peers) this.dialer.add(url, 'config');
+    if (this.options.peers.length === 0) void this.selfSync.confirm();
     this.tick = setInterval(() => void this.antiEntropy(), this.options.antiEntropyMs);
     this.tick.unref();
   }
@@ -219,15 +185,10 @@ export class Mesh implements PeerHost {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.tick);
-    clearTimeout(this.selfSyncTimer);
-    for (const d of this.dials.values()) {
-      clearTimeout(d.timer);
-      d.socket?.terminate();
-    }
+    this.selfSync.stop();
+    this.dialer.stop();
     for (const p of this.peers) p.close(CLOSE.shutdown, 'node stopping');
-    this.wss?.close();
-    this.server?.close();
-    await new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 
   /** The journal appended these (ours or ingested): tell the peers that lack them. */
@@ -284,7 +245,7 @@ export class Mesh implements PeerHost {
       listening: this.port,
       transport: this.tls ? 'tls1.3' : 'plaintext',
       sendBudgetBytes: this.sendBudget(),
-      selfSynced: this.selfSynced,
+      selfSynced: this.selfSync.synced,
       peers: [...this.peers].map((p) => ({
         did: p.did ?? null,
         address: p.address,
@@ -302,13 +263,7 @@ export class Mesh implements PeerHost {
         bytesIn: p.bytesIn,
         bytesOut: p.bytesOut,
       })),
-      dialing: [...this.dials.values()].map((d) => ({
-        url: d.url,
-        did: d.did ?? null,
-        attempt: d.attempt,
-        source: d.source,
-        author: d.author ?? null,
-      })),
+      dialing: this.dialer.describe(),
       bans: [...this.bans].map(([did, b]) => ({ did, ...b })),
       frozen: [...this.frozen],
       counters: { ...this.counters },
@@ -325,15 +280,36 @@ export class Mesh implements PeerHost {
    * restart); a configured one cannot be (edit the config).
    */
   undial(url: string): { dropped: boolean; reason?: string } {
-    const d = this.dials.get(url);
-    if (!d) return { dropped: false, reason: 'no such dial target' };
-    if (d.source === 'config') return { dropped: false, reason: 'configured in gossip.peers' };
-    clearTimeout(d.timer);
-    d.socket?.terminate();
-    this.dials.delete(url);
-    this.dropped.add(url);
-    for (const p of this.peers) if (p.url === url) p.close(CLOSE.shutdown, 'dial target dropped');
-    return { dropped: true };
+    const result = this.dialer.drop(url);
+    if (result.dropped) {
+      for (const p of this.peers) if (p.url === url) p.close(CLOSE.shutdown, 'dial target dropped');
+    }
+    return result;
+  }
+
+  // --- ServerHost, DialerHost -------------------------------------------------
+
+  roomForHandshake(): boolean {
+    const handshaking = [...this.peers].filter((p) => p.state === 'handshake').length;
+    return (
+      handshaking < this.options.maxPendingHandshakes && this.peers.size < this.options.maxPeers * 2
+    );
+  }
+
+  serverOnSocket(ws: WebSocket, address: string): void {
+    this.adopt(ws, 'in', address, undefined);
+  }
+
+  serverOnRefused(): void {
+    this.counters.refusedUpgrades++;
+  }
+
+  isLinked(did: string): boolean {
+    return this.byDid.get(did)?.state === 'open';
+  }
+
+  dialerOnSocket(ws: WebSocket, url: string): void {
+    this.adopt(ws, 'out', url, url);
   }
 
   /**
@@ -404,14 +380,15 @@ export class Mesh implements PeerHost {
 
   /** A peer we dialed from config, one whose DID a configured dial proved, or an allowlisted one. */
   private isTrusted(peer: Peer, trusted: ReadonlySet<string>): boolean {
-    if (peer.url && this.dials.get(peer.url)?.source === 'config') return true;
+    if (peer.url && this.dialer.targets.get(peer.url)?.source === 'config') return true;
     return peer.did !== undefined && trusted.has(peer.did);
   }
 
   /** DIDs we have reason to trust: configured dial targets' (once proved), the allowlist. */
   private trustedDids(): Set<string> {
     const dids = new Set<string>();
-    for (const d of this.dials.values()) if (d.source === 'config' && d.did) dids.add(d.did);
+    for (const d of this.dialer.targets.values())
+      if (d.source === 'config' && d.did) dids.add(d.did);
     if (this.allowlist) for (const did of this.allowlist.dids()) dids.add(did);
     return dids;
   }
@@ -420,7 +397,7 @@ export class Mesh implements PeerHost {
     const did = peer.did!;
     this.byDid.set(did, peer);
     if (peer.url) {
-      const d = this.dials.get(peer.url);
+      const d = this.dialer.targets.get(peer.url);
       if (d) d.did = did;
     }
     this.log.info(
@@ -443,7 +420,7 @@ export class Mesh implements PeerHost {
         this.peerOnHeads(peer, frame.heads, frame.ids);
         if (frame.t === 'vv' && !frame.more) {
           peer.vvComplete = true;
-          this.checkSelfSync();
+          this.selfSync.check();
         }
         return;
       case 'want':
@@ -453,12 +430,12 @@ export class Mesh implements PeerHost {
       case 'proof':
         return void this.peerOnProof(peer, frame);
       case 'grantHello':
-        return void this.peerOnGrantHello(peer, frame);
+        return void this.relay.peerOnGrantHello(peer, frame);
       case 'grantReq':
-        return void this.peerOnGrantReq(peer, frame);
+        return void this.relay.peerOnGrantReq(peer, frame);
       case 'grantNonce':
       case 'grantRes':
-        return this.peerOnGrantAnswer(peer, frame);
+        return this.relay.peerOnGrantAnswer(peer, frame);
       default:
         this.peerOnOffence(peer, 'protocol', E.ERR_PROTOCOL(`unexpected ${frame.t}`));
     }
@@ -489,156 +466,28 @@ export class Mesh implements PeerHost {
   peerOnClose(peer: Peer, code: number, reason: string): void {
     this.peers.delete(peer);
     if (code === CLOSE.slow) this.counters.slow++;
-    for (const [rid, w] of this.grantWaits) {
-      if (w.peer !== peer) continue;
-      this.grantWaits.delete(rid);
-      clearTimeout(w.timer);
-      w.reject(E.ERR_PROTOCOL(`the link to the provider closed (${code})`));
-    }
+    this.relay.peerOnClose(peer, code);
     if (peer.did && this.byDid.get(peer.did) === peer) this.byDid.delete(peer.did);
     for (const author of peer.openWants.keys()) {
       if (this.pending.get(author) === peer) this.pending.delete(author);
     }
     peer.openWants.clear();
     if (peer.did) this.log.info({ peer: peer.did, code, reason }, 'peer disconnected');
-    if (peer.url) {
-      const d = this.dials.get(peer.url);
-      // The handshake proved who is behind this URL even if the link was then
-      // refused (a duplicate of one the peer dialed): dial() skips a target
-      // that is already connected, instead of redialing it forever.
-      if (d && peer.did) d.did = peer.did;
-      // A link that held for a while starts its backoff afresh; one that is
-      // refused right after the handshake (ban, allowlist) keeps backing off.
-      if (d && Date.now() - peer.connectedAt > STABLE_LINK_MS) d.attempt = 0;
-      this.scheduleDial(peer.url);
-    }
+    if (peer.url) this.dialer.linkOnClose(peer.url, peer.did, peer.connectedAt);
     for (const p of this.openPeers()) this.schedule(p);
   }
 
-  // --- grant flow ------------------------------------------------------------
+  // --- grant flow (grant-relay.ts) --------------------------------------------
 
-  /**
-   * Consumer side, step 1: a nonce from `provider`, over the authenticated
-   * link to it (dialing `url` first if there is none).
-   */
-  async grantNonce(
+  grantNonce(
     provider: string,
     url: string | undefined,
   ): Promise<{ rid: string; nonce: string; expiresAt: number }> {
-    const peer = await this.linkTo(provider, url);
-    const rid = `g${this.nextRid++}`;
-    const f = (await this.grantExchange(peer, { t: 'grantHello', rid })) as FrameOf<'grantNonce'>;
-    if (f.t !== 'grantNonce') throw E.ERR_PROTOCOL('provider answered out of turn');
-    return { rid, nonce: f.nonce, expiresAt: f.expiresAt };
+    return this.relay.grantNonce(provider, url);
   }
 
-  /** Consumer side, step 2: the signed request; resolves with the provider's decision. */
-  async grantRequest(provider: string, rid: string, request: GrantRequest): Promise<GrantResult> {
-    const peer = this.byDid.get(provider);
-    if (!peer || peer.state !== 'open') {
-      throw E.ERR_PROTOCOL('the link to the provider closed during the request');
-    }
-    const f = (await this.grantExchange(peer, {
-      t: 'grantReq',
-      rid,
-      ...request,
-    })) as FrameOf<'grantRes'>;
-    if (f.t !== 'grantRes') throw E.ERR_PROTOCOL('provider answered out of turn');
-    const { t: _t, rid: _rid, ...result } = f;
-    return result;
-  }
-
-  private grantExchange(peer: Peer, frame: Frame): Promise<Frame> {
-    const rid = (frame as { rid: string }).rid;
-    return new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.grantWaits.delete(rid);
-        reject(E.ERR_TIMEOUT(`provider did not answer ${frame.t} in time`));
-      }, GRANT_STEP_MS);
-      this.grantWaits.set(rid, { peer, resolve, reject, timer });
-      if (!peer.send(frame)) {
-        clearTimeout(timer);
-        this.grantWaits.delete(rid);
-        reject(E.ERR_PROTOCOL('the link to the provider is closed'));
-      }
-    });
-  }
-
-  /** An open link to `did`: the existing one, or a dial of `url` awaited. */
-  private async linkTo(did: string, url: string | undefined): Promise<Peer> {
-    const open = this.byDid.get(did);
-    if (open?.state === 'open') return open;
-    if (!url) throw E.ERR_PROTOCOL(`no link to ${did} and no endpoint to dial`);
-    this.addDial(url, 'discovered', did);
-    const d = this.dials.get(url)!;
-    if (!d.socket && !d.timer) this.dial(d);
-    const end = Date.now() + GRANT_STEP_MS;
-    while (Date.now() < end) {
-      const p = this.byDid.get(did);
-      if (p?.state === 'open') return p;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw E.ERR_TIMEOUT(`could not reach ${did} at ${url}`);
-  }
-
-  private peerOnGrantAnswer(peer: Peer, frame: FrameOf<'grantNonce'> | FrameOf<'grantRes'>): void {
-    const wait = this.grantWaits.get(frame.rid);
-    if (!wait || wait.peer !== peer) {
-      this.peerOnOffence(peer, 'protocol', E.ERR_PROTOCOL(`unsolicited ${frame.t}`));
-      return;
-    }
-    this.grantWaits.delete(frame.rid);
-    clearTimeout(wait.timer);
-    wait.resolve(frame);
-  }
-
-  /** Provider side, step 1: a fresh single-use nonce from the authorizer. */
-  private async peerOnGrantHello(peer: Peer, frame: FrameOf<'grantHello'>): Promise<void> {
-    if (!this.grants)
-      return void peer.send({
-        t: 'grantRes',
-        rid: frame.rid,
-        ok: false,
-        code: 'ERR_UNAVAILABLE',
-        reason: 'grants are not served here',
-      });
-    try {
-      const { nonce, expiresAt } = await this.grants.challenge(peer.did!);
-      peer.send({ t: 'grantNonce', rid: frame.rid, nonce, expiresAt });
-    } catch (err) {
-      peer.send({
-        t: 'grantRes',
-        rid: frame.rid,
-        ok: false,
-        code: (err as MeshError).code ?? 'ERR_HANDLER',
-        reason: 'no nonce',
-      });
-    }
-  }
-
-  /** Provider side, step 2: the authorizer decides; the answer goes back on the same link. */
-  private async peerOnGrantReq(peer: Peer, frame: FrameOf<'grantReq'>): Promise<void> {
-    // When the request arrived, on a clock all threads share: the authorizer
-    // measures "request received → IP in the kernel set" from here.
-    const receivedAt = performance.timeOrigin + performance.now();
-    const { t: _t, rid, ...request } = frame;
-    let result: GrantResult;
-    try {
-      if (!this.grants) throw E.ERR_UNAVAILABLE('grants are not served here');
-      result = await this.grants.authorize(request, {
-        peerDid: peer.did!,
-        sourceIp: peer.remoteIp,
-        localIp: peer.localIp,
-        receivedAt,
-      });
-    } catch (err) {
-      result = {
-        ok: false,
-        code: (err as MeshError).code ?? 'ERR_HANDLER',
-        reason: 'the authorizer failed',
-      };
-    }
-    peer.send({ t: 'grantRes', rid, ...result });
+  grantRequest(provider: string, rid: string, request: GrantRequest): Promise<GrantResult> {
+    return this.relay.grantRequest(provider, rid, request);
   }
 
   // --- sync ------------------------------------------------------------------
@@ -820,7 +669,7 @@ export class Mesh implements PeerHost {
     // Free the author's slot first: handling the error may ask this peer again.
     this.release(peer, frame.author);
     if (failed) this.ingestOnError(peer, frame, failed);
-    this.checkSelfSync();
+    this.selfSync.check();
     this.schedule(peer);
     // Other peers may have been waiting for this author's pending slot.
     for (const p of this.openPeers()) if (p !== peer) this.schedule(p);
@@ -902,62 +751,6 @@ export class Mesh implements PeerHost {
     if (this.pending.get(author) === peer) this.pending.delete(author);
   }
 
-  /**
-   * A restored node must not append as itself before it knows its own feed's
-   * head, or it forks its feed. It waits for complete version vectors, pulls
-   * whatever of its own feed any of those peers has, and confirms once every
-   * configured peer has answered — or SELF_SYNC_GRACE_MS after the first
-   * answer, for peers that are down. Trusting the first answer alone let a
-   * stale peer (one that missed our latest entries) unlock appends at a seq
-   * another peer already holds. A peer that claims more of our feed than it
-   * serves stops counting once its want fails (empty or unanswered: `ahead`
-   * is dropped), so it cannot hold appends back for good.
-   */
-  private checkSelfSync(): void {
-    if (this.selfSynced) return;
-    const heard = this.openPeers().filter((p) => p.vvComplete);
-    if (heard.length === 0) return;
-    this.selfSyncHeardAt ||= Date.now();
-    const ours = this.local.get(this.did) ?? 0;
-    const pulling = heard.some((p) => p.ahead.has(this.did) && (p.heads.get(this.did) ?? 0) > ours);
-    const waited = Date.now() - this.selfSyncHeardAt;
-    if (pulling || (waited < SELF_SYNC_GRACE_MS && !this.everyConfiguredPeerHeard(heard))) {
-      // Look again at the deadline, or soon while pulling (a failed pull calls nobody back).
-      this.selfSyncTimer ??= setTimeout(
-        () => {
-          this.selfSyncTimer = undefined;
-          this.checkSelfSync();
-        },
-        Math.max(SELF_SYNC_GRACE_MS - waited, SELF_SYNC_RECHECK_MS),
-      );
-      this.selfSyncTimer.unref();
-      return;
-    }
-    void this.markSelfSynced();
-  }
-
-  /** Each configured dial target (other than ourselves) is an open peer with a complete vv. */
-  private everyConfiguredPeerHeard(heard: Peer[]): boolean {
-    for (const d of this.dials.values()) {
-      if (d.source !== 'config' || d.did === this.did) continue;
-      if (!heard.some((p) => p.url === d.url || (d.did !== undefined && p.did === d.did)))
-        return false;
-    }
-    return true;
-  }
-
-  private async markSelfSynced(): Promise<void> {
-    if (this.selfSynced) return;
-    this.selfSynced = true;
-    try {
-      await this.journal.selfSynced();
-      this.log.info({ head: this.local.get(this.did) ?? 0 }, 'own feed head confirmed');
-    } catch (err) {
-      this.selfSynced = false;
-      this.log.warn({ err }, 'could not confirm own feed head to the journal');
-    }
-  }
-
   private async antiEntropy(): Promise<void> {
     if (this.stopped) return;
     if (this.allowlist && this.refreshAllowlist()) {
@@ -968,7 +761,7 @@ export class Mesh implements PeerHost {
     this.expireWants(Date.now());
     // A target skipped because its DID was connected inbound is dialed again
     // once that link is gone.
-    for (const d of this.dials.values()) if (!d.socket && !d.timer) this.dial(d);
+    this.dialer.redialIdle();
     const frames = vvFrames(Object.fromEntries(this.local), this.headIds());
     for (const p of this.openPeers()) for (const f of frames) p.send(f);
     if (this.options.discover) {
@@ -987,18 +780,18 @@ export class Mesh implements PeerHost {
    * transport this node speaks, and at most max_dial_targets at once.
    */
   private discover(nodes: NodeRecord[]): void {
-    const held = [...this.dials.values()].filter((d) => d.source === 'discovered').length;
+    const held = this.dialer.discoveredCount();
     const { dial, refused } = recordsToDial(nodes, {
       self: this.did,
       trusted: this.trustedDids(),
       linked: (did) => this.byDid.has(did),
-      dialing: (url) => this.dials.has(url),
-      dropped: this.dropped,
+      dialing: (url) => this.dialer.targets.has(url),
+      dropped: this.dialer.dropped,
       tls: !this.options.insecurePlaintext,
       room: Math.max(0, this.options.maxDialTargets - held),
     });
     this.counters.refusedDials += refused;
-    for (const r of dial) this.addDial(r.gossip, 'discovered', r.did);
+    for (const r of dial) this.dialer.add(r.gossip, 'discovered', r.did);
   }
 
   /**
@@ -1040,94 +833,6 @@ export class Mesh implements PeerHost {
     return p.direction === 'out' ? this.did : p.did!;
   }
 
-  private async listen(): Promise<void> {
-    const { host, port } = parseHostPort(this.options.listen);
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: this.options.maxFrameBytes,
-      perMessageDeflate: false,
-    });
-    const answer426: Parameters<typeof createHttpServer>[1] = (_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' });
-      res.end('meshnode gossip: WebSocket only\n');
-    };
-    const server = this.tls
-      ? createHttpsServer({ ...this.tls, ...TLS_PINNED }, answer426)
-      : createHttpServer(answer426);
-    this.server = server;
-    server.headersTimeout = this.options.handshakeTimeoutMs;
-    server.requestTimeout = this.options.handshakeTimeoutMs;
-    server.on('upgrade', (req, socket, head) => this.serverOnUpgrade(req, socket, head));
-    // A failed TLS handshake (TLS 1.2 client, garbage) ends that socket only.
-    server.on('tlsClientError', (_err, socket: Duplex) => socket.destroy());
-    // We own the listening socket, so a connection is counted (and cut if
-    // it never upgrades) before TLS or HTTP sees a byte of it.
-    this.tcp = createTcpServer((socket) => this.tcpOnConnection(socket));
-    await new Promise<void>((resolve, reject) => {
-      this.tcp!.once('error', reject);
-      this.tcp!.listen(port, host, () => resolve());
-    });
-    const addr = this.tcp.address();
-    this.port = typeof addr === 'object' && addr ? addr.port : 0;
-    this.log.info(
-      { host, port: this.port, path: this.options.path, tls: Boolean(this.tls) },
-      'gossip listening',
-    );
-  }
-
-  /**
-   * Node's header timeout does not cut a client that connects and sends
-   * nothing, and every held socket is a file descriptor of the whole node:
-   * a connection that has not asked for the upgrade within a handshake
-   * timeout is cut, and past maxPendingHandshakes of them a new one is cut
-   * at once.
-   */
-  private tcpOnConnection(socket: Socket): void {
-    socket.on('error', () => {});
-    if (this.stopped || this.unupgraded.size >= this.options.maxPendingHandshakes) {
-      this.counters.refusedUpgrades++;
-      socket.destroy();
-      return;
-    }
-    const timer = setTimeout(() => socket.destroy(), this.options.handshakeTimeoutMs);
-    timer.unref();
-    this.unupgraded.set(socket, timer);
-    socket.once('close', () => this.settleConnection(socket));
-    if (!this.tls) return void this.server!.emit('connection', socket);
-    sniffTls(socket, (s) => this.server!.emit('connection', s));
-  }
-
-  private settleConnection(socket: Duplex): void {
-    clearTimeout(this.unupgraded.get(socket));
-    this.unupgraded.delete(socket);
-  }
-
-  private serverOnUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // Over TLS the upgrade comes on the TLS socket; the deadline is on the TCP one under it.
-    this.settleConnection((socket as Duplex & { _parent?: Duplex })._parent ?? socket);
-    socket.on('error', () => {});
-    const reject = (status: number, text: string) => {
-      this.counters.refusedUpgrades++;
-      // Closed once written: a refused client that never hangs up holds nothing.
-      socket.end(
-        `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-        () => socket.destroy(),
-      );
-    };
-    if ((req.url ?? '').split('?')[0] !== this.options.path) return reject(404, 'Not Found');
-    if (this.stopped) return reject(503, 'Service Unavailable');
-    const handshaking = [...this.peers].filter((p) => p.state === 'handshake').length;
-    if (
-      handshaking >= this.options.maxPendingHandshakes ||
-      this.peers.size >= this.options.maxPeers * 2
-    ) {
-      return reject(503, 'Service Unavailable');
-    }
-    this.wss!.handleUpgrade(req, socket, head, (ws) => {
-      this.adopt(ws, 'in', req.socket.remoteAddress ?? '?', undefined);
-    });
-  }
-
   private adopt(
     ws: WebSocket,
     direction: 'in' | 'out',
@@ -1136,74 +841,6 @@ export class Mesh implements PeerHost {
   ): void {
     const peer = new Peer(ws, direction, address, url, this, this.options);
     this.peers.add(peer);
-  }
-
-  /** Every configured peer may be dialed at once; beyond that the rate applies. */
-  private dialBurst(): number {
-    return Math.max(this.options.peers.length, this.options.dialRatePerS, 1);
-  }
-
-  private addDial(url: string, source: DialTarget['source'], did?: string): void {
-    if (this.dials.has(url)) return;
-    const d: DialTarget = {
-      url,
-      attempt: 0,
-      source,
-      ...(did ? { did } : {}),
-      ...(did && source === 'discovered' ? { author: did } : {}),
-    };
-    this.dials.set(url, d);
-    this.dial(d);
-  }
-
-  private dial(d: DialTarget): void {
-    if (this.stopped || d.socket || d.timer) return;
-    if (d.did && (d.did === this.did || this.byDid.get(d.did)?.state === 'open')) return;
-    const now = Date.now();
-    const taken = take(this.dialBucket, 1, this.options.dialRatePerS, this.dialBurst(), now);
-    this.dialBucket = taken.bucket;
-    if (!taken.ok) {
-      // Over the dial rate: try again when a token is due, without growing the backoff.
-      d.timer = setTimeout(
-        () => {
-          d.timer = undefined;
-          this.dial(d);
-        },
-        Math.ceil(1000 / this.options.dialRatePerS),
-      );
-      d.timer.unref();
-      return;
-    }
-    const ws = new WebSocket(d.url, {
-      maxPayload: this.options.maxFrameBytes,
-      handshakeTimeout: this.options.handshakeTimeoutMs,
-      perMessageDeflate: false,
-      ...CLIENT_TLS,
-    });
-    d.socket = ws;
-    ws.on('error', () => {});
-    ws.once('open', () => {
-      d.socket = undefined;
-      this.adopt(ws, 'out', d.url, d.url);
-    });
-    ws.once('close', () => {
-      // Only a close before 'open' lands here with d.socket set: the dial failed.
-      if (d.socket === ws) {
-        d.socket = undefined;
-        this.scheduleDial(d.url);
-      }
-    });
-  }
-
-  private scheduleDial(url: string): void {
-    const d = this.dials.get(url);
-    if (!d || this.stopped || d.timer) return;
-    const delay = backoffDelay(d.attempt++, this.options.backoffBaseMs, this.options.backoffMaxMs);
-    d.timer = setTimeout(() => {
-      d.timer = undefined;
-      this.dial(d);
-    }, delay);
-    d.timer.unref();
   }
 
   private lagOf(p: Peer): Record<string, number> {
@@ -1216,17 +853,10 @@ export class Mesh implements PeerHost {
   }
 }
 
-/** "host:port" or "[v6]:port". */
-export function parseHostPort(s: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
-  if (!m || Number(m[3]) > 65535) {
-    throw E.ERR_INVALID_OPTION(`listen address ${s} must be host:port`);
-  }
-  return { host: (m[1] ?? m[2])!, port: Number(m[3]) };
-}
-
 /** A proof as a frame (entries as plain objects, which is what frames carry). */
 function proofFrame(p: Proof): FrameOf<'proof'> {
   const [a, b] = p.entries;
   return { t: 'proof', author: p.author, seq: p.seq, entries: [{ ...a }, { ...b }] };
 }
+
+export { parseHostPort } from './server.js';
