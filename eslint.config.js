@@ -78,9 +78,28 @@ export default tseslint.config(
       above(['supervisor'], 'an actor never imports the supervisor'),
     ]),
   })),
+  // Actors serve and ask through their declared protocols (runtime/protocol/):
+  // the untyped forms are for test actors only.
+  {
+    files: ['actors/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='MeshError']",
+          message: 'make errors with the factories in runtime/errors.ts (E.ERR_*)',
+        },
+        {
+          selector:
+            "CallExpression[callee.object.type='ThisExpression'][callee.property.name=/^(on|askAny|tellAny)$/]",
+          message: 'declare the action in runtime/protocol/ and use serve/ask/tell',
+        },
+      ],
+    },
+  },
   // Errors come from the factories in runtime/errors.ts (E.ERR_*, or a named one).
   {
-    files: ['runtime/**/*.ts', 'actors/**/*.ts', 'supervisor/**/*.ts', 'sandbox/**/*.ts'],
+    files: ['runtime/**/*.ts', 'supervisor/**/*.ts', 'sandbox/**/*.ts'],
     ignores: ['runtime/errors.ts'],
     rules: {
       'no-restricted-syntax': [

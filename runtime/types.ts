@@ -1,7 +1,10 @@
 /**
- * Every value that crosses a thread boundary is typed here, and only here
- * (piscina keeps the same habit in its types.ts). If you post it to a port,
- * its shape is in this file.
+ * Every value that crosses a thread boundary between the supervisor and the
+ * actors is typed in runtime/ (piscina keeps the same habit in its
+ * types.ts): the envelope and the control plane here; the request and reply
+ * of every action in runtime/protocol/<actor>.ts, checked where it arrives.
+ * (A pool's task payloads are typed beside their task: the journal's verify
+ * tasks in actors/journal/verify-task.ts, sandbox runs in sandbox/types.ts.)
  *
  * Two planes:
  *  - data plane: raw MessagePorts between actors (and the supervisor's

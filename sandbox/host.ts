@@ -1,6 +1,6 @@
 /**
  * The sandbox host: runs operator-supplied processes under the AOS contract
- * with no ambient authority (DESIGN §7). Generic; the grant authorizer's
+ * with no ambient authority (docs/design.md §7). Generic; the grant authorizer's
  * policy hook (policy.ts) is its first user.
  *
  * Per message, on the caller's thread: shape check, tag normalisation,

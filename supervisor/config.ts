@@ -26,7 +26,7 @@ import type { ChildSpecInput, SupervisorInput } from './child-spec.js';
  */
 export const BUILTIN_ACTORS = ['journal', 'nft', 'grants', 'gossip'] as const;
 
-/** Who holds a channel to whom (DESIGN §2); the admin endpoint reaches everyone. */
+/** Who holds a channel to whom (docs/design.md §2); the admin endpoint reaches everyone. */
 export const TOPOLOGY: ReadonlyArray<readonly [string, string]> = [
   ['gossip', 'journal'],
   ['journal', 'grants'],
@@ -248,7 +248,7 @@ const nftSchema = z.strictObject({
   coalesce_ms: intIn(0, 1000).default(2),
 });
 
-/** Defaults for every sandbox process (DESIGN §7); a [[policy]] may set its own. */
+/** Defaults for every sandbox process (docs/design.md §7); a [[policy]] may set its own. */
 const sandboxSchema = z.strictObject({
   /** Pool threads running processes (one message at a time per thread). */
   threads: positiveInt().max(64, { error: 'must be at most 64' }).default(1),

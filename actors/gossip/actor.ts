@@ -1,5 +1,5 @@
 /**
- * The sync gossiper actor (DESIGN §5): the node's WebSocket face to the
+ * The sync gossiper actor (docs/design.md §5): the node's WebSocket face to the
  * mesh. The protocol lives in mesh.ts (sync) and peer.ts (one connection);
  * this shell wires it to the journal — every entry a peer hands over goes
  * to the journal's `ingest`, which verifies it; gossip never appends — and

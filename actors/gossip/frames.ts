@@ -11,7 +11,7 @@
  *   entries {t, author, from, entries}    the answer: that feed's entries from `from`
  *   proof   {t, author, seq, entries}     equivocation proof: two signed entries
  *
- * The grant request flow (DESIGN §6) rides the same authenticated link:
+ * The grant request flow (docs/design.md §6) rides the same authenticated link:
  *   grantHello {t, rid}                                 consumer: a nonce, please
  *   grantNonce {t, rid, nonce, expiresAt}               provider: single-use, short-lived
  *   grantReq   {t, rid, did, service, subscription, nonce, sig}

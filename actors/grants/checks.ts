@@ -1,5 +1,5 @@
 /**
- * The authorizer's checks, in their fixed, documented order (README,
+ * The authorizer's checks, in their fixed, documented order (docs/design.md,
  * Grants). The first that fails decides, with its own code; nothing is
  * applied. Pure over a `GrantLookup` (the journal's views) so every refusal
  * is tested without sockets.

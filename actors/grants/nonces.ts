@@ -1,5 +1,5 @@
 /**
- * The provider's single-use nonces (DESIGN §6 step 3). A nonce is bound to
+ * The provider's single-use nonces (docs/design.md §6 step 3). A nonce is bound to
  * the peer it was issued to, good for `ttlMs`, and gone at first use —
  * whether that use succeeds or not — so a captured request can never be
  * replayed. The book is bounded: a peer asking for nonces it never uses

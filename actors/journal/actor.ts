@@ -256,7 +256,7 @@ export default class JournalActor extends Actor {
     return sigToString(sign(this.key, authBytes(t)));
   }
 
-  /** Sign a grant request as this node (the consumer side of DESIGN §6 step 3). */
+  /** Sign a grant request as this node (the consumer side of docs/design.md §6 step 3). */
   private grantsOnSignGrantRequest(req: z.output<typeof signGrantRequestRequest>): {
     did: string;
     sig: string;

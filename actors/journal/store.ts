@@ -36,8 +36,8 @@ import type { ViewName, ViewRow } from './views.js';
 import type { ViewReader, ViewRowOf } from '../../runtime/domain/views.js';
 
 /**
- * On-disk layout version; a different one refuses to open (see README,
- * Formats). Format 1 had every entry's own signature checked before it was
+ * On-disk layout version; a different one refuses to open (docs/formats.md).
+ * Format 1 had every entry's own signature checked before it was
  * stored, so it opens as format 2 with nothing unaudited (the new databases
  * empty) and is marked 2: a build that knows only format 1 would take
  * unaudited entries for audited ones.
@@ -153,7 +153,7 @@ export class JournalStore implements ViewReader {
     else if (format !== undefined && format !== STORE_FORMAT && !migrates) {
       await store.close();
       throw E.ERR_STORAGE_FORMAT(
-        `journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it. To migrate, run the meshnode version that wrote it, or move ${dir} aside and start: the node re-fetches every feed, its own included, from its peers (README, Upgrades)`,
+        `journal format ${format} is not ${STORE_FORMAT}: this meshnode cannot open it. To migrate, run the meshnode version that wrote it, or move ${dir} aside and start: the node re-fetches every feed, its own included, from its peers (docs/operating.md, Upgrades)`,
       );
     }
     if (!store.readOnly) store.loadWriterState();

@@ -42,7 +42,8 @@ export class VerifyPool {
     const pool = await this.get();
     const size = Math.ceil(n / pool.maxThreads);
     const tasks: Promise<R>[] = [];
-    for (let from = 0; from < n; from += size) tasks.push(run(pool, from, Math.min(n, from + size)));
+    for (let from = 0; from < n; from += size)
+      tasks.push(run(pool, from, Math.min(n, from + size)));
     return Promise.all(tasks);
   }
 

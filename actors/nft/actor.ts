@@ -1,5 +1,5 @@
 /**
- * The nft executor (DESIGN §6): the only code in meshnode that touches
+ * The nft executor (docs/design.md §6): the only code in meshnode that touches
  * nftables. It turns grants into set elements whose kernel timeout is the
  * lease, so enforcement ends on time even when the node is down.
  *

@@ -77,7 +77,7 @@ export function authSigner(t: AuthTranscript): string {
 }
 export const GRANT_REQUEST_CONTEXT = 'meshnode-grant-request-v1\n';
 
-/** What a consumer signs to ask a provider for access (DESIGN §6 step 3). */
+/** What a consumer signs to ask a provider for access (docs/design.md §6 step 3). */
 export interface GrantRequestFields {
   /** The consumer's DID: the signer. */
   did: string;

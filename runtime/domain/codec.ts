@@ -1,7 +1,7 @@
 /**
  * Journal entry codec, format version 1 — a versioned contract: entries are
  * signed and hashed over these bytes, stored as these bytes, and gossiped as
- * these objects. Change it only with a new `v` and a README note.
+ * these objects. Change it only with a new `v` and a note in docs/formats.md.
  *
  * An entry is a JSON object with exactly these fields:
  *   v       1

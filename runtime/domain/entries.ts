@@ -1,6 +1,6 @@
 /**
  * The journal's entry kinds and their body schemas: the one shared domain
- * module (DESIGN §1). The journal validates every entry against it before
+ * module (docs/design.md §1). The journal validates every entry against it before
  * append; the grant authorizer reads views shaped by it. Nothing else
  * defines entry shapes.
  *

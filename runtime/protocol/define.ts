@@ -6,9 +6,13 @@
  * once: `Actor.ask` is typed by it at compile time and the dispatcher checks
  * it at run time, before the handler runs (ERR_BAD_REQUEST naming the field).
  *
- * Three ways a request is checked, chosen per action:
+ * Four ways a request is checked, chosen per action:
  *  - `schema(z…)`: a zod schema, parsed at the receiving dispatcher; the
  *    handler gets the parsed value (defaults filled in).
+ *  - `none()`: the action takes no data (absent, or `{}` as the admin API
+ *    sends it); anything else is refused. Checked without zod, so an actor
+ *    whose actions all take none (the nft executor's reads, a test probe)
+ *    does not load zod at all: its import is 60-90 ms of a restart here.
  *  - `trusted<T>(why)`: only the compile-time type. For hot paths from a
  *    trusted in-process producer (pipelined tells, ingest batches whose
  *    entries the journal checks one by one anyway); `why` says why, and it
@@ -26,6 +30,7 @@ export type Sender = 'journal' | 'gossip' | 'grants' | 'nft' | 'admin';
 /** How the receiving dispatcher checks one action's request. */
 export type RequestCheck<T> =
   | { kind: 'schema'; schema: z.ZodType<T>; input?: unknown }
+  | { kind: 'none' }
   | { kind: 'trusted'; why: string }
   | { kind: 'handlerChecked'; why: string };
 
@@ -64,6 +69,11 @@ export function schema<S extends z.ZodType>(
   s: S,
 ): RequestCheck<z.output<S>> & { input?: [z.input<S>] } {
   return { kind: 'schema', schema: s as unknown as z.ZodType<z.output<S>> };
+}
+
+/** No data: absent, or an empty object. */
+export function none(): RequestCheck<undefined> & { input?: [Record<string, never> | undefined] } {
+  return { kind: 'none' };
 }
 
 /** A request checked by its compile-time type only (say why in `why`). */
@@ -105,5 +115,15 @@ export function parseWith<T>(s: z.ZodType<T>, data: unknown, label: string): T {
 /** Check a request as its action declares, at the receiving boundary. */
 export function checkRequest<T>(check: RequestCheck<T>, data: unknown, label: string): T {
   if (check.kind === 'schema') return parseWith(check.schema, data, label);
+  if (check.kind === 'none') {
+    if (data !== undefined && !isEmptyObject(data)) throw badRequest(`${label}: takes no data`);
+    return undefined as T;
+  }
   return data as T;
+}
+
+function isEmptyObject(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return (proto === Object.prototype || proto === null) && Object.keys(v).length === 0;
 }

@@ -4,10 +4,9 @@
  * consumer side of the grant flow that gossip carries to a provider.
  */
 import { z } from 'zod';
-import { action, schema, trusted } from './define.js';
+import { action, none, schema, trusted } from './define.js';
 import type { GrantResult } from './grants.js';
 import { grantRequestSchema } from './grants.js';
-import { noData } from './journal.js';
 import type { EntrySummary } from './journal.js';
 
 const DID = /^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/;
@@ -70,8 +69,8 @@ export interface GossipStatus {
 export type GossipStatusAnswer = GossipStatus | { starting: true };
 
 export const gossipProtocol = {
-  status: action<GossipStatusAnswer>()(schema(noData), ['admin']),
-  peers: action<GossipStatusAnswer>()(schema(noData), ['admin']),
+  status: action<GossipStatusAnswer>()(none(), ['admin']),
+  peers: action<GossipStatusAnswer>()(none(), ['admin']),
   unban: action<{ unbanned: boolean }>()(schema(unbanRequest), ['admin']),
   undial: action<{ dropped: boolean; reason?: string }>()(schema(undialRequest), ['admin']),
   /** Trusted: the journal's pipelined commit notices, built by the journal itself. */

@@ -5,9 +5,8 @@
  */
 import { z } from 'zod';
 import type { AppendResult } from './journal.js';
-import { noData } from './journal.js';
 import type { EntrySummary } from './journal.js';
-import { action, schema, trusted } from './define.js';
+import { action, none, schema, trusted } from './define.js';
 
 /** A consumer's signed grant request, as gossip hands it to the authorizer (docs/design.md, the grant flow step 3). */
 export interface GrantRequest {
@@ -110,8 +109,8 @@ export interface GrantsStatus {
 }
 
 export const grantsProtocol = {
-  status: action<GrantsStatus>()(schema(noData), ['admin']),
-  grants: action<GrantsAnswer>()(schema(noData), ['admin']),
+  status: action<GrantsStatus>()(none(), ['admin']),
+  grants: action<GrantsAnswer>()(none(), ['admin']),
   offer: action<AppendResult>()(schema(offerRequest), ['admin']),
   subscribe: action<AppendResult>()(schema(subscribeRequest), ['admin']),
   approve: action<AppendResult>()(schema(approveRequest), ['admin']),

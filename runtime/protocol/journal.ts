@@ -10,7 +10,7 @@ import type { EntryKind } from '../domain/entries.js';
 import { VIEWS } from '../domain/views.js';
 import type { ViewName, ViewRowOf } from '../domain/views.js';
 import type { ErrorCode } from '../errors.js';
-import { action, schema, trusted } from './define.js';
+import { action, none, schema, trusted } from './define.js';
 
 /** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -18,9 +18,6 @@ const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const MAX_KEY = 1024;
 /** Most authors in one page of `heads`. */
 export const MAX_HEADS_PAGE = 10_000;
-
-/** No data: absent, or an empty object (what the admin API sends). */
-export const noData = z.strictObject({}).optional();
 
 const safeInt = (min: number) => z.number().int().min(min).max(Number.MAX_SAFE_INTEGER);
 
@@ -190,20 +187,20 @@ export const journalProtocol = {
   ]),
   tail: action<TailRow[]>()(schema(tailRequest), ['admin']),
   view: action<ViewAnswer>()(schema(viewRequest), ['gossip', 'grants', 'admin']),
-  verify: action<VerifyReport>()(schema(noData), ['admin']),
+  verify: action<VerifyReport>()(none(), ['admin']),
   /** The sender hears of every commit from now on (`appended` tells). */
-  subscribe: action<void>()(schema(noData), ['gossip', 'grants']),
-  identity: action<{ did: string }>()(schema(noData), ['gossip', 'grants', 'admin']),
-  status: action<JournalStatus>()(schema(noData), ['admin']),
+  subscribe: action<void>()(none(), ['gossip', 'grants']),
+  identity: action<{ did: string }>()(none(), ['gossip', 'grants', 'admin']),
+  status: action<JournalStatus>()(none(), ['admin']),
   /** Signs exactly a handshake transcript of this node's own role, nothing else. */
   signAuth: action<string>()(schema(authTranscriptSchema), ['gossip']),
   signGrantRequest: action<{ did: string; sig: string }>()(schema(signGrantRequestRequest), [
     'grants',
   ]),
   proof: action<{ recorded: boolean }>()(schema(proofRequest), ['gossip', 'admin']),
-  proofs: action<Proof[]>()(schema(noData), ['gossip', 'admin']),
-  selfSynced: action<{ head: number }>()(schema(noData), ['gossip']),
-  forceSelfHead: action<{ head: number }>()(schema(noData), ['admin']),
+  proofs: action<Proof[]>()(none(), ['gossip', 'admin']),
+  selfSynced: action<{ head: number }>()(none(), ['gossip']),
+  forceSelfHead: action<{ head: number }>()(none(), ['admin']),
 };
 
 export type JournalProtocol = typeof journalProtocol;

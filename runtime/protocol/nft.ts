@@ -13,8 +13,7 @@
  *  - A request is validated whole before anything is applied: one bad
  *    value refuses the request with its code and nothing of it is applied.
  */
-import { action, handlerChecked, schema } from './define.js';
-import { noData } from './journal.js';
+import { action, handlerChecked, none } from './define.js';
 
 export type Proto = 'tcp' | 'udp';
 export const PROTOS: readonly Proto[] = ['tcp', 'udp'];
@@ -198,9 +197,9 @@ export const nftProtocol = {
     'grants',
     'admin',
   ]),
-  list: action<ListResult>()(schema(noData), ['grants', 'admin']),
+  list: action<ListResult>()(none(), ['grants', 'admin']),
   plan: action<PlanResult>()(handlerChecked<ApplyRequest>(STRICT), ['grants', 'admin']),
-  status: action<StatusResult>()(schema(noData), ['grants', 'admin']),
+  status: action<StatusResult>()(none(), ['grants', 'admin']),
 };
 
 export type NftProtocol = typeof nftProtocol;

@@ -1,5 +1,5 @@
 /**
- * The grant flow end to end (DESIGN §6, README Grants) between real nodes on
+ * The grant flow end to end (docs/design.md §6) between real nodes on
  * loopback: provider P and consumer C, each a Supervisor running the four
  * built-in actors, C peering with P over gossip. `mesh.cidrs` includes
  * 127.0.0.0/8 so loopback counts as inside the mesh (a node configured

@@ -26,7 +26,7 @@ import { describe } from '../../helpers/test.js';
 
 const test = describe('grants/checks');
 
-/** The codes in their documented order (README, Grants; checks.ts). */
+/** The codes in their documented order (docs/design.md §6; checks.ts). */
 const ORDER = [
   'ERR_GRANT_NONCE',
   'ERR_GRANT_SIGNATURE',
