@@ -9,6 +9,7 @@ import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
 import { E } from '../../runtime/errors.js';
 import { gossipProtocol } from '../../runtime/protocol/gossip.js';
+import type { HeadsPage } from '../../runtime/protocol/journal.js';
 import { Mesh } from './mesh.js';
 import type { JournalPort, MeshOptions } from './mesh.js';
 import { allViewRows } from '../../runtime/view-pages.js';
@@ -105,7 +106,8 @@ export default class GossipActor extends Actor {
 
   private journalPort(): JournalPort {
     return {
-      heads: () => this.ask('journal', 'heads') as Promise<Record<string, number>>,
+      // Asked without a page, the journal answers the whole version vector.
+      heads: async () => wholeVector(await this.ask('journal', 'heads')),
       range: (author, from, to, limit) => this.ask('journal', 'range', { author, from, to, limit }),
       ingest: (entries) =>
         this.ask('journal', 'ingest', { entries }, { timeoutMs: INGEST_TIMEOUT_MS }),
@@ -119,4 +121,10 @@ export default class GossipActor extends Actor {
       selfSynced: async () => void (await this.ask('journal', 'selfSynced')),
     };
   }
+}
+
+/** A whole version vector (author DIDs → seq), not a page of one. */
+function wholeVector(h: Record<string, number> | HeadsPage): Record<string, number> {
+  if (typeof h.next === 'string' || h.next === null) throw E.ERR_PROTOCOL('heads answered a page');
+  return h as Record<string, number>;
 }
