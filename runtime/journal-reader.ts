@@ -30,9 +30,33 @@ export const JOURNAL_LAYOUT = {
 /** Rows of one view page at most (the journal's `view` answer pages the same way). */
 const MAX_ROWS = 1000;
 
+/** The views database, as both the store and the reader open it. */
+export type ViewsDb = Database<Record<string, unknown>, [string, string]>;
+
+/** Rows of `view` in key order, at most `limit`, only keys after `after` if given. */
+export function viewPage<V extends ViewName>(
+  views: ViewsDb,
+  view: V,
+  limit: number,
+  after?: string,
+): Array<[string, ViewRowOf[V]]> {
+  const out: Array<[string, ViewRowOf[V]]> = [];
+  for (const { key, value } of views.getRange({
+    start: [view, after ?? ''],
+    end: [view + '\u0000', ''],
+    // One more: the row at `after` itself, skipped below.
+    limit: after === undefined ? limit : limit + 1,
+  })) {
+    if (after !== undefined && key[1] === after) continue;
+    if (out.length === limit) break;
+    out.push([key[1], value as ViewRowOf[V]]);
+  }
+  return out;
+}
+
 export class JournalReader implements ViewReader {
   private readonly root: RootDatabase;
-  private readonly views: Database<Record<string, unknown>, [string, string]>;
+  private readonly views: ViewsDb;
   private readonly entries: Database<Uint8Array, [string, number]>;
   private readonly ids: Database<[string, number], string>;
 
@@ -69,17 +93,7 @@ export class JournalReader implements ViewReader {
     limit = MAX_ROWS,
     after?: string,
   ): Array<[string, ViewRowOf[V]]> {
-    const out: Array<[string, ViewRowOf[V]]> = [];
-    for (const { key, value } of this.views.getRange({
-      start: [view, after ?? ''],
-      end: [view + '\u0000', ''],
-      limit: after === undefined ? limit : limit + 1,
-    })) {
-      if (after !== undefined && key[1] === after) continue;
-      if (out.length === limit) break;
-      out.push([key[1], value as ViewRowOf[V]]);
-    }
-    return out;
+    return viewPage(this.views, view, limit, after);
   }
 
   /** Every row of a view, in key order. */

@@ -27,7 +27,8 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
 import { E, MeshError } from '../../runtime/errors.js';
-import { JOURNAL_LAYOUT } from '../../runtime/journal-reader.js';
+import { JOURNAL_LAYOUT, viewPage } from '../../runtime/journal-reader.js';
+import type { ViewsDb } from '../../runtime/journal-reader.js';
 import { decodeEntry, entryId } from '../../runtime/domain/codec.js';
 import type { Entry } from '../../runtime/domain/codec.js';
 import type { CheckedEntry } from './validate.js';
@@ -106,7 +107,7 @@ export class JournalStore implements ViewReader {
   >;
   private readonly badSigsDb: Database<{ entry: string; at: number }, [string, number]>;
   private readonly unauditedDb: Database<number, string>;
-  private readonly views: Database<Record<string, unknown>, [string, string]>;
+  private readonly views: ViewsDb;
   /** Writer only: the authoritative heads, arrival counter and blocked feeds. */
   private heads = new Map<string, Head>();
   private blocked = new Set<string>();
@@ -350,18 +351,7 @@ export class JournalStore implements ViewReader {
     limit = MAX_RANGE,
     after?: string,
   ): Array<[string, ViewRowOf[V]]> {
-    const out: Array<[string, ViewRowOf[V]]> = [];
-    for (const { key, value } of this.views.getRange({
-      start: [view, after ?? ''],
-      end: [view + '\u0000', ''],
-      // One more: the row at `after` itself, skipped below.
-      limit: after === undefined ? limit : limit + 1,
-    })) {
-      if (after !== undefined && key[1] === after) continue;
-      if (out.length === limit) break;
-      out.push([key[1], value as ViewRowOf[V]]);
-    }
-    return out;
+    return viewPage(this.views, view, limit, after);
   }
 
   /** Number of entries stored (all feeds). */

@@ -7,20 +7,11 @@
 import { E } from '../../runtime/errors.js';
 import { decodeEntry, entryId } from '../../runtime/domain/codec.js';
 import type { Entry } from '../../runtime/domain/codec.js';
+import type { VerifyReport } from '../../runtime/protocol/journal.js';
 import type { JournalStore } from './store.js';
 import { checkEntry, signatureValid } from './validate.js';
 
-export type VerifyReport =
-  | { ok: true; feeds: number; entries: number }
-  | {
-      ok: false;
-      feeds: number;
-      entries: number;
-      author: string;
-      seq: number;
-      code: string;
-      message: string;
-    };
+export type { VerifyReport };
 
 /** Entries read per range call while walking a feed. */
 const CHUNK = 200;

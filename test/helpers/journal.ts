@@ -15,6 +15,7 @@ import type { CheckedEntry } from '../../actors/journal/validate.js';
 import { parseConfig, supervisorInput } from '../../supervisor/config.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import { memoryLogger } from './supervisor.js';
+import type { JournalStatus } from '../../runtime/protocol/journal.js';
 
 /** A fixed timestamp: entries built by the helpers are reproducible. */
 // Fixtures hash thousands of entries: the journal writer's WebAssembly hasher, not the fallback.
@@ -236,17 +237,7 @@ export function ingest(
   }>;
 }
 
-export interface JournalStatus {
-  did: string;
-  feeds: number;
-  entries: number;
-  equivocations: number;
-  /** Feeds stopped by the signature audit. */
-  badSignatures: number;
-  /** Entries whose own signature the audit has not checked yet. */
-  unaudited: number;
-  queued: number;
-}
+export type { JournalStatus };
 
 export const status = (sup: Supervisor) => sup.ask('journal', 'status') as Promise<JournalStatus>;
 

@@ -16,6 +16,7 @@ import { Supervisor } from '../../supervisor/supervisor.js';
 import { nodeInput } from './journal.js';
 import { memoryLogger } from './supervisor.js';
 import { sleep, tempDir } from './test.js';
+import type { GossipStatus, PeerInfo } from '../../runtime/protocol/gossip.js';
 
 /** Gossip settings every test node gets unless it overrides them. */
 export const TEST_GOSSIP = {
@@ -43,36 +44,9 @@ export interface MeshSpec {
   ports?: number[];
 }
 
-export interface PeerRow {
-  did: string | null;
-  address: string;
-  url: string | null;
-  direction: 'in' | 'out';
-  state: 'handshake' | 'open' | 'closed';
-  connectedAt: number;
-  framesIn: number;
-  framesOut: number;
-  bytesIn: number;
-  bytesOut: number;
-}
-
-export interface GossipStatus {
-  did: string;
-  listening: number;
-  transport: 'tls1.3' | 'plaintext';
-  selfSynced: boolean;
-  peers: PeerRow[];
-  dialing: Array<{ url: string; did: string | null; attempt: number; source: string }>;
-  bans: Array<{ did: string; until: number; count: number; reason: string }>;
-  frozen: string[];
-  counters?: {
-    bans: number;
-    invalid: number;
-    ingested: number;
-    duplicates: number;
-    refusedUpgrades: number;
-  };
-}
+/** What tests read of `peers` and `status` (runtime/protocol/gossip.ts declares it). */
+export type PeerRow = PeerInfo;
+export type { GossipStatus };
 
 export interface MeshNode {
   readonly index: number;
