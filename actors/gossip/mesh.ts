@@ -10,7 +10,6 @@ import type { WebSocket } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import type { GrantRequest, GrantResult } from '../../runtime/protocol/grants.js';
 import type { GossipStatus } from '../../runtime/protocol/gossip.js';
-import type { IngestResult, Proof } from '../../runtime/protocol/journal.js';
 import {
   E,
   MeshError,
@@ -20,9 +19,9 @@ import {
   peersFull,
 } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/log.js';
-import type { Entry } from '../../runtime/domain/codec.js';
 import { Allowlist } from './allowlist.js';
 import type { Frame } from './frames.js';
+import type { JournalPort } from './journal-port.js';
 import { CLOSE, Peer } from './peer.js';
 import type { PeerHost, PeerLimits } from './peer.js';
 import type { DialerHost } from './dialer.js';
@@ -41,20 +40,7 @@ import { GossipServer } from './server.js';
 import { ephemeralCertificate } from './tls.js';
 import type { TlsMaterial } from './tls.js';
 
-/** The journal, as the gossiper uses it. */
-export interface JournalPort {
-  heads(): Promise<Record<string, number>>;
-  range(author: string, from: number, to: number, limit: number): Promise<Entry[]>;
-  ingest(entries: unknown[]): Promise<IngestResult>;
-  signAuth(t: AuthTranscript): Promise<string>;
-  /** A peer's proof: whether it proves a fork is the journal's check. */
-  proof(p: { author: string; seq: number; entries: unknown[] }): Promise<{ recorded: boolean }>;
-  proofs(): Promise<Proof[]>;
-  /** Gossip endpoints announced in `node` records. */
-  nodes(): Promise<Array<{ did: string; gossip: string }>>;
-  selfSynced(): Promise<void>;
-}
-
+export type { JournalPort } from './journal-port.js';
 export type { GrantPort } from './grant-relay.js';
 
 export interface MeshOptions extends PeerLimits {

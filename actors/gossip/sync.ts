@@ -26,7 +26,7 @@ import { ingestFault } from '../../runtime/protocol/journal.js';
 import type { Proof } from '../../runtime/protocol/journal.js';
 import { vvFrames } from './frames.js';
 import type { FrameOf } from './frames.js';
-import type { JournalPort } from './mesh.js';
+import type { JournalPort } from './journal-port.js';
 import type { Peer } from './peer.js';
 import type { Offence } from './scoring.js';
 
