@@ -191,11 +191,15 @@ export const CLOSE = Object.fromEntries(
   Object.entries(CLOSE_CODES).map(([name, c]) => [name, c.code]),
 ) as { readonly [N in CloseName]: (typeof CLOSE_CODES)[N]['code'] };
 
+/** Close codes by the error code they stand for (the first entry of each). */
+const CLOSE_BY_ERROR = new Map<string, number>();
+for (const c of Object.values(CLOSE_CODES) as Array<{ code: number; error?: ErrorCode }>) {
+  if (c.error && !CLOSE_BY_ERROR.has(c.error)) CLOSE_BY_ERROR.set(c.error, c.code);
+}
+
 /** The close code a link refused or ended with `err` closes with (4000 for a code without one). */
 export function closeCodeOf(err: MeshError): number {
-  for (const c of Object.values(CLOSE_CODES) as Array<{ code: number; error?: ErrorCode }>)
-    if (c.error === err.code) return c.code;
-  return CLOSE.badFrame;
+  return CLOSE_BY_ERROR.get(err.code) ?? CLOSE.badFrame;
 }
 
 /** The base of every coded error. `code` is the contract. */

@@ -6,18 +6,17 @@
  * services, and its reconcile with the executor was refused whole.
  */
 import type { ViewName, ViewRowOf } from './domain/views.js';
-import type { ViewAnswer } from './protocol/journal.js';
 import { VIEW_PAGE_ROWS } from './types.js';
 
 /** Every row of `view`, page by page; `ask` sends `view` to the journal. */
 export async function allViewRows<V extends ViewName>(
-  ask: (data: { view: V; after?: string }) => Promise<ViewAnswer | unknown>,
+  ask: (data: { view: V; after?: string }) => Promise<unknown>,
   view: V,
 ): Promise<Array<[string, ViewRowOf[V]]>> {
   const out: Array<[string, ViewRowOf[V]]> = [];
   let after: string | undefined;
   for (;;) {
-    // Without a key, the answer is a page (runtime/protocol/journal.ts).
+    // Without a key, the answer is a page (ViewAnswer, runtime/protocol/journal.ts).
     const page = (await ask(after === undefined ? { view } : { view, after })) as Array<
       [string, ViewRowOf[V]]
     >;

@@ -17,7 +17,7 @@ import { E } from '../../runtime/errors.js';
 import { JournalReader } from '../../runtime/journal-reader.js';
 import { grantsProtocol } from '../../runtime/protocol/grants.js';
 import type { GrantsStatus } from '../../runtime/protocol/grants.js';
-import type { AppendResult } from '../../runtime/protocol/journal.js';
+import type { AppendResult, EntrySummary } from '../../runtime/protocol/journal.js';
 import { PolicyGate } from '../../sandbox/policy.js';
 import type { PolicyOptions } from '../../sandbox/policy.js';
 import { Activations } from './activations.js';
@@ -86,15 +86,13 @@ export default class GrantsActor extends Actor {
     // The journal is up (it starts first): its identity, then its file, read-only.
     this.me = (await this.ask('journal', 'identity')).did;
     this.views = JournalReader.open(this.opts.stateDir);
-    const revokedGrantSubs = new Set<string>();
-    this.lookup = new ViewLookup(this.views, this.me, revokedGrantSubs);
+    this.lookup = new ViewLookup(this.views, this.me);
     // Policies are the node's own processes: the node's DID owns them.
     this.policy = await PolicyGate.start(this.me, this.opts.sandbox ?? { policies: [] });
     this.provider = new Provider({
       me: this.me,
       views: this.views,
       lookup: this.lookup,
-      revokedGrantSubs,
       ports: {
         applyNft: (req) => this.ask('nft', 'apply', req),
         reconcileNft: (req) => this.ask('nft', 'reconcile', req),
@@ -148,9 +146,7 @@ export default class GrantsActor extends Actor {
     };
   }
 
-  private async journalOnAppended(
-    entries: Parameters<Provider['journalOnAppended']>[0],
-  ): Promise<void> {
+  private async journalOnAppended(entries: readonly EntrySummary[]): Promise<void> {
     // A new offer guards its port soon; a withdrawn one stops being guarded.
     if (await this.provider.journalOnAppended(entries)) this.reconcileSoon();
   }
@@ -172,7 +168,7 @@ export default class GrantsActor extends Actor {
   // --- operator verbs --------------------------------------------------------
 
   private adminOnApprove(subscription: string, requestId?: string): Promise<AppendResult> {
-    const sub = this.lookup.subscriptionNow(subscription);
+    const sub = this.lookup.subscription(subscription);
     if (!sub || sub.provider !== this.me) {
       throw E.ERR_BAD_REQUEST('approve: no subscription to one of our services with that id');
     }

@@ -42,20 +42,23 @@ export interface Offer {
   leaseSeconds: number;
 }
 
+/** An answer now or later: the checks await either. */
+type Maybe<T> = T | Promise<T>;
+
 /** What the checks read (the journal's views, as this provider sees them). */
 export interface GrantLookup {
   me: string;
   subscription(
     id: string,
-  ): Promise<{ subscriber: string; provider: string; service: string } | undefined>;
+  ): Maybe<{ subscriber: string; provider: string; service: string } | undefined>;
   /** Our current offer of `service`. */
-  offer(service: string): Promise<Offer | undefined>;
+  offer(service: string): Maybe<Offer | undefined>;
   /** Whether `by` revoked `target`. */
-  revoked(target: string, by: string): Promise<boolean>;
+  revoked(target: string, by: string): Maybe<boolean>;
   /** Whether we revoked a grant made for `subscription` (that ends its access for good). */
-  grantRevoked(subscription: string): Promise<boolean>;
+  grantRevoked(subscription: string): Maybe<boolean>;
   /** The id of our approval of `subscription`, if any. */
-  approval(subscription: string): Promise<string | undefined>;
+  approval(subscription: string): Maybe<string | undefined>;
 }
 
 export interface Gates {

@@ -52,7 +52,7 @@ export class Consumer {
   }
 
   async activate(subscription: string): Promise<Activation> {
-    const sub = this.d.lookup.subscriptionNow(subscription);
+    const sub = this.d.lookup.subscription(subscription);
     if (!sub || sub.subscriber !== this.d.me) {
       throw E.ERR_BAD_REQUEST('activate: no subscription of ours with that id');
     }

@@ -17,32 +17,21 @@ export interface JournalViews extends ViewReader {
 }
 
 export class ViewLookup implements GrantLookup {
+  /** Subscriptions whose grant we revoked: their access is over (check 7), renewals included. */
+  private readonly revokedGrantSubs = new Set<string>();
+
   constructor(
     private readonly views: JournalViews,
     readonly me: string,
-    /** Subscriptions whose grant we revoked (check 7, renewals included). */
-    private readonly revokedGrantSubs: ReadonlySet<string>,
   ) {}
 
-  async subscription(
-    id: string,
-  ): Promise<{ subscriber: string; provider: string; service: string } | undefined> {
-    return this.subscriptionNow(id);
-  }
-
-  subscriptionNow(
-    id: string,
-  ): { subscriber: string; provider: string; service: string } | undefined {
+  subscription(id: string): { subscriber: string; provider: string; service: string } | undefined {
     const s = this.views.view('subscriptions', id);
     return s ? { subscriber: s.subscriber, provider: s.provider, service: s.service } : undefined;
   }
 
-  async offer(service: string): Promise<Offer | undefined> {
-    return this.offerNow(service);
-  }
-
   /** Our current offer of `service`. */
-  offerNow(service: string): Offer | undefined {
+  offer(service: string): Offer | undefined {
     const ref = this.views.view('offersByService', `${this.me} ${service}`);
     if (!ref) return undefined;
     const o = this.views.view('offers', ref.offer);
@@ -51,30 +40,22 @@ export class ViewLookup implements GrantLookup {
     return { id: ref.offer, service: o.service, port, proto, mode, leaseSeconds };
   }
 
-  async revoked(target: string, by: string): Promise<boolean> {
-    return this.revokedNow(target, by);
-  }
-
-  revokedNow(target: string, by: string): boolean {
+  revoked(target: string, by: string): boolean {
     return this.views.view('revocations', `${target} ${by}`) !== undefined;
   }
 
-  async grantRevoked(subscription: string): Promise<boolean> {
+  grantRevoked(subscription: string): boolean {
     return this.revokedGrantSubs.has(subscription);
   }
 
-  async approval(subscription: string): Promise<string | undefined> {
-    return this.approvalNow(subscription);
-  }
-
-  approvalNow(subscription: string): string | undefined {
+  approval(subscription: string): string | undefined {
     return this.views.view('approvals', `${subscription} ${this.me}`)?.id;
   }
 
   /** A standing approval of ours (not revoked). */
   approvedStill(subscription: string): boolean {
-    const approval = this.approvalNow(subscription);
-    return approval !== undefined && !this.revokedNow(approval, this.me);
+    const approval = this.approval(subscription);
+    return approval !== undefined && !this.revoked(approval, this.me);
   }
 
   /** A node's record: its gossip endpoint and mesh IP. */
@@ -87,19 +68,19 @@ export class ViewLookup implements GrantLookup {
     const out = new Map<string, Service>();
     for (const [id, o] of this.views.rows('offers')) {
       if (o.provider !== this.me) continue;
-      if (this.offerNow(o.service)?.id !== id || this.revokedNow(id, this.me)) continue;
+      if (this.offer(o.service)?.id !== id || this.revoked(id, this.me)) continue;
       out.set(`${o.proto}/${o.port}`, { proto: o.proto, port: o.port });
     }
     return [...out.values()];
   }
 
-  /** If revoke entry `id` is ours and targets one of our grants, that grant's subscription. */
-  revokedGrantSubscription(id: string): string | undefined {
+  /** Revoke entry `id`: if it is ours and targets one of our grants, that subscription's access is over. */
+  noteRevocation(id: string): void {
     const target = this.views.byId(id)?.body.target;
-    if (typeof target !== 'string') return undefined;
+    if (typeof target !== 'string') return;
     const grant = this.views.byId(target);
-    if (grant?.kind !== 'grant' || grant.author !== this.me) return undefined;
+    if (grant?.kind !== 'grant' || grant.author !== this.me) return;
     const sub = grant.body.subscription;
-    return typeof sub === 'string' ? sub : undefined;
+    if (typeof sub === 'string') this.revokedGrantSubs.add(sub);
   }
 }

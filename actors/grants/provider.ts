@@ -51,8 +51,6 @@ export interface ProviderDeps {
   me: string;
   views: JournalViews;
   lookup: ViewLookup;
-  /** Subscriptions whose grant we revoked; the lookup reads the same set. */
-  revokedGrantSubs: Set<string>;
   ports: ProviderPorts;
   audit: AuditLog;
   policy: PolicyGate;
@@ -83,7 +81,7 @@ export class Provider {
   /** Live grants and our revocations of them, from the journal (they hold across restarts). */
   load(): void {
     for (const [key, row] of this.d.views.rows('revocations')) {
-      if (key.endsWith(` ${this.d.me}`)) this.noteRevocation(row.id);
+      if (key.endsWith(` ${this.d.me}`)) this.d.lookup.noteRevocation(row.id);
     }
     const now = Date.now();
     for (const [id, g] of this.d.views.rows('grants')) {
@@ -91,7 +89,7 @@ export class Provider {
       if (this.d.views.view('ungrants', `${id} ${this.d.me}`)) continue;
       const current = this.live.get(g.subscription);
       if (current && current.expires >= g.expires) continue;
-      const offer = this.d.lookup.offerNow(g.service);
+      const offer = this.d.lookup.offer(g.service);
       if (!offer) continue;
       this.live.set(g.subscription, {
         grant: id,
@@ -221,27 +219,22 @@ export class Provider {
   async journalOnAppended(entries: readonly EntrySummary[]): Promise<boolean> {
     if (!entries.some((e) => e.kind === 'revoke' || e.kind === 'offer')) return false;
     for (const e of entries) {
-      if (e.kind === 'revoke' && e.author === this.d.me) this.noteRevocation(e.id);
+      if (e.kind === 'revoke' && e.author === this.d.me) this.d.lookup.noteRevocation(e.id);
     }
     const lookup = this.d.lookup;
     for (const g of [...this.live.values()]) {
-      const offer = lookup.offerNow(g.service);
-      if (!offer || lookup.revokedNow(offer.id, this.d.me)) {
+      const offer = lookup.offer(g.service);
+      if (!offer || lookup.revoked(offer.id, this.d.me)) {
         await this.ungrant(g, 'withdrawn');
       } else if (
-        lookup.revokedNow(g.subscription, g.subscriber) ||
-        lookup.revokedNow(g.grant, this.d.me) ||
+        lookup.revoked(g.subscription, g.subscriber) ||
+        lookup.revoked(g.grant, this.d.me) ||
         (offer.mode === 'manual' && !lookup.approvedStill(g.subscription))
       ) {
         await this.ungrant(g, 'revoked');
       }
     }
     return true;
-  }
-
-  private noteRevocation(id: string): void {
-    const sub = this.d.lookup.revokedGrantSubscription(id);
-    if (sub) this.d.revokedGrantSubs.add(sub);
   }
 
   private async ungrant(g: LiveGrant, reason: 'revoked' | 'expired' | 'withdrawn'): Promise<void> {

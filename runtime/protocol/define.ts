@@ -29,7 +29,7 @@ export type Sender = 'journal' | 'gossip' | 'grants' | 'nft' | 'admin';
 
 /** How the receiving dispatcher checks one action's request. */
 export type RequestCheck<T> =
-  | { kind: 'schema'; schema: z.ZodType<T>; input?: unknown }
+  | { kind: 'schema'; schema: z.ZodType<T> }
   | { kind: 'none' }
   | { kind: 'trusted'; why: string }
   | { kind: 'handlerChecked'; why: string };
