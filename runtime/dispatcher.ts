@@ -41,7 +41,11 @@ export type Handler = (data: unknown, env: Envelope) => unknown;
 interface Route {
   handler: Handler;
   authorities: ReadonlySet<string>;
-  /** How the request is checked on arrival; none: the handler takes what came. */
+  /**
+   * How the request is checked on arrival, when the dispatcher checks it
+   * (`schema`, `none`); undefined when the handler takes what came (no
+   * declaration, `trusted`, `handlerChecked`).
+   */
   check: RequestCheck<unknown> | undefined;
   /** `actor.action`, for the messages of refused requests. */
   label: string;
@@ -90,7 +94,8 @@ export class Dispatcher {
   ): void {
     if (this.routes.has(action)) throw new TypeError(`action ${action} is already handled`);
     const label = `${this.options.name}.${action}`;
-    this.routes.set(action, { handler, authorities: new Set(authorities), check, label });
+    const checked = check?.kind === 'schema' || check?.kind === 'none' ? check : undefined;
+    this.routes.set(action, { handler, authorities: new Set(authorities), check: checked, label });
   }
 
   /** Init is done: start running handlers, beginning with what queued meanwhile. */
@@ -130,7 +135,7 @@ export class Dispatcher {
     if (this.depth >= this.options.highWater) {
       return this.refuse(env, sender, mailboxFull(name, this.options.highWater));
     }
-    if (route.check?.kind === 'schema') {
+    if (route.check) {
       try {
         env.data = checkRequest(route.check, env.data, route.label);
       } catch (err) {

@@ -58,6 +58,29 @@ test('a bad request is ERR_BAD_REQUEST naming the field, and the handler never r
   });
 });
 
+test('an action that takes no data refuses data, before its handler runs', async () => {
+  await withMesh({ n: 1, topology: 'none' }, async (mesh) => {
+    const sup = mesh.sup(0);
+    // What was tried: a payload, an array and a non-empty object at no-data actions.
+    for (const [actor, action, data] of [
+      ['journal', 'identity', { did: 'did:key:z6MkForged' }],
+      ['journal', 'forceSelfHead', ['x']],
+      ['nft', 'status', 'now'],
+      ['grants', 'status', { verbose: true }],
+    ] as const) {
+      const err = await rejectsWith(sup.ask(actor, action, data), 'ERR_BAD_REQUEST');
+      assert.match(err.message, new RegExp(`${actor}\\.${action}: takes no data`));
+    }
+    // Absent and {} (what the admin API sends) are no data.
+    assert.ok(
+      ((await sup.ask('journal', 'identity')) as { did: string }).did.startsWith('did:key:'),
+    );
+    assert.ok(
+      ((await sup.ask('journal', 'identity', {})) as { did: string }).did.startsWith('did:key:'),
+    );
+  });
+});
+
 test('every admin forward targets an action that lists admin among its senders', () => {
   for (const [method, f] of Object.entries(FORWARDS)) {
     const spec = (PROTOCOLS[f.actor as ActorName] as Record<string, { from: readonly string[] }>)[
