@@ -12,6 +12,10 @@
  *   seq beyond head + 1            → ERR_SEQ_GAP
  *   seq = head + 1, prev ≠ head id → ERR_PREV_MISMATCH
  *   author's feed blocked          → ERR_EQUIVOCATION or ERR_FEED_STOPPED
+ *   seq above the feed's cut       → skipped and counted (`cut`): an expelled
+ *                                    member's feed ends there on every node
+ *                                    (runtime/domain/membership.ts); the
+ *                                    relaying peer is not at fault
  *
  * Signatures: an entry may come with its own signature unchecked
  * (`unverifiedSig`, see signatureTips); it is authentic if a later entry of
@@ -35,11 +39,15 @@ export interface FeedLookup {
   isBlocked(author: string): boolean;
   /** Blocked because the audit found a bad signature (not an equivocation). */
   stoppedBySignature?(author: string): boolean;
+  /** The seq an expelled member's feed is cut at. */
+  cutAt?(author: string): number | undefined;
 }
 
 export interface FeedPlan {
   appends: CheckedEntry[];
   duplicates: number;
+  /** Entries above their feed's cut, not taken. */
+  cut: number;
 }
 
 export class EquivocationError extends MeshError {
@@ -78,8 +86,14 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
   const batched = new Map<string, CheckedEntry>();
   const appends: CheckedEntry[] = [];
   let duplicates = 0;
+  let cut = 0;
   for (const c of batch) {
     const { author, seq, prev } = c.entry;
+    const cutAt = store.cutAt?.(author);
+    if (cutAt !== undefined && seq > cutAt) {
+      cut++;
+      continue;
+    }
     if (store.isBlocked(author)) {
       if (store.stoppedBySignature?.(author))
         throw E.ERR_FEED_STOPPED(`feed ${author} is stopped: a bad signature`);
@@ -124,7 +138,7 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
     if (c.unverifiedSig && !signatureValidBytes(c.entry, c.bytes))
       throw badSignature(`${c.entry.author} seq ${c.entry.seq}`);
   }
-  return { appends, duplicates };
+  return { appends, duplicates, cut };
 }
 
 /**
@@ -165,5 +179,9 @@ export class StagedFeeds implements FeedLookup {
 
   stoppedBySignature(author: string): boolean {
     return this.base.stoppedBySignature?.(author) ?? false;
+  }
+
+  cutAt(author: string): number | undefined {
+    return this.base.cutAt?.(author);
   }
 }

@@ -194,5 +194,7 @@ export class Ingester {
 }
 
 function resultOf(plan: FeedPlan): IngestResult {
-  return { appended: plan.appends.length, duplicates: plan.duplicates };
+  const result: IngestResult = { appended: plan.appends.length, duplicates: plan.duplicates };
+  if (plan.cut > 0) result.cut = plan.cut;
+  return result;
 }

@@ -15,7 +15,8 @@
  *                  have been taken on a later entry's signature; the audit
  *                  checks their own and moves it up (format 2)
  *   views          [view, key] → row (views.ts)
- *   meta           'format' → STORE_FORMAT
+ *   meta           'format' → STORE_FORMAT; 'mesh' → the id of the mesh this
+ *                  node belongs to (set by founding or joining one)
  *
  * Durability: a commit's puts are one lmdb-js transaction (same event turn),
  * and their promises resolve only once it is flushed to disk, so an ack sent
@@ -35,6 +36,8 @@ import type { CheckedEntry } from './validate.js';
 import { viewRows } from './views.js';
 import type { ViewName, ViewRow } from './views.js';
 import type { ViewReader, ViewRowOf } from '../../runtime/domain/views.js';
+import { MEMBERSHIP_KINDS } from '../../runtime/domain/entries.js';
+import { MembershipIndex, readMembership } from '../../runtime/domain/membership.js';
 
 /**
  * On-disk layout version; a different one refuses to open (docs/formats.md).
@@ -108,6 +111,9 @@ export class JournalStore implements ViewReader {
   private readonly badSigsDb: Database<{ entry: string; at: number }, [string, number]>;
   private readonly unauditedDb: Database<number, string>;
   private readonly views: ViewsDb;
+  private readonly meta: Database<number | string, string>;
+  /** Membership of this node's mesh, derived from the views (writer: after every commit that changes it). */
+  private membershipIndex: MembershipIndex | undefined;
   /** Writer only: the authoritative heads, arrival counter and blocked feeds. */
   private heads = new Map<string, Head>();
   private blocked = new Set<string>();
@@ -142,6 +148,7 @@ export class JournalStore implements ViewReader {
     this.badSigsDb = db('badsigs');
     this.unauditedDb = db('unaudited');
     this.views = db('views');
+    this.meta = this.root.openDB<number | string, string>('meta', {});
   }
 
   static async open(dir: string, options: StoreOptions = {}): Promise<JournalStore> {
@@ -354,6 +361,114 @@ export class JournalStore implements ViewReader {
     return viewPage(this.views, view, limit, after);
   }
 
+  /** The mesh this node belongs to, or null (an open directory of no mesh). */
+  meshId(): string | null {
+    const id = this.meta.get('mesh');
+    return typeof id === 'string' ? id : null;
+  }
+
+  /** Record the mesh this node belongs to (founding or joining); durable once resolved. */
+  async setMeshId(id: string): Promise<void> {
+    this.assertWritable();
+    try {
+      await this.meta.put('mesh', id);
+    } catch (err) {
+      throw storageError(err, this.dir);
+    }
+    this.membershipIndex = undefined;
+  }
+
+  /** The membership of this node's mesh (runtime/domain/membership.ts), derived once per change. */
+  membership(): MembershipIndex {
+    if (!this.membershipIndex || this.readOnly)
+      this.membershipIndex = new MembershipIndex(readMembership(this, this.meshId()));
+    return this.membershipIndex;
+  }
+
+  /** The seq an expelled member's feed is cut at (entries above it are taken by no node). */
+  cutAt(author: string): number | undefined {
+    return this.membership().cutOf(author);
+  }
+
+  /**
+   * Feeds stored past their cut: a `member-revoke` arrived (or became
+   * effective) after entries above its cut. Each is truncated by `truncate`.
+   */
+  overCut(): Array<{ author: string; cut: number }> {
+    const out: Array<{ author: string; cut: number }> = [];
+    for (const c of this.membership().data.cuts) {
+      const head = this.head(c.did);
+      if (head && head.seq > c.seq) out.push({ author: c.did, cut: c.seq });
+    }
+    return out;
+  }
+
+  /**
+   * Remove `author`'s entries above `cut`, in one durable transaction: the
+   * entries, their id index, their view rows (rows those entries had
+   * overwritten are rewritten from the entries that remain), the head and
+   * the audit mark. Arrival rows of removed entries stay (tail skips them).
+   * Why truncate rather than keep them inert: every node must end with the
+   * same feed whatever order the cut and the entries arrived in.
+   */
+  async truncate(author: string, cut: number): Promise<number> {
+    this.assertWritable();
+    const head = this.heads.get(author);
+    if (!head || head.seq <= cut) return 0;
+    const removed: Array<{ seq: number; id: string; entry: Entry }> = [];
+    for (const { key, value } of this.entries.getRange({
+      start: [author, cut + 1],
+      end: [author, Number.MAX_SAFE_INTEGER],
+    })) {
+      removed.push({ seq: key[1], id: entryId(value), entry: decodeEntry(value) });
+    }
+    const goneKeys = new Set<string>();
+    const writes = new Set<Promise<boolean>>();
+    for (const r of removed) {
+      writes.add(this.entries.remove([author, r.seq]));
+      writes.add(this.ids.remove(r.id));
+      for (const [view, key] of viewRows({ entry: r.entry, id: r.id } as CheckedEntry)) {
+        goneKeys.add(`${view}\u0000${key}`);
+      }
+    }
+    // Rows the removed entries overwrote (a node record, an approval) come back from the kept ones.
+    const restored = new Map<string, ViewRow>();
+    if (goneKeys.size > 0) {
+      for (const { value } of this.entries.getRange({
+        start: [author, 1],
+        end: [author, cut + 1],
+      })) {
+        const entry = decodeEntry(value);
+        for (const row of viewRows({ entry, id: entryId(value) } as CheckedEntry)) {
+          const k = `${row[0]}\u0000${row[1]}`;
+          if (goneKeys.has(k)) restored.set(k, row);
+        }
+      }
+    }
+    for (const k of goneKeys) {
+      const [view, key] = k.split('\u0000') as [ViewName, string];
+      const row = restored.get(k);
+      writes.add(row ? this.views.put([view, key], row[2]) : this.views.remove([view, key]));
+    }
+    const newHead: Head | undefined =
+      cut > 0 ? { seq: cut, id: this.idAt(author, cut)! } : undefined;
+    writes.add(newHead ? this.headsDb.put(author, newHead) : this.headsDb.remove(author));
+    const from = this.unauditedFrom.get(author);
+    if (from !== undefined && from > cut) writes.add(this.unauditedDb.remove(author));
+    try {
+      await Promise.all(writes);
+    } catch (err) {
+      (err as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
+      this.loadWriterState();
+      throw storageError(err, this.dir);
+    }
+    if (newHead) this.heads.set(author, newHead);
+    else this.heads.delete(author);
+    if (from !== undefined && from > cut) this.unauditedFrom.delete(author);
+    this.membershipIndex = undefined;
+    return removed.length;
+  }
+
   /** Number of entries stored (all feeds). */
   count(): number {
     return this.entries.getCount();
@@ -436,6 +551,12 @@ export class JournalStore implements ViewReader {
     for (const [author, head] of staged) this.heads.set(author, head);
     for (const [author, seq] of unaudited) this.unauditedFrom.set(author, seq);
     this.nextArrival = arrival;
+    if (batch.some((c) => MEMBERSHIP_KINDS.has(c.entry.kind))) this.membershipIndex = undefined;
+  }
+
+  /** Whether the last commits changed the membership (it is derived again on the next read). */
+  membershipStale(): boolean {
+    return this.membershipIndex === undefined;
   }
 
   /** Keep both signed entries as proof and stop accepting the feed. */
@@ -481,6 +602,7 @@ export class JournalStore implements ViewReader {
     let last = 0;
     for (const key of this.arrivals.getKeys({ reverse: true, limit: 1 })) last = key;
     this.nextArrival = last + 1;
+    this.membershipIndex = undefined;
   }
 }
 

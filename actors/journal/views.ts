@@ -39,7 +39,7 @@ function row(
   body: Record<string, unknown>,
   tail: Record<string, unknown>,
 ): Record<string, unknown> {
-  for (const f of BODY_FIELDS[kind]) head[f] = body[f];
+  for (const f of BODY_FIELDS[kind]) if (body[f] !== undefined) head[f] = body[f];
   for (const f in tail) head[f] = tail[f];
   return head;
 }
@@ -66,5 +66,14 @@ export function viewRows({ entry, id }: CheckedEntry): ViewRow[] {
       return [['grants', id, row(kind, { provider: author }, b, { ts })]];
     case 'ungrant':
       return [['ungrants', `${String(b.grant)} ${author}`, { id, reason: b.reason, ts }]];
+    case 'mesh':
+      return [['meshes', id, row(kind, { founder: author }, b, { seq, ts })]];
+    case 'member':
+      return [
+        ['members', id, row(kind, { author }, b, { seq, ts })],
+        ['invites', `${String(b.invite)} ${author}`, { id, did: b.did, ts }],
+      ];
+    case 'member-revoke':
+      return [['memberRevokes', id, row(kind, { author }, b, { seq, ts })]];
   }
 }

@@ -30,6 +30,18 @@ const ip = () =>
     .string()
     .max(39, { error: 'must be an IP address literal' })
     .refine((s) => isIP(s) !== 0 && !s.includes('%'), { error: 'must be an IP address literal' });
+/** The rights a member can hold (docs/design.md §9); membership.ts resolves them. */
+export const RIGHTS = [
+  'member.invite',
+  'member.expel',
+  'service.offer',
+  'config.publish',
+  'operator.steer',
+] as const;
+export type Right = (typeof RIGHTS)[number];
+/** A software version as a node announces it: bounded, no spaces or markup. */
+const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$/;
+
 const int = (min: number, max: number) =>
   z
     .number()
@@ -46,6 +58,33 @@ export const bodySchemas = {
       .max(256)
       .regex(/^wss?:\/\/[^\s]+$/, { error: 'must be a ws:// or wss:// URL' }),
     meshIp: ip(),
+    /** The meshnode version the node runs (optional: records before it lack it). */
+    version: z.string().regex(VERSION, { error: 'must be a version like 0.2.0' }).optional(),
+  }),
+  /** A mesh is founded: its id is this entry's id, its founder this entry's author. */
+  mesh: z.strictObject({
+    name: name(),
+    /** closed: only members are admitted (and the allowlist); open: any DID that proves itself. */
+    admission: z.enum(['closed', 'open'], { error: 'must be closed or open' }),
+    createdAt: int(0, Number.MAX_SAFE_INTEGER),
+  }),
+  /** An inviter admits a DID into a mesh with some of its own rights (an invite redeemed). */
+  member: z.strictObject({
+    mesh: id(),
+    did: did(),
+    rights: z
+      .array(z.enum(RIGHTS, { error: `must be one of ${RIGHTS.join(', ')}` }))
+      .max(RIGHTS.length)
+      .refine((r) => new Set(r).size === r.length, { error: 'must not name a right twice' }),
+    /** BLAKE2b-256 of the invite's nonce: a token is redeemed once (single writer of the feed). */
+    invite: id(),
+  }),
+  /** A member with member.expel cuts a member's feed at the seq the expeller saw as its head. */
+  'member-revoke': z.strictObject({
+    mesh: id(),
+    did: did(),
+    /** The expelled feed is kept up to this seq (its head as the expeller saw it). */
+    cut: int(0, Number.MAX_SAFE_INTEGER),
   }),
   /** A provider offers a service on a port. */
   offer: z.strictObject({
@@ -54,6 +93,11 @@ export const bodySchemas = {
     proto: z.enum(['tcp', 'udp'], { error: 'must be tcp or udp' }),
     mode: z.enum(['auto', 'manual'], { error: 'must be auto or manual' }),
     leaseSeconds: int(1, MAX_LEASE_SECONDS),
+    /**
+     * Grant to the link's observed source even when the subscriber's node
+     * record lists other mesh IPs (a NATed peer); off unless set.
+     */
+    anySource: z.boolean({ error: 'must be true or false' }).optional(),
   }),
   /** A consumer subscribes to a provider's service. */
   subscribe: z.strictObject({ provider: did(), service: name() }),
@@ -84,6 +128,13 @@ export const bodySchemas = {
 export type EntryKind = keyof typeof bodySchemas;
 export const ENTRY_KINDS = Object.keys(bodySchemas) as EntryKind[];
 export type Body<K extends EntryKind> = z.output<(typeof bodySchemas)[K]>;
+
+/** The kinds membership (membership.ts) is derived from. */
+export const MEMBERSHIP_KINDS: ReadonlySet<EntryKind> = new Set<EntryKind>([
+  'mesh',
+  'member',
+  'member-revoke',
+]);
 
 export function isEntryKind(kind: unknown): kind is EntryKind {
   return typeof kind === 'string' && Object.hasOwn(bodySchemas, kind);

@@ -15,10 +15,14 @@ export const VIEWS = [
   'revocations',
   'grants',
   'ungrants',
+  'meshes',
+  'members',
+  'memberRevokes',
+  'invites',
 ] as const;
 export type ViewName = (typeof VIEWS)[number];
 
-/** A row of each view (keys: nodes by DID; offers, subscriptions, grants by entry id; the rest `target author`). */
+/** A row of each view (keys: nodes by DID; offers, subscriptions, grants, meshes, members, memberRevokes by entry id; the rest `target author`). */
 export interface ViewRowOf {
   nodes: Body<'node'> & { id: string; seq: number; ts: number };
   offers: { provider: string } & Body<'offer'> & { ts: number };
@@ -28,6 +32,11 @@ export interface ViewRowOf {
   revocations: { id: string; ts: number };
   grants: { provider: string } & Body<'grant'> & { ts: number };
   ungrants: { id: string; reason: Body<'ungrant'>['reason']; ts: number };
+  meshes: { founder: string } & Body<'mesh'> & { seq: number; ts: number };
+  members: { author: string } & Body<'member'> & { seq: number; ts: number };
+  memberRevokes: { author: string } & Body<'member-revoke'> & { seq: number; ts: number };
+  /** `nonceHash inviter` → the member entry that redeemed it. */
+  invites: { id: string; did: string; ts: number };
 }
 
 /** Reading views, whoever holds them: the journal's store, or a read-only handle. */

@@ -83,6 +83,8 @@ export interface AppendResult {
 export interface IngestResult {
   appended: number;
   duplicates: number;
+  /** Entries above an expelled member's cut, not taken (present only when some were). */
+  cut?: number;
 }
 
 export interface HeadsPage {
