@@ -82,6 +82,9 @@ export const ERROR_CODES = {
   ERR_GRANT_RATE: 'Per-subscriber or global request rate exceeded.',
   ERR_GRANT_POLICY: "The operator's policy denied, failed or timed out.",
   ERR_GRANT_SOURCE_IP: 'The observed source IP is outside the mesh CIDRs.',
+  ERR_GRANT_NOT_MEMBER: 'Closed mesh: the subscriber (or the provider) is not a member.',
+  ERR_GRANT_RECORD_IP:
+    "The link's source IP is not a mesh IP of the subscriber's node record (the offer does not allow any source).",
   ERR_GRANT_APPLY: 'Allowed, but the firewall change failed: nothing granted.',
   ERR_GRANT_REFUSED: '(consumer side) the provider refused without a code.',
   ERR_UNAVAILABLE: 'The node does not serve that (no authorizer running).',
@@ -112,7 +115,9 @@ export const ERROR_CODES = {
     'A well-formed frame at the wrong time: before the handshake, unsolicited entries, too many open requests.',
   ERR_HANDSHAKE:
     "The peer's handshake failed: bad signature, malformed DID, no common protocol version, a second hello.",
-  ERR_NOT_ALLOWED: "The mesh is closed and the peer's DID is not on the allowlist.",
+  ERR_NOT_ALLOWED:
+    'The mesh is closed and the peer is not a member, holds no valid invite and is not on the allowlist (or it was expelled).',
+  ERR_OTHER_MESH: 'The peer (or the token, or the config) names another mesh than this node belongs to.',
   ERR_BANNED: 'The peer is banned (score fell below the threshold).',
   ERR_PEER_DUPLICATE: 'A second link to a peer already linked; both ends keep the same one.',
   ERR_PEERS_FULL:
@@ -133,6 +138,22 @@ export const ERROR_CODES = {
   ERR_SANDBOX_OUTPUT: 'The result or the state is over its size limit.',
   ERR_SANDBOX_INBOX_FULL: "The process's inbox is full; the message was not queued.",
   ERR_SANDBOX_CRASH: 'A pool thread failed; the pool replaced it.',
+  // The mesh directory (docs/design.md §9)
+  ERR_NO_MESH: 'This node belongs to no mesh yet: found one (mesh found) or join one.',
+  ERR_MESH_EXISTS: 'This node already belongs to a mesh; it cannot found or join another.',
+  ERR_NO_RIGHT: 'The member lacks the right the action needs (membership rights, can()).',
+  ERR_NOT_MEMBER: 'The DID is not a member of the mesh.',
+  ERR_EXPELLED: "The feed's author was expelled: nothing after its cut is written or taken.",
+  ERR_INVITE_FORGED: 'Not an invite token, or its signature does not verify for its inviter.',
+  ERR_INVITE_EXPIRED: 'The invite token expired.',
+  ERR_INVITE_USED: 'The invite token was already redeemed.',
+  ERR_INVITE_MESH: 'The invite token is for another mesh, or not one this node issued.',
+  ERR_INVITE_RIGHTS: 'The invite offers rights its inviter does not hold.',
+  ERR_INVITE_DID: 'The invite token is bound to another DID.',
+  ERR_JOIN: 'The join failed: the inviter could not be reached or did not answer.',
+  ERR_NOT_FOUND: 'No such node, service, offer or entry (by name, DID or id prefix).',
+  ERR_AMBIGUOUS: 'A name or id prefix matches more than one: the message lists the candidates.',
+  ERR_NO_SUCH_SERVICE: 'The provider offers no such service.',
   // Runtime (the admin API's answer when a handler failed without a code)
   ERR_INTERNAL:
     'The node failed in a way it has no code for; the message says what failed. Report it: it is a bug.',
@@ -161,7 +182,7 @@ export const CLOSE_CODES = {
   notAllowed: {
     code: 4003,
     error: 'ERR_NOT_ALLOWED',
-    doc: "The mesh is closed and the peer's DID is not on the allowlist.",
+    doc: 'Closed mesh: the peer is not a member, holds no valid invite, is not on the allowlist (or was expelled).',
   },
   banned: { code: 4004, error: 'ERR_BANNED', doc: 'The peer is banned (its score fell too low).' },
   self: { code: 4005, doc: 'The node dialed itself.' },
@@ -182,6 +203,15 @@ export const CLOSE_CODES = {
     doc: 'A second link to a peer already linked: the older one stays.',
   },
   slow: { code: 4011, doc: 'The peer does not read: its send budget was exceeded.' },
+  otherMesh: {
+    code: 4012,
+    error: 'ERR_OTHER_MESH',
+    doc: 'The peer belongs to another mesh.',
+  },
+  inviteRefused: {
+    code: 4013,
+    doc: 'The invite was refused: the `joinRes` frame before the close carries the ERR_INVITE_* code.',
+  },
 } as const satisfies Record<string, { code: number; error?: ErrorCode; doc: string }>;
 
 export type CloseName = keyof typeof CLOSE_CODES;

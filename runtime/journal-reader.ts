@@ -113,7 +113,26 @@ export class JournalReader implements ViewReader {
     return bytes ? decodeEntry(bytes) : undefined;
   }
 
+  /** Entry ids starting with `prefix` (at most `limit`): resolving a short id. */
+  idsWithPrefix(prefix: string, limit = 10): string[] {
+    return idsWithPrefix(this.ids, prefix, limit);
+  }
+
   async close(): Promise<void> {
     await this.root.close();
   }
+}
+
+/** Keys of the ids database that start with `prefix`, in order, at most `limit`. */
+export function idsWithPrefix(
+  ids: Database<[string, number], string>,
+  prefix: string,
+  limit: number,
+): string[] {
+  const out: string[] = [];
+  for (const key of ids.getKeys({ start: prefix, limit })) {
+    if (!key.startsWith(prefix)) break;
+    out.push(key);
+  }
+  return out;
 }

@@ -7,6 +7,7 @@
  * ./var, everything on loopback. That is what `npm start` does.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,11 +51,20 @@ function builtinSpec(
           stateDir,
           // A node with peers to ask learns its own feed's head before it appends as itself.
           awaitSelfSync: config.gossip.peers.length > 0 && config.gossip.self_sync === 'peers',
+          meshId: config.mesh.id,
         },
         mailbox: { highWater: 8192, concurrency: 4096 },
       };
     case 'gossip':
-      return { options: { stateDir, ...gossipOptions(config.gossip) } };
+      return {
+        options: {
+          stateDir,
+          ...gossipOptions(config.gossip),
+          nodeName: config.node.name,
+          meshIp: config.node.mesh_ip,
+          version: PACKAGE_VERSION,
+        },
+      };
     case 'nft':
       return {
         options: {
@@ -96,6 +106,20 @@ function builtinSpec(
 }
 
 /** Per-actor tuning an operator may set under [actors.NAME]. */
+/** The version a node announces in its record: package.json's (dist/supervisor → the root). */
+const PACKAGE_VERSION = packageVersion();
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
 const actorTuning = z.strictObject({
   restart: oneOf(RESTARTS).optional(),
   shutdown_ms: intIn(0, 600_000).optional(),
@@ -137,6 +161,10 @@ const gossipSchema = z
       .string({ error: 'must be a URL path' })
       .regex(/^\/[A-Za-z0-9/_-]*$/, { error: 'must be a URL path' })
       .default('/gossip'),
+    /** The URL peers dial to reach this node, announced in its record ("" = built from listen). */
+    advertise: z
+      .union([z.literal(''), wsUrl()], { error: 'must be a ws:// or wss:// URL or ""' })
+      .default(''),
     /** Peers to dial, as wss:// URLs (ws:// only with insecure_plaintext, on loopback). */
     peers: z.array(wsUrl()).max(256, { error: 'must list at most 256 peers' }).default([]),
     /**
@@ -219,6 +247,11 @@ const cidr = () =>
   });
 
 const meshSchema = z.strictObject({
+  /** The mesh this node belongs to (its founding entry's id); "" = whatever the journal says. */
+  id: z
+    .string({ error: 'must be a mesh id' })
+    .regex(/^$|^[0-9a-f]{64}$/, { error: 'must be a 64-hex-digit mesh id or ""' })
+    .default(''),
   /** The mesh's address space: grants go only to source IPs inside it. */
   cidrs: z
     .array(cidr())
@@ -316,6 +349,18 @@ export const configSchema = z.strictObject({
       log_level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const).default(
         'info',
       ),
+      /** The name this node announces in its node record (default: the host name, made safe). */
+      name: z
+        .string({ error: 'must be a node name' })
+        .regex(/^[a-z][a-z0-9_]{0,31}$/, { error: 'must match ^[a-z][a-z0-9_]{0,31}$' })
+        .default(defaultNodeName()),
+      /** The node's address inside the mesh, as its record announces it ("" = the advertised host). */
+      mesh_ip: z
+        .string({ error: 'must be an IP address or ""' })
+        .refine((s) => s === '' || (isIP(s) !== 0 && !s.includes('%')), {
+          error: 'must be an IP address literal or ""',
+        })
+        .default(''),
     })
     .prefault({}),
   supervisor: z
@@ -452,6 +497,7 @@ export function supervisorInput(config: Config): SupervisorInput {
 function gossipOptions(g: Config['gossip']): Record<string, unknown> {
   return {
     listen: g.listen,
+    advertise: g.advertise,
     path: g.path,
     peers: g.peers,
     mode: g.mode,
@@ -526,6 +572,12 @@ function childSpec(
 }
 
 /** "" or host:port with an IP literal (v6 in brackets) or localhost, port 0..65535. */
+/** The host name as a node name: lower case, [a-z0-9_], starting with a letter. */
+function defaultNodeName(): string {
+  const safe = hostname().toLowerCase().split('.')[0]!.replace(/[^a-z0-9_]/g, '_');
+  return (/^[a-z]/.test(safe) ? safe : `n${safe}`).slice(0, 32) || 'node';
+}
+
 function isListenAddress(s: string): boolean {
   if (s === '') return true;
   const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(s);

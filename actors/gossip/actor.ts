@@ -41,6 +41,9 @@ export default class GossipActor extends Actor {
       unban: (req) => ({ unbanned: this.mesh?.unban(req.did) ?? false }),
       undial: (req) => this.mesh?.undial(req.url) ?? { dropped: false, reason: 'starting' },
       appended: (req) => this.mesh?.journalOnAppended(req.entries),
+      membership: (data) => this.mesh?.journalOnMembership(data),
+      invite: (req) => this.started().invite(req),
+      join: (req) => this.started().join(req.token, req.timeoutMs),
       // The consumer side of the grant flow: the authorizer asks, we carry it to the provider.
       grantNonce: (req) => this.started().grantNonce(req.provider, req.url),
       grantRequest: (req) => this.started().grantRequest(req.provider, req.rid, req.request),
@@ -119,6 +122,11 @@ export default class GossipActor extends Actor {
         return rows.map(([did, r]) => ({ did, gossip: r.gossip }));
       },
       selfSynced: async () => void (await this.ask('journal', 'selfSynced')),
+      membership: () => this.ask('journal', 'membership'),
+      signInvite: (req) => this.ask('journal', 'signInvite', req),
+      redeemInvite: (token, did) => this.ask('journal', 'redeemInvite', { token, did }),
+      setMesh: async (mesh) => void (await this.ask('journal', 'setMesh', { mesh })),
+      announce: (record) => this.ask('journal', 'announce', record),
     };
   }
 }

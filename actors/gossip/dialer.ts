@@ -21,7 +21,8 @@ export interface DialTarget {
   attempt: number;
   timer?: NodeJS.Timeout;
   socket?: WebSocket;
-  source: 'config' | 'discovered';
+  /** config: gossip.peers; discovered: a node record; join: the inviter a join dialed (trusted like config). */
+  source: 'config' | 'discovered' | 'join';
 }
 
 export interface DialerOptions {
@@ -105,6 +106,15 @@ export class Dialer {
     this.targets.delete(url);
     this.dropped.add(url);
     return { dropped: true };
+  }
+
+  /** Forget a target without remembering it as dropped (a join that failed). */
+  forget(url: string): void {
+    const d = this.targets.get(url);
+    if (!d) return;
+    clearTimeout(d.timer);
+    d.socket?.terminate();
+    this.targets.delete(url);
   }
 
   /** A link from target `url` ended: what the handshake proved is kept, and it is redialed. */

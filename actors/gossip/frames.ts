@@ -3,7 +3,11 @@
  * Formats). One frame per WebSocket text message, a JSON object with a type
  * field `t`. Binary messages are not frames.
  *
- *   hello   {t, versions, did, nonce}     first frame each way
+ *   hello   {t, versions, did, nonce, mesh?, invite?}
+ *                                         first frame each way; `mesh` the mesh id the
+ *                                         sender belongs to, `invite` a token it redeems
+ *   joinRes {t, ok, code?, reason?, mesh?, member?}
+ *                                         the inviter's answer to a hello with an invite
  *   auth    {t, version, sig}             proof of the DID over the transcript (peer.ts)
  *   vv      {t, heads, more, ids?}        version vector, in chunks; more=false ends it
  *   have    {t, heads, ids?}              push notice: these feeds grew
@@ -24,13 +28,16 @@
 import { z } from 'zod';
 import { badFrame, tooDeep } from '../../runtime/errors.js';
 import { jsonDepth } from '../../runtime/json-depth.js';
+import { MAX_TOKEN_CHARS } from '../../runtime/domain/invite.js';
 
 /**
  * Protocol versions this build speaks, newest last. Version 2 changed the
  * handshake transcript (roles, channel binding); version 1's could be
- * reflected, so it is not spoken at all.
+ * reflected, so it is not spoken at all. Version 3 added the hello's `mesh`
+ * and `invite` and the `joinRes` frame (the mesh directory); a version-2
+ * node refuses a version-3 hello as a bad frame, so a mesh upgrades whole.
  */
-export const PROTOCOL_VERSIONS: readonly number[] = [2];
+export const PROTOCOL_VERSIONS: readonly number[] = [3];
 /** Authors per vv/have frame: bounds a frame whatever the mesh's size. */
 export const MAX_HEADS_PER_FRAME = 1000;
 /**
@@ -69,6 +76,16 @@ const frameSchema = z.discriminatedUnion('t', [
     versions: z.array(z.number().int().min(1).max(1000)).min(1).max(16),
     did,
     nonce,
+    mesh: hexId.optional(),
+    invite: z.string().max(MAX_TOKEN_CHARS).optional(),
+  }),
+  z.strictObject({
+    t: z.literal('joinRes'),
+    ok: z.boolean(),
+    code: z.string().max(64).optional(),
+    reason: z.string().max(512).optional(),
+    mesh: hexId.optional(),
+    member: hexId.optional(),
   }),
   z.strictObject({
     t: z.literal('auth'),

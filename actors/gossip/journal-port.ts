@@ -5,7 +5,13 @@
  */
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import type { Entry } from '../../runtime/domain/codec.js';
-import type { IngestResult, Proof } from '../../runtime/protocol/journal.js';
+import type { Membership } from '../../runtime/domain/membership.js';
+import type {
+  IngestResult,
+  Proof,
+  Redeemed,
+  SignedInvite,
+} from '../../runtime/protocol/journal.js';
 
 /** The journal, as the gossiper uses it. */
 export interface JournalPort {
@@ -19,4 +25,17 @@ export interface JournalPort {
   /** Gossip endpoints announced in `node` records. */
   nodes(): Promise<Array<{ did: string; gossip: string }>>;
   selfSynced(): Promise<void>;
+  membership(): Promise<Membership>;
+  signInvite(req: {
+    rights?: string[];
+    expiresMs?: number;
+    for?: string;
+    endpoints: string[];
+  }): Promise<SignedInvite>;
+  redeemInvite(token: string, did: string): Promise<Redeemed>;
+  setMesh(mesh: string): Promise<void>;
+  /** This node's record; the journal appends it only if it changed. */
+  announce(record: { name: string; gossip: string; meshIp: string; version?: string }): Promise<{
+    appended: boolean;
+  }>;
 }

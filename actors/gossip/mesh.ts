@@ -6,6 +6,7 @@
  * (grant-relay.ts). The actor (actor.ts) wires it to the journal through a
  * JournalPort; nothing here touches LMDB or the key.
  */
+import { isIP } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import type { GrantRequest, GrantResult } from '../../runtime/protocol/grants.js';
@@ -14,7 +15,7 @@ import {
   E,
   MeshError,
   banned,
-  notAllowed,
+  closeCodeOf,
   peerDuplicate,
   peersFull,
 } from '../../runtime/errors.js';
@@ -32,12 +33,19 @@ import type { SyncHost } from './sync.js';
 import type { GrantPort } from './grant-relay.js';
 import type { ServerHost } from './server.js';
 import { banDuration, charge, currentScore } from './scoring.js';
-import { admission, recordsToDial } from './policy.js';
+import { admission, meshAdmission, recordsToDial } from './policy.js';
+import { JoinFlow } from './join.js';
+import type { JoinHost } from './join.js';
+import { MembershipIndex, NO_MESH } from '../../runtime/domain/membership.js';
+import type { Membership } from '../../runtime/domain/membership.js';
+import type { JoinResult } from '../../runtime/protocol/gossip.js';
+import type { SignedInvite } from '../../runtime/protocol/journal.js';
 import type { NodeRecord } from './policy.js';
 import type { Offence } from './scoring.js';
 import { Dialer } from './dialer.js';
 import { GossipServer } from './server.js';
 import { ephemeralCertificate } from './tls.js';
+import { parseHostPort } from './server.js';
 import type { TlsMaterial } from './tls.js';
 
 export type { JournalPort } from './journal-port.js';
@@ -66,9 +74,16 @@ export interface MeshOptions extends PeerLimits {
   maxDialTargets: number;
   /** New outbound connections a second, all targets together. */
   dialRatePerS: number;
+  /** This node's record (docs/design.md §9): its name, version, and where peers reach it. */
+  nodeName: string;
+  version: string;
+  /** The URL peers dial; '' derives it from `listen` when that names a concrete IP. */
+  advertise: string;
+  /** The node's mesh IP; '' takes the advertised host when it is an IP. */
+  meshIp: string;
 }
 
-export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
+export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHost {
   readonly peers = new Set<Peer>();
   readonly byDid = new Map<string, Peer>();
   readonly bans = new Map<string, { until: number; count: number; reason: string }>();
@@ -98,6 +113,14 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
   };
   /** The grant flow over our links (grant-relay.ts). */
   private readonly relay = new GrantRelay(this);
+  /** Joins, both sides (join.ts). */
+  private readonly joins: JoinFlow;
+  /** Who is in the mesh, as the journal last told it. */
+  private membership = new MembershipIndex(NO_MESH);
+  /** The record this node announces (null: no endpoint to advertise; set after listening). */
+  private record: NodeRecordBody | null = null;
+  /** The record last announced (JSON), so an unchanged one is not asked for again. */
+  private announced = '';
   /** The authorizer (provider side): set by the actor once it can ask it. */
   get grants(): GrantPort | undefined {
     return this.relay.grants;
@@ -116,16 +139,34 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
     this.dialer = new Dialer(this, { ...options, configured: options.peers.length });
     this.sync = new Sync(this, journal, options, log);
     this.selfSync = new SelfSync(this, journal, log);
+    this.joins = new JoinFlow(this, journal, log);
+  }
+
+  /** The mesh this node belongs to, or null (none: an open directory). */
+  get meshId(): string | null {
+    return this.membership.data.mesh;
+  }
+
+  /** Closed: the mesh's own rule, or gossip.mode = closed (the allowlist alone, with no mesh). */
+  private get closed(): boolean {
+    return this.membership.closed || this.options.mode === 'closed';
   }
 
   async start(): Promise<void> {
     if (this.allowlist) this.refreshAllowlist();
+    this.setMembership(await this.journal.membership());
     await this.sync.load();
     if (!this.options.insecurePlaintext) this.tls = await ephemeralCertificate();
     if (this.options.listen !== '') {
       this.server = new GossipServer(this, this.options, this.tls, this.log);
       await this.server.listen();
       this.port = this.server.port;
+    }
+    this.record = ownRecord(this.options, this.port, this.tls !== undefined);
+    if (!this.record) {
+      this.log.warn(
+        'no node record: set gossip.advertise (and node.mesh_ip) so peers can find this node',
+      );
     }
     for (const url of this.options.peers) this.dialer.add(url, 'config');
     if (this.options.peers.length === 0) void this.selfSync.confirm();
@@ -145,6 +186,60 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
   /** The journal appended these (ours or ingested): tell the peers that lack them. */
   journalOnAppended(entries: Array<{ author: string; seq: number; id?: string }>): void {
     this.sync.journalOnAppended(entries);
+  }
+
+  /**
+   * The membership changed (an invite redeemed, an expulsion): cut feeds
+   * stop being pulled past their cut, and links that the rule no longer
+   * admits close now — an expelled member's on every node.
+   */
+  journalOnMembership(data: Membership): void {
+    this.setMembership(data);
+    for (const p of this.openPeers()) {
+      const refusal = this.meshRefusal(p);
+      if (refusal) p.close(closeCodeOf(refusal), refusal.message);
+    }
+  }
+
+  private setMembership(data: Membership): void {
+    this.membership = new MembershipIndex(data);
+    this.sync.applyCuts(data.cuts);
+  }
+
+  /** Sign an invite to this mesh with our gossip endpoint in it. */
+  async invite(req: {
+    rights?: string[];
+    expiresMs?: number;
+    for?: string;
+  }): Promise<SignedInvite & { endpoints: string[] }> {
+    const endpoints = this.record ? [this.record.gossip] : [];
+    if (endpoints.length === 0) {
+      throw E.ERR_BAD_REQUEST(
+        'this node announces no gossip endpoint a joiner could dial: set gossip.advertise',
+      );
+    }
+    const signed = await this.journal.signInvite({ ...req, endpoints });
+    return { ...signed, endpoints };
+  }
+
+  /** Join the mesh of `token` through its inviter. */
+  join(token: string, timeoutMs: number): Promise<JoinResult> {
+    return this.joins.join(token, timeoutMs);
+  }
+
+  // --- JoinHost ----------------------------------------------------------------
+
+  async joinOnJoined(): Promise<void> {
+    this.journalOnMembership(await this.journal.membership());
+    void this.announce();
+  }
+
+  joinOnRedeemed(peer: Peer): void {
+    this.sync.peerOnOpen(peer);
+  }
+
+  inviteFor(url: string | undefined): string | undefined {
+    return this.joins.inviteFor(url);
   }
 
   /** Our head seq per feed. */
@@ -170,6 +265,14 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
       transport: this.tls ? 'tls1.3' : 'plaintext',
       sendBudgetBytes: this.sendBudget(),
       selfSynced: this.selfSync.synced,
+      mesh: {
+        id: this.meshId,
+        name: this.membership.data.name,
+        admission: this.closed ? 'closed' : 'open',
+        known: this.membership.data.known,
+        members: this.membership.data.members.length,
+      },
+      record: this.record ?? null,
       peers: [...this.peers].map((p) => ({
         did: p.did ?? null,
         address: p.address,
@@ -215,6 +318,27 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
 
   syncOnProgress(): void {
     this.selfSync.check();
+    if (this.selfSync.synced) void this.announce();
+  }
+
+  /**
+   * Our node record, once our own head is confirmed (an announcement from a
+   * stale copy of our feed would fork it): the journal appends it only when
+   * a field changed, so this is cheap to call on every tick.
+   */
+  private async announce(): Promise<void> {
+    const record = this.record;
+    if (!record || !this.selfSync.synced || this.stopped) return;
+    const key = `${this.meshId} ${JSON.stringify(record)}`;
+    if (key === this.announced) return;
+    this.announced = key;
+    try {
+      const r = await this.journal.announce(record);
+      if (r.appended) this.log.info({ record }, 'node record announced');
+    } catch (err) {
+      this.announced = '';
+      this.log.debug({ err: (err as Error).message }, 'node record not announced yet');
+    }
   }
 
   roomForHandshake(): boolean {
@@ -263,10 +387,9 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
     if (ban && ban.until > Date.now()) {
       return banned(ban.until);
     }
-    if (this.allowlist) {
-      this.refreshAllowlist();
-      if (!this.allowlist.has(did)) return notAllowed('not on the allowlist');
-    }
+    if (this.allowlist) this.refreshAllowlist();
+    const refusal = this.meshRefusal(peer);
+    if (refusal) return refusal;
     const existing = this.byDid.get(did);
     if (existing && existing.state === 'open') {
       // Both ends apply the same rule, so both keep the same connection: the
@@ -278,6 +401,30 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
       existing.close(CLOSE.duplicate, 'duplicate connection: replaced');
     }
     return this.makeRoom(peer);
+  }
+
+  /** The mesh's rule for this peer (policy.ts meshAdmission); marks an invite's joiner provisional. */
+  private meshRefusal(peer: Peer): MeshError | null {
+    const did = peer.did!;
+    const verdict = meshAdmission(
+      { did, mesh: peer.theirMesh, invite: peer.theirInvite, trustedDial: this.dialedTrusted(peer) },
+      {
+        meshId: this.meshId,
+        closed: this.closed,
+        membership: this.membership,
+        allowlisted: (d) => this.allowlist?.has(d) === true,
+      },
+    );
+    if (!verdict.admit) return verdict.error;
+    if (verdict.joining && peer.state === 'handshake') peer.joining = true;
+    return null;
+  }
+
+  /** A link we dialed to a configured peer or a join's inviter. */
+  private dialedTrusted(peer: Peer): boolean {
+    if (!peer.url || peer.direction !== 'out') return false;
+    const source = this.dialer.targets.get(peer.url)?.source;
+    return source === 'config' || source === 'join';
   }
 
   /** Slots (policy.ts admission): a trusted newcomer may evict; an untrusted one is capped. */
@@ -308,7 +455,7 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
 
   /** A peer we dialed from config, one whose DID a configured dial proved, or an allowlisted one. */
   private isTrusted(peer: Peer, trusted: ReadonlySet<string>): boolean {
-    if (peer.url && this.dialer.targets.get(peer.url)?.source === 'config') return true;
+    if (this.dialedTrusted(peer)) return true;
     return peer.did !== undefined && trusted.has(peer.did);
   }
 
@@ -316,8 +463,10 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
   private trustedDids(): Set<string> {
     const dids = new Set<string>();
     for (const d of this.dialer.targets.values())
-      if (d.source === 'config' && d.did) dids.add(d.did);
+      if (d.source !== 'discovered' && d.did) dids.add(d.did);
     if (this.allowlist) for (const did of this.allowlist.dids()) dids.add(did);
+    // In a mesh, its members (their records are signed by a DID the mesh admitted).
+    for (const m of this.membership.data.members) dids.add(m.did);
     return dids;
   }
 
@@ -332,11 +481,16 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
       { peer: did, address: peer.address, direction: peer.direction },
       'peer connected',
     );
+    // A joiner's frames wait for its redemption: an invite that fails gets nothing of the journal.
+    if (peer.joining) return void this.joins.redeem(peer);
     this.sync.peerOnOpen(peer);
   }
 
   peerOnFrame(peer: Peer, frame: Frame): void {
+    if (peer.joining) return;
     switch (frame.t) {
+      case 'joinRes':
+        return void this.joins.peerOnJoinRes(peer, frame);
       case 'vv':
       case 'have':
         this.sync.peerOnHeads(peer, frame.heads, frame.ids);
@@ -389,6 +543,7 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
     this.peers.delete(peer);
     if (code === CLOSE.slow) this.counters.slow++;
     this.relay.peerOnClose(peer, code);
+    this.joins.peerOnClose(peer, code, reason);
     if (peer.did && this.byDid.get(peer.did) === peer) this.byDid.delete(peer.did);
     if (peer.did) this.log.info({ peer: peer.did, code, reason }, 'peer disconnected');
     if (peer.url) this.dialer.linkOnClose(peer.url, peer.did, peer.connectedAt);
@@ -412,9 +567,11 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
     if (this.stopped) return;
     if (this.allowlist && this.refreshAllowlist()) {
       for (const p of this.openPeers()) {
-        if (!this.allowlist.has(p.did!)) p.close(CLOSE.notAllowed, 'removed from the allowlist');
+        const refusal = this.meshRefusal(p);
+        if (refusal) p.close(closeCodeOf(refusal), 'removed from the allowlist');
       }
     }
+    void this.announce();
     // A target skipped because its DID was connected inbound is dialed again
     // once that link is gone.
     this.dialer.redialIdle();
@@ -475,3 +632,30 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost {
 }
 
 export { parseHostPort } from './server.js';
+
+type NodeRecordBody = { name: string; gossip: string; meshIp: string; version: string };
+
+/**
+ * This node's record: the advertised URL (or one built from `listen` when it
+ * names a concrete IP and the port is known), the mesh IP (or the URL's host
+ * when it is an IP). Null when there is nothing a peer could dial.
+ */
+function ownRecord(o: MeshOptions, port: number, tls: boolean): NodeRecordBody | null {
+  let gossip = o.advertise;
+  if (gossip === '' && o.listen !== '' && port > 0) {
+    const { host } = parseHostPort(o.listen);
+    const concrete = isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::';
+    if (concrete) {
+      const h = isIP(host) === 6 ? `[${host}]` : host;
+      gossip = `${tls ? 'wss' : 'ws'}://${h}:${port}${o.path}`;
+    }
+  }
+  if (gossip === '') return null;
+  let meshIp = o.meshIp;
+  if (meshIp === '') {
+    const host = new URL(gossip).hostname.replace(/^\[|\]$/g, '');
+    meshIp = isIP(host) !== 0 ? host : '';
+  }
+  if (meshIp === '') return null;
+  return { name: o.nodeName, gossip, meshIp, version: o.version };
+}

@@ -67,6 +67,10 @@ const DROPPABLE = new Set(['vv', 'have']);
 /** What a Peer needs from the gossiper. */
 export interface PeerHost {
   readonly did: string;
+  /** The mesh this node belongs to (sent in our hello), or null. */
+  readonly meshId: string | null;
+  /** The invite token to present on a dial to `url` (a join), if any. */
+  inviteFor(url: string | undefined): string | undefined;
   signAuth(t: AuthTranscript): Promise<string>;
   /** After a verified handshake: null to admit, or why not. */
   admit(peer: Peer): MeshError | null;
@@ -96,6 +100,12 @@ export class Peer {
   bytesOut = 0;
   closeCode = 0;
   closeReason = '';
+  /** The mesh id the peer's hello named, if any. */
+  theirMesh: string | undefined;
+  /** The invite token the peer's hello presented, if any (it is joining through us). */
+  theirInvite: string | undefined;
+  /** Admitted on an invite, not redeemed yet: its frames wait until the redemption answers. */
+  joining = false;
   /** Sync state, owned by the gossiper. */
   readonly heads = new Map<string, number>();
   readonly ahead = new Set<string>();
@@ -153,7 +163,15 @@ export class Peer {
         if (this.state === 'handshake') this.close(CLOSE.handshakeTimeout, 'handshake timeout');
       }, limits.handshakeTimeoutMs),
     );
-    this.send({ t: 'hello', versions: [...PROTOCOL_VERSIONS], did: host.did, nonce: this.nonce });
+    const invite = direction === 'out' ? host.inviteFor(url) : undefined;
+    this.send({
+      t: 'hello',
+      versions: [...PROTOCOL_VERSIONS],
+      did: host.did,
+      nonce: this.nonce,
+      ...(host.meshId ? { mesh: host.meshId } : {}),
+      ...(invite ? { invite } : {}),
+    });
   }
 
   /**
@@ -264,6 +282,9 @@ export class Peer {
       }
       if (frame.did === this.host.did) return this.close(CLOSE.self, 'connected to itself');
       this.theirHello = frame;
+      this.theirMesh = frame.mesh;
+      // Only a dialer joins: an invite in a responder's hello means nothing.
+      if (this.direction === 'in') this.theirInvite = frame.invite;
       this.version = version;
       void this.sendAuth(frame);
       return;

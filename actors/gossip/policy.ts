@@ -6,6 +6,52 @@
  * at hosts of the attacker's choosing (a hostile review; gossip/bounds test).
  */
 import { parseGossipUrl } from '../../runtime/domain/gossip-url.js';
+import { blake2b256Hex } from '../../runtime/crypto/index.js';
+import type { MembershipIndex } from '../../runtime/domain/membership.js';
+import { E, notAllowed } from '../../runtime/errors.js';
+import type { MeshError } from '../../runtime/errors.js';
+
+const utf8 = new TextEncoder();
+
+export type MeshVerdict = { admit: true; joining?: boolean } | { admit: false; error: MeshError };
+
+/**
+ * Whether the mesh admits an authenticated peer (docs/design.md §9):
+ *  1. an expelled DID never (any mesh, any override: its feed is cut);
+ *  2. a peer naming another mesh never (ERR_OTHER_MESH, 4012);
+ *  3. a peer presenting an invite, provisionally: its token is redeemed
+ *     before it sees anything, and a bad one is refused with its own code;
+ *  4. in an open mesh, anyone;
+ *  5. in a closed one, a member, an allowlisted DID (the operator's
+ *     override), or a peer this node dialed from its config or a join.
+ */
+export function meshAdmission(
+  peer: { did: string; mesh?: string; invite?: string; trustedDial: boolean },
+  ctx: {
+    meshId: string | null;
+    closed: boolean;
+    membership: MembershipIndex;
+    allowlisted: (did: string) => boolean;
+  },
+): MeshVerdict {
+  if (ctx.membership.cutOf(peer.did) !== undefined) {
+    return { admit: false, error: notAllowed('expelled from this mesh') };
+  }
+  if (peer.mesh !== undefined && ctx.meshId !== null && peer.mesh !== ctx.meshId) {
+    return {
+      admit: false,
+      error: E.ERR_OTHER_MESH(`peer belongs to mesh ${peer.mesh.slice(0, 12)}, not ours`),
+    };
+  }
+  if (peer.invite !== undefined && ctx.meshId !== null && !ctx.membership.isMember(peer.did)) {
+    return { admit: true, joining: true };
+  }
+  if (!ctx.closed) return { admit: true };
+  if (ctx.membership.isMember(peer.did) || ctx.allowlisted(peer.did) || peer.trustedDial) {
+    return { admit: true };
+  }
+  return { admit: false, error: notAllowed('not a member of this closed mesh') };
+}
 
 /** A candidate or an open peer, as the slot rule sees it. */
 export interface SlotPeer {
@@ -67,7 +113,14 @@ export function recordsToDial(
 ): { dial: NodeRecord[]; refused: number } {
   const dial: NodeRecord[] = [];
   let refused = 0;
-  for (const r of records) {
+  // Which records first when there is room for only some: the order of
+  // BLAKE2b(self + did), a different random-looking order on every node, so
+  // each node dials its own sample and the mesh stays connected (a random
+  // graph of degree >= 2 is connected with high probability) instead of
+  // every node dialing the same few.
+  const rank = (did: string) => blake2b256Hex(utf8.encode(`${known.self} ${did}`));
+  const ordered = [...records].sort((a, b) => (rank(a.did) < rank(b.did) ? -1 : 1));
+  for (const r of ordered) {
     if (r.did === known.self || known.linked(r.did) || known.dialing(r.gossip)) continue;
     const url = parseGossipUrl(r.gossip);
     const usable =

@@ -76,6 +76,26 @@ export class Sync {
     private readonly log: Logger,
   ) {}
 
+  /** Expelled feeds: author → the seq they are cut at (nothing after it is pulled). */
+  private readonly cuts = new Map<string, number>();
+
+  /**
+   * The membership's cuts: our head of each cut feed is at most its cut
+   * (the journal truncated it), and nothing past the cut is asked for.
+   */
+  applyCuts(cuts: ReadonlyArray<{ did: string; seq: number }>): void {
+    this.cuts.clear();
+    for (const { did, seq } of cuts) {
+      this.cuts.set(did, seq);
+      const ours = this.local.get(did);
+      if (ours !== undefined && ours > seq) {
+        if (seq > 0) this.local.set(did, seq);
+        else this.local.delete(did);
+        this.localIds.delete(did);
+      }
+    }
+  }
+
   /** Our heads and stopped feeds from the journal; head ids learnt in the background. */
   async load(): Promise<void> {
     for (const [author, seq] of Object.entries(await this.journal.heads())) {
@@ -235,7 +255,7 @@ export class Sync {
     if (peer.state !== 'open') return;
     for (const author of peer.ahead) {
       if (peer.openWants.size >= this.options.maxWantsInFlight) return;
-      const theirs = peer.heads.get(author) ?? 0;
+      const theirs = Math.min(peer.heads.get(author) ?? 0, this.cuts.get(author) ?? Infinity);
       const ours = this.local.get(author) ?? 0;
       if (theirs <= ours || this.frozen.has(author)) {
         peer.ahead.delete(author);

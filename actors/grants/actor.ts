@@ -26,6 +26,9 @@ import { Consumer } from './consumer.js';
 import { ViewLookup } from './lookup.js';
 import { NonceBook } from './nonces.js';
 import { Provider } from './provider.js';
+import { resolveId, resolveNode } from './resolve.js';
+import { MembershipIndex } from '../../runtime/domain/membership.js';
+import type { Membership } from '../../runtime/domain/membership.js';
 
 /** Offers and revokes within this window share one reconcile with the executor. */
 const RECONCILE_DEBOUNCE_MS = 500;
@@ -70,13 +73,15 @@ export default class GrantsActor extends Actor {
         activations: this.activations.all(),
       }),
       offer: ({ requestId, ...body }) => this.append('offer', body, requestId),
-      subscribe: ({ requestId, ...body }) => this.append('subscribe', body, requestId),
-      approve: (req) => this.adminOnApprove(req.subscription, req.requestId),
-      revoke: (req) => this.adminOnRevoke(req.target, req.requestId),
-      activate: (req) => this.consumer.activate(req.subscription),
+      subscribe: (req) => this.adminOnSubscribe(req.provider, req.service, req.requestId),
+      approve: (req) =>
+        this.adminOnApprove(resolveId(this.views, req.subscription), req.requestId),
+      revoke: (req) => this.adminOnRevoke(resolveId(this.views, req.target), req.requestId),
+      activate: (req) => this.consumer.activate(resolveId(this.views, req.subscription)),
       challenge: (req) => this.nonces.issue(req.peer),
       authorize: (req) => this.provider.authorize(req),
       appended: (req) => this.journalOnAppended(req.entries),
+      membership: (data) => this.journalOnMembership(data),
     });
   }
 
@@ -122,6 +127,7 @@ export default class GrantsActor extends Actor {
     });
     this.provider.load();
     await this.ask('journal', 'subscribe');
+    this.lookup.membership = new MembershipIndex(await this.ask('journal', 'membership'));
     await this.provider.reconcile();
     this.timers.push(setInterval(() => void this.provider.sweep(), this.opts.sweepMs));
     this.timers.push(setInterval(() => void this.provider.reconcile(), this.opts.reconcileMs));
@@ -151,6 +157,11 @@ export default class GrantsActor extends Actor {
     if (await this.provider.journalOnAppended(entries)) this.reconcileSoon();
   }
 
+  private async journalOnMembership(data: Membership): Promise<void> {
+    this.lookup.membership = new MembershipIndex(data);
+    if (await this.provider.membershipOnChange()) this.reconcileSoon();
+  }
+
   /**
    * One reconcile for a burst of offers and revokes: each reconcile reads
    * every offer of ours, so one per entry would make a burst of N offers
@@ -166,6 +177,29 @@ export default class GrantsActor extends Actor {
   }
 
   // --- operator verbs --------------------------------------------------------
+
+  /**
+   * Subscribe to a provider's service: the provider by name, DID or DID
+   * prefix; refused unless it offers the service now (a signed entry for a
+   * service that does not exist would stay in the journal forever).
+   */
+  private adminOnSubscribe(
+    providerText: string,
+    service: string,
+    requestId?: string,
+  ): Promise<AppendResult> {
+    const provider = resolveNode(this.views, this.lookup.membership, providerText);
+    if (provider === this.me) throw E.ERR_BAD_REQUEST('subscribe: a node cannot subscribe to itself');
+    const offer = this.lookup.offerOf(provider, service);
+    if (!offer) {
+      const offered = this.lookup.servicesOf(provider);
+      throw E.ERR_NO_SUCH_SERVICE(
+        `${provider} offers no service ${JSON.stringify(service.slice(0, 64))}` +
+          (offered.length > 0 ? ` (it offers: ${offered.join(', ')})` : ' (it offers none)'),
+      );
+    }
+    return this.append('subscribe', { provider, service }, requestId);
+  }
 
   private adminOnApprove(subscription: string, requestId?: string): Promise<AppendResult> {
     const sub = this.lookup.subscription(subscription);

@@ -7,13 +7,16 @@
  *   1 ERR_GRANT_NONCE         nonce unknown, already used, expired, or issued to another peer
  *   2 ERR_GRANT_SIGNATURE     the request is malformed, or its signature does not verify under its did:key
  *   3 ERR_GRANT_DID           the request's DID is not the peer authenticated on the link
- *   4 ERR_GRANT_SUBSCRIPTION  no such subscription, or not the requester's, not to us, not for this service
- *   5 ERR_GRANT_OFFER         we offer no such service, or withdrew the offer
- *   6 ERR_GRANT_NOT_APPROVED  manual offer and no standing approval of ours
- *   7 ERR_GRANT_REVOKED       the subscriber revoked the subscription, or we revoked a grant for it
- *   8 ERR_GRANT_RATE          per-subscriber or global request rate exceeded
- *   9 ERR_GRANT_POLICY        the operator's policy denied (or failed, or timed out)
- *  10 ERR_GRANT_SOURCE_IP     the observed source IP is outside the mesh CIDRs
+ *   4 ERR_GRANT_NOT_MEMBER    closed mesh: the subscriber is not a member (or was expelled, in any mesh)
+ *   5 ERR_GRANT_SUBSCRIPTION  no such subscription, or not the requester's, not to us, not for this service
+ *   6 ERR_GRANT_OFFER         we offer no such service, or withdrew the offer
+ *   7 ERR_GRANT_NOT_APPROVED  manual offer and no standing approval of ours
+ *   8 ERR_GRANT_REVOKED       the subscriber revoked the subscription, or we revoked a grant for it
+ *   9 ERR_GRANT_RATE          per-subscriber or global request rate exceeded
+ *  10 ERR_GRANT_POLICY        the operator's policy denied (or failed, or timed out)
+ *  11 ERR_GRANT_SOURCE_IP     the observed source IP is outside the mesh CIDRs
+ *  12 ERR_GRANT_RECORD_IP     the subscriber's node record lists a mesh IP and the source is not it
+ *                             (unless the offer allows any source: NATed peers)
  */
 import { BlockList, isIP } from 'node:net';
 import { grantRequestBytes, isDid, publicKeyFromDid, verify } from '../../runtime/crypto/index.js';
@@ -40,6 +43,8 @@ export interface Offer {
   proto: 'tcp' | 'udp';
   mode: 'auto' | 'manual';
   leaseSeconds: number;
+  /** Grant the observed source even when it is not the subscriber's recorded mesh IP. */
+  anySource?: boolean;
 }
 
 /** An answer now or later: the checks await either. */
@@ -59,6 +64,10 @@ export interface GrantLookup {
   grantRevoked(subscription: string): Maybe<boolean>;
   /** The id of our approval of `subscription`, if any. */
   approval(subscription: string): Maybe<string | undefined>;
+  /** Whether `did`'s entries count in this mesh (membership.ts `counts`: a member, or an open mesh). */
+  counts(did: string): Maybe<boolean>;
+  /** The mesh IPs of `did`'s node record, if it has one. */
+  recordIps(did: string): Maybe<readonly string[] | undefined>;
 }
 
 export interface Gates {
@@ -102,6 +111,9 @@ export async function decide(
   }
   if (req.did !== seen.peerDid)
     return deny('ERR_GRANT_DID', 'request DID is not the connected peer');
+  if (!(await lookup.counts(req.did))) {
+    return deny('ERR_GRANT_NOT_MEMBER', 'the subscriber is not a member of this mesh');
+  }
   // Only an entry id can name a subscription: anything else never reaches the journal's views.
   const sub = ENTRY_ID.test(req.subscription)
     ? await lookup.subscription(req.subscription)
@@ -148,6 +160,15 @@ export async function decide(
   if (verdict?.allow !== true) return deny('ERR_GRANT_POLICY', `policy: ${verdict?.reason}`);
   if (!inMesh(mesh, seen.sourceIp)) {
     return deny('ERR_GRANT_SOURCE_IP', `source ${seen.sourceIp} is outside the mesh`);
+  }
+  if (!offer.anySource) {
+    const recorded = await lookup.recordIps(req.did);
+    if (recorded && recorded.length > 0 && !recorded.includes(seen.sourceIp)) {
+      return deny(
+        'ERR_GRANT_RECORD_IP',
+        `source ${seen.sourceIp} is not the subscriber's recorded mesh IP`,
+      );
+    }
   }
   return { allow: true, offer };
 }

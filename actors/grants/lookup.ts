@@ -9,6 +9,7 @@ import type { Entry } from '../../runtime/domain/codec.js';
 import type { ViewName, ViewReader, ViewRowOf } from '../../runtime/domain/views.js';
 import type { Service } from '../../runtime/protocol/nft.js';
 import type { GrantLookup, Offer } from './checks.js';
+import { MembershipIndex, NO_MESH } from '../../runtime/domain/membership.js';
 
 /** The journal, as the authorizer reads it. */
 export interface JournalViews extends ViewReader {
@@ -19,6 +20,8 @@ export interface JournalViews extends ViewReader {
 export class ViewLookup implements GrantLookup {
   /** Subscriptions whose grant we revoked: their access is over (check 7), renewals included. */
   private readonly revokedGrantSubs = new Set<string>();
+  /** The mesh's membership, as the journal last told it (actor.ts keeps it current). */
+  membership = new MembershipIndex(NO_MESH);
 
   constructor(
     private readonly views: JournalViews,
@@ -32,12 +35,45 @@ export class ViewLookup implements GrantLookup {
 
   /** Our current offer of `service`. */
   offer(service: string): Offer | undefined {
-    const ref = this.views.view('offersByService', `${this.me} ${service}`);
+    return this.offerOf(this.me, service);
+  }
+
+  /** `provider`'s standing offer of `service` (the latest, not withdrawn), if its entries count. */
+  offerOf(provider: string, service: string): Offer | undefined {
+    if (provider !== this.me && !this.membership.can(provider, 'service.offer')) return undefined;
+    const offer = this.offerRow(provider, service);
+    if (!offer || (provider !== this.me && this.revoked(offer.id, provider))) return undefined;
+    return offer;
+  }
+
+  /** The services `provider` offers now. */
+  servicesOf(provider: string): string[] {
+    const out: string[] = [];
+    for (const [key] of this.views.rows('offersByService')) {
+      const [p, service] = key.split(' ') as [string, string];
+      if (p === provider && this.offerOf(provider, service)) out.push(service);
+    }
+    return out;
+  }
+
+  private offerRow(provider: string, service: string): Offer | undefined {
+    const ref = this.views.view('offersByService', `${provider} ${service}`);
     if (!ref) return undefined;
     const o = this.views.view('offers', ref.offer);
     if (!o) return undefined;
     const { port, proto, mode, leaseSeconds } = o;
-    return { id: ref.offer, service: o.service, port, proto, mode, leaseSeconds };
+    const offer: Offer = { id: ref.offer, service: o.service, port, proto, mode, leaseSeconds };
+    if (o.anySource) offer.anySource = true;
+    return offer;
+  }
+
+  counts(did: string): boolean {
+    return this.membership.counts(did);
+  }
+
+  recordIps(did: string): readonly string[] | undefined {
+    const n = this.views.view('nodes', did);
+    return n ? [n.meshIp] : undefined;
   }
 
   revoked(target: string, by: string): boolean {

@@ -237,6 +237,18 @@ export class Provider {
     return true;
   }
 
+  /** The membership changed: grants to subscribers who no longer count (expelled) end now. */
+  async membershipOnChange(): Promise<boolean> {
+    let ended = false;
+    for (const g of [...this.live.values()]) {
+      if (!this.d.lookup.counts(g.subscriber)) {
+        await this.ungrant(g, 'revoked');
+        ended = true;
+      }
+    }
+    return ended;
+  }
+
   private async ungrant(g: LiveGrant, reason: 'revoked' | 'expired' | 'withdrawn'): Promise<void> {
     if (this.live.get(g.subscription) !== g) return;
     this.live.delete(g.subscription);

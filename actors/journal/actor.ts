@@ -54,6 +54,8 @@ import { sigToString } from '../../runtime/domain/codec.js';
 import type { Entry } from '../../runtime/domain/codec.js';
 import { EquivocationError } from './feed.js';
 import { Appender, appendResult } from './appender.js';
+import { Directory } from './directory.js';
+import { MEMBERSHIP_KINDS } from '../../runtime/domain/entries.js';
 import { JournalStore, MAX_RANGE } from './store.js';
 import { checkAndVerify, checkBodyJson } from './validate.js';
 import { AUDIT_IDLE_MS, SignatureAudit } from './audit.js';
@@ -77,6 +79,10 @@ export default class JournalActor extends Actor {
   private ingester!: Ingester;
   private audit!: SignatureAudit;
   private appender!: Appender;
+  private directory!: Directory;
+  /** The membership last told to subscribers (JSON), to tell only changes. */
+  private toldMembership = '';
+  private membershipScheduled = false;
   private readonly inflight = new Map<string, { digest: string; result: Promise<AppendResult> }>();
   private readonly subscribers = new Set<'gossip' | 'grants'>();
   /**
@@ -92,6 +98,8 @@ export default class JournalActor extends Actor {
   /** Appends signed again: signed behind a commit that then failed (appender.ts). */
   private readonly resealed = this.metrics.counter('journal_appends_resealed_total');
   private readonly audited = this.metrics.counter('journal_audited_total');
+  /** Entries removed from expelled feeds past their cut. */
+  private readonly truncated = this.metrics.counter('journal_cut_entries_total');
   private readonly badSignatures = this.metrics.counter('journal_bad_signatures_total');
   private readonly auditIdleMs = auditIdleOption(this.options.auditIdleMs);
 
@@ -119,6 +127,13 @@ export default class JournalActor extends Actor {
       proof: (req) => this.gossipOnProof(req),
       proofs: () => this.store.equivocations().map(proofOf),
       selfSynced: () => this.selfHeadKnown('learned from a peer'),
+      membership: () => this.store.membership().data,
+      found: (req) => this.directory.found(req),
+      signInvite: (req) => this.directory.signInvite(req),
+      redeemInvite: (req) => this.directory.redeem(req.token, req.did),
+      expel: (req) => this.directory.expel(req.did),
+      setMesh: (req) => this.directory.setMesh(req.mesh),
+      announce: (req) => this.directory.announce(req),
       forceSelfHead: () => this.selfHeadKnown('forced by the operator'),
     });
   }
@@ -135,6 +150,7 @@ export default class JournalActor extends Actor {
         this.commits.inc();
         this.appended.inc(entries.length);
         this.notify(entries);
+        this.afterCommit();
       },
       appendsOnFailed: (err, count) =>
         this.log.error({ err, entries: count }, 'append commit failed'),
@@ -162,10 +178,22 @@ export default class JournalActor extends Actor {
         this.ingested.inc(appends.length);
         this.notify(appends);
         this.audit.ingestOnCommitted(appends.some((c) => c.unverifiedSig));
+        this.afterCommit();
       },
     });
+    this.directory = new Directory(this.store, this.key, async (kind, body, requestId) =>
+      this.appendAs(kind, body, requestId, true),
+    );
+    await this.checkConfiguredMesh();
+    this.toldMembership = JSON.stringify(this.store.membership().data);
+    // Cuts that became effective while the node was down (or before a crash ended a truncation).
+    await this.onLane(() => this.truncateOverCut());
     this.log.info(
-      { did: this.key.did, feeds: Object.keys(this.store.versionVector()).length },
+      {
+        did: this.key.did,
+        feeds: Object.keys(this.store.versionVector()).length,
+        mesh: this.store.meshId(),
+      },
       'journal open',
     );
     this.audit.schedule();
@@ -191,7 +219,27 @@ export default class JournalActor extends Actor {
   private grantsOnAppend(
     req: z.output<typeof appendRequest>,
   ): Promise<AppendResult> | AppendResult {
-    const { kind, body, requestId } = req;
+    return this.appendAs(req.kind, req.body, req.requestId, false);
+  }
+
+  /**
+   * Append as this node. Membership entries come only through the directory
+   * (`internal`): a raw `append` of one would skip its rights checks.
+   */
+  private appendAs(
+    kind: string,
+    body: unknown,
+    requestId: string,
+    internal: boolean,
+  ): Promise<AppendResult> | AppendResult {
+    if (!internal && MEMBERSHIP_KINDS.has(kind as EntryKind)) {
+      throw E.ERR_BAD_REQUEST(
+        `${kind} entries are written by mesh found, invite/join and expel, not by append`,
+      );
+    }
+    if (this.store.cutAt(this.key.did) !== undefined) {
+      throw E.ERR_EXPELLED('this node was expelled from its mesh: no node takes its entries');
+    }
     if (this.awaitingSelfHead) {
       throw E.ERR_SELF_SYNC_PENDING(
         'not appending as this node until its own feed head is learned from a peer (or forced)',
@@ -225,6 +273,52 @@ export default class JournalActor extends Actor {
     const forget = () => this.inflight.delete(requestId);
     result.then(forget, forget);
     return result;
+  }
+
+  /**
+   * After every commit: if it changed the membership, truncate feeds held
+   * past a new cut and tell gossip and grants (links of expelled members
+   * close, their grants go). Coalesced: one recomputation per burst.
+   */
+  private afterCommit(): void {
+    if (this.membershipScheduled || !this.store.membershipStale()) return;
+    this.membershipScheduled = true;
+    setImmediate(() => {
+      this.membershipScheduled = false;
+      void this.onLane(() => this.truncateOverCut()).then(
+        () => this.tellMembership(),
+        (err: unknown) => this.log.error({ err }, 'truncating an expelled feed failed'),
+      );
+    });
+  }
+
+  private async truncateOverCut(): Promise<void> {
+    for (const { author, cut } of this.store.overCut()) {
+      const removed = await this.store.truncate(author, cut);
+      this.truncated.inc(removed);
+      this.log.warn({ author, cut, removed }, 'expelled feed cut: entries after its cut removed');
+    }
+  }
+
+  private tellMembership(): void {
+    const data = this.store.membership().data;
+    const json = JSON.stringify(data);
+    if (json === this.toldMembership) return;
+    this.toldMembership = json;
+    for (const s of this.subscribers) this.tell(s, 'membership', data);
+  }
+
+  /** A config naming a mesh (`mesh.id`) must name the one this journal belongs to. */
+  private async checkConfiguredMesh(): Promise<void> {
+    const configured = this.options.meshId;
+    if (typeof configured !== 'string' || configured === '') return;
+    const held = this.store.meshId();
+    if (held === null) await this.store.setMeshId(configured);
+    else if (held !== configured) {
+      throw E.ERR_OTHER_MESH(
+        `config mesh.id ${configured.slice(0, 12)} is not this journal's mesh ${held.slice(0, 12)}`,
+      );
+    }
   }
 
   private async keepProof(err: EquivocationError): Promise<void> {
@@ -300,8 +394,17 @@ export default class JournalActor extends Actor {
   }
 
   private adminOnStatus(): JournalStatus {
+    const m = this.store.membership().data;
     return {
       did: this.key.did,
+      mesh: {
+        id: m.mesh,
+        name: m.name,
+        admission: m.admission,
+        known: m.known,
+        members: m.members.length,
+        cuts: m.cuts.length,
+      },
       feeds: Object.keys(this.store.versionVector()).length,
       entries: this.store.count(),
       equivocations: this.store.equivocations().length,

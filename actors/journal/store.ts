@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
 import { E, MeshError } from '../../runtime/errors.js';
-import { JOURNAL_LAYOUT, viewPage } from '../../runtime/journal-reader.js';
+import { JOURNAL_LAYOUT, idsWithPrefix, viewPage } from '../../runtime/journal-reader.js';
 import type { ViewsDb } from '../../runtime/journal-reader.js';
 import { decodeEntry, entryId } from '../../runtime/domain/codec.js';
 import type { Entry } from '../../runtime/domain/codec.js';
@@ -359,6 +359,11 @@ export class JournalStore implements ViewReader {
     after?: string,
   ): Array<[string, ViewRowOf[V]]> {
     return viewPage(this.views, view, limit, after);
+  }
+
+  /** Entry ids starting with `prefix` (at most `limit`): resolving a short id. */
+  idsWithPrefix(prefix: string, limit = 10): string[] {
+    return idsWithPrefix(this.ids, prefix, limit);
   }
 
   /** The mesh this node belongs to, or null (an open directory of no mesh). */

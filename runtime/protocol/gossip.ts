@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { action, none, schema, trusted } from './define.js';
 import type { GrantResult } from './grants.js';
 import { grantRequestSchema } from './grants.js';
-import type { EntrySummary } from './journal.js';
+import type { EntrySummary, SignedInvite } from './journal.js';
+import type { Membership } from '../domain/membership.js';
+import { MAX_INVITE_MS, MAX_TOKEN_CHARS } from '../domain/invite.js';
 
 const DID = /^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/;
 
@@ -25,6 +27,25 @@ export const grantRequestRequest = z.strictObject({
   rid: z.string().max(64),
   request: grantRequestSchema,
 });
+
+export const inviteRequest = z.strictObject({
+  rights: z.array(z.string().max(32)).max(16).optional(),
+  expiresMs: z.number().int().min(1000).max(MAX_INVITE_MS).optional(),
+  for: z.string().regex(DID, { error: 'must be a did:key' }).optional(),
+});
+export const joinRequest = z.strictObject({
+  token: z.string().min(1).max(MAX_TOKEN_CHARS),
+  /** How long to wait for the inviter (ms). */
+  timeoutMs: z.number().int().min(100).max(600_000).default(15_000),
+});
+
+export interface JoinResult {
+  mesh: string;
+  inviter: string;
+  member: string;
+  rights: string[];
+  url: string;
+}
 
 /** One link, as `peers` lists it. */
 export interface PeerInfo {
@@ -53,6 +74,15 @@ export interface GossipStatus {
   transport: 'tls1.3' | 'plaintext';
   sendBudgetBytes: number;
   selfSynced: boolean;
+  mesh: {
+    id: string | null;
+    name: string | null;
+    admission: 'open' | 'closed';
+    known: boolean;
+    members: number;
+  };
+  /** This node's record as it announces it; null when it cannot (no endpoint to advertise). */
+  record: { name: string; gossip: string; meshIp: string; version: string } | null;
   peers: PeerInfo[];
   dialing: Array<{
     url: string;
@@ -78,6 +108,15 @@ export const gossipProtocol = {
     trusted<{ entries: EntrySummary[] }>('built by the journal from entries it committed'),
     ['journal'],
   ),
+  /** Trusted: the journal's membership, told whenever a commit changed it. */
+  membership: action<void>()(
+    trusted<Membership>('derived by the journal from entries it committed'),
+    ['journal'],
+  ),
+  /** Print an invite to this mesh: the journal signs it, with this node's gossip endpoints. */
+  invite: action<SignedInvite & { endpoints: string[] }>()(schema(inviteRequest), ['admin']),
+  /** Join a mesh with a token: dial its inviter, redeem it there, belong to its mesh. */
+  join: action<JoinResult>()(schema(joinRequest), ['admin']),
   grantNonce: action<{ rid: string; nonce: string }>()(schema(grantNonceRequest), ['grants']),
   grantRequest: action<GrantResult>()(schema(grantRequestRequest), ['grants']),
 };

@@ -4,6 +4,7 @@
  * them, results, live grants, a consumer's activations.
  */
 import { z } from 'zod';
+import type { Membership } from '../domain/membership.js';
 import type { AppendResult } from './journal.js';
 import type { EntrySummary } from './journal.js';
 import { action, none, schema, trusted } from './define.js';
@@ -87,6 +88,8 @@ export const offerRequest = z.strictObject({
   proto: text(8),
   mode: text(8),
   leaseSeconds: z.number(),
+  /** Grant the observed source even if the subscriber's record lists other mesh IPs (NAT). */
+  anySource: z.boolean().optional(),
   requestId,
 });
 export const subscribeRequest = z.strictObject({
@@ -125,6 +128,11 @@ export const grantsProtocol = {
   /** Trusted: the journal's pipelined commit notices, built by the journal itself. */
   appended: action<void>()(
     trusted<{ entries: EntrySummary[] }>('built by the journal from entries it committed'),
+    ['journal'],
+  ),
+  /** Trusted: the journal's membership, told whenever a commit changed it. */
+  membership: action<void>()(
+    trusted<Membership>('derived by the journal from entries it committed'),
     ['journal'],
   ),
 };

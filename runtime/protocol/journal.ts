@@ -10,6 +10,8 @@ import type { EntryKind } from '../domain/entries.js';
 import { VIEWS } from '../domain/views.js';
 import type { ViewName, ViewRowOf } from '../domain/views.js';
 import type { ErrorCode } from '../errors.js';
+import type { Membership } from '../domain/membership.js';
+import { MAX_INVITE_MS, MAX_TOKEN_CHARS } from '../domain/invite.js';
 import { action, none, schema, trusted } from './define.js';
 
 /** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
@@ -71,6 +73,42 @@ export const proofRequest = z.strictObject({
   entries: z.array(z.unknown()).max(2),
 });
 
+const DID = /^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/;
+const didField = () => z.string().regex(DID, { error: 'must be an Ed25519 did:key' });
+const hexId = () => z.string().regex(/^[0-9a-f]{64}$/, { error: 'must be a 64-hex-digit id' });
+/** An invite is valid a day unless the operator says otherwise. */
+export const DEFAULT_INVITE_MS = 24 * 3600_000;
+
+/** Found a mesh on this node (the name is checked by the `mesh` entry's schema). */
+export const foundRequest = z.strictObject({
+  name: z.string().max(64),
+  admission: z.enum(['closed', 'open']).default('closed'),
+});
+
+/** Sign an invite as this node; `endpoints` are the inviter's gossip URLs (gossip adds them). */
+export const signInviteRequest = z.strictObject({
+  rights: z.array(z.string().max(32)).max(16).default(['service.offer']),
+  expiresMs: z.number().int().min(1000).max(MAX_INVITE_MS).default(DEFAULT_INVITE_MS),
+  for: didField().optional(),
+  endpoints: z.array(z.string().max(256)).max(8),
+});
+
+export const redeemInviteRequest = z.strictObject({
+  token: z.string().max(MAX_TOKEN_CHARS),
+  did: didField(),
+});
+
+export const expelRequest = z.strictObject({ did: didField() });
+export const setMeshRequest = z.strictObject({ mesh: hexId() });
+
+/** This node's own record; appended only when a field differs from the stored one. */
+export const announceRequest = z.strictObject({
+  name: z.string().max(64),
+  gossip: z.string().max(256),
+  meshIp: z.string().max(64),
+  version: z.string().max(64).optional(),
+});
+
 // --- replies ---------------------------------------------------------------
 
 export interface AppendResult {
@@ -85,6 +123,24 @@ export interface IngestResult {
   duplicates: number;
   /** Entries above an expelled member's cut, not taken (present only when some were). */
   cut?: number;
+}
+
+export interface SignedInvite {
+  token: string;
+  mesh: string;
+  rights: string[];
+  expires: number;
+  for: string | null;
+  nonceHash: string;
+}
+
+export interface Redeemed {
+  mesh: string;
+  member: string;
+  did: string;
+  rights: string[];
+  /** False when the DID was already a member through this token (a retried join). */
+  fresh: boolean;
 }
 
 export interface HeadsPage {
@@ -120,6 +176,8 @@ export interface Proof {
 
 export interface JournalStatus {
   did: string;
+  /** The mesh this node belongs to (null: none, an open directory). */
+  mesh: { id: string | null; name: string | null; admission: 'open' | 'closed'; known: boolean; members: number; cuts: number };
   feeds: number;
   entries: number;
   equivocations: number;
@@ -202,6 +260,17 @@ export const journalProtocol = {
   proof: action<{ recorded: boolean }>()(schema(proofRequest), ['gossip', 'admin']),
   proofs: action<Proof[]>()(none(), ['gossip', 'admin']),
   selfSynced: action<{ head: number }>()(none(), ['gossip']),
+  /** The membership of this node's mesh (runtime/domain/membership.ts), derived from the views. */
+  membership: action<Membership>()(none(), ['gossip', 'grants', 'admin']),
+  found: action<AppendResult & { mesh: string }>()(schema(foundRequest), ['admin']),
+  signInvite: action<SignedInvite>()(schema(signInviteRequest), ['gossip']),
+  redeemInvite: action<Redeemed>()(schema(redeemInviteRequest), ['gossip']),
+  expel: action<AppendResult & { cut: number }>()(schema(expelRequest), ['admin']),
+  /** After a join: the mesh this node now belongs to (refused if it belongs to another). */
+  setMesh: action<{ mesh: string }>()(schema(setMeshRequest), ['gossip']),
+  announce: action<{ appended: boolean; id: string | null }>()(schema(announceRequest), [
+    'gossip',
+  ]),
   forceSelfHead: action<{ head: number }>()(none(), ['admin']),
 };
 

@@ -226,6 +226,8 @@ test('grant requests: decide() on mutated requests answers with a grant code, ne
     revoked: async () => false,
     grantRevoked: async () => false,
     approval: async () => undefined,
+    counts: async () => true,
+    recordIps: async () => undefined,
   };
   const gates = {
     nonce: (n: string, peer: string) => n === NONCE && peer === consumer.did,

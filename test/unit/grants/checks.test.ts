@@ -31,6 +31,7 @@ const ORDER = [
   'ERR_GRANT_NONCE',
   'ERR_GRANT_SIGNATURE',
   'ERR_GRANT_DID',
+  'ERR_GRANT_NOT_MEMBER',
   'ERR_GRANT_SUBSCRIPTION',
   'ERR_GRANT_OFFER',
   'ERR_GRANT_NOT_APPROVED',
@@ -38,6 +39,7 @@ const ORDER = [
   'ERR_GRANT_RATE',
   'ERR_GRANT_POLICY',
   'ERR_GRANT_SOURCE_IP',
+  'ERR_GRANT_RECORD_IP',
 ] as const;
 type Code = (typeof ORDER)[number];
 
@@ -70,6 +72,10 @@ class World {
   /** nonce → the peer it was issued to (consumed at first use, like NonceBook). */
   nonces = new Map<string, string>();
   rateOk = true;
+  /** DIDs that count in the mesh (membership); everyone when null (an open mesh). */
+  members: Set<string> | null = null;
+  /** A node record's mesh IPs per DID. */
+  records = new Map<string, string[]>();
   policy: (input: PolicyInput) => Promise<{ allow: boolean; reason: string }> = async () => ({
     allow: true,
     reason: 'ok',
@@ -105,6 +111,14 @@ class World {
       grantRevoked: async (subscription) => {
         this.calls.push(`revoked grant of ${subscription}`);
         return this.revokedGrants.has(subscription);
+      },
+      counts: async (did) => {
+        this.calls.push(`counts ${did}`);
+        return this.members === null || this.members.has(did);
+      },
+      recordIps: async (did) => {
+        this.calls.push(`record ${did}`);
+        return this.records.get(did);
       },
     };
   }
@@ -507,6 +521,37 @@ test('inMesh: CIDR edges for both families', () => {
 });
 
 // ---------------------------------------------------------------------------
+// 4 ERR_GRANT_NOT_MEMBER, 12 ERR_GRANT_RECORD_IP
+
+test('ERR_GRANT_NOT_MEMBER: a closed mesh refuses a subscriber that is not a member', async () => {
+  const w = new World();
+  w.members = new Set([provider.did]);
+  refused(await run(w, signed(w)), 'ERR_GRANT_NOT_MEMBER', 'outsider');
+  w.members.add(consumer.did);
+  assert.ok((await run(w, signed(w))).allow, 'a member is granted');
+});
+
+test("ERR_GRANT_RECORD_IP: a source that is not the subscriber's recorded mesh IP", async () => {
+  const w = new World();
+  w.records.set(consumer.did, ['10.9.9.9']);
+  refused(await run(w, signed(w), { sourceIp: IN_MESH_IP }), 'ERR_GRANT_RECORD_IP', 'other IP');
+  w.records.set(consumer.did, [IN_MESH_IP]);
+  assert.ok((await run(w, signed(w), { sourceIp: IN_MESH_IP })).allow, 'the recorded IP is granted');
+});
+
+test('an offer with anySource grants a NATed source its record does not list', async () => {
+  const w = new World();
+  w.records.set(consumer.did, ['10.9.9.9']);
+  w.offers.get('web')!.anySource = true;
+  assert.ok((await run(w, signed(w), { sourceIp: IN_MESH_IP })).allow);
+});
+
+test('no node record: the observed source is all there is to check', async () => {
+  const w = new World();
+  assert.ok((await run(w, signed(w), { sourceIp: IN_MESH_IP })).allow);
+});
+
+// ---------------------------------------------------------------------------
 // Order
 
 /**
@@ -525,6 +570,10 @@ const BREAK: Record<Code, Breaker> = {
     return {};
   },
   ERR_GRANT_DID: () => ({ seen: { peerDid: other.did } }),
+  ERR_GRANT_NOT_MEMBER: (w) => {
+    w.members = new Set([provider.did]);
+    return {};
+  },
   ERR_GRANT_SUBSCRIPTION: (w) => {
     w.subs.get(SUB)!.provider = other.did;
     return {};
@@ -550,6 +599,10 @@ const BREAK: Record<Code, Breaker> = {
     return {};
   },
   ERR_GRANT_SOURCE_IP: () => ({ seen: { sourceIp: '192.0.2.1' } }),
+  ERR_GRANT_RECORD_IP: (w) => {
+    w.records.set(consumer.did, ['10.9.9.9']);
+    return {};
+  },
 };
 
 /** Build a request broken by `codes`; DID breaks need the nonce issued to the claimed peer. */
@@ -592,6 +645,7 @@ test('a refusal stops the checks: later lookups and gates are never consulted', 
     ERR_GRANT_NONCE: (c) => c === 'nonce',
     ERR_GRANT_SIGNATURE: (c) => c === 'nonce',
     ERR_GRANT_DID: (c) => c === 'nonce',
+    ERR_GRANT_NOT_MEMBER: (c) => c.startsWith('counts'),
     ERR_GRANT_SUBSCRIPTION: (c) => c.startsWith('subscription'),
     ERR_GRANT_OFFER: (c) => c.startsWith('revoked'),
     ERR_GRANT_NOT_APPROVED: (c) => c.startsWith('approval'),
@@ -599,6 +653,7 @@ test('a refusal stops the checks: later lookups and gates are never consulted', 
     ERR_GRANT_RATE: (c) => c.startsWith('rate'),
     ERR_GRANT_POLICY: (c) => c === 'policy',
     ERR_GRANT_SOURCE_IP: (c) => c === 'policy',
+    ERR_GRANT_RECORD_IP: (c) => c.startsWith('record'),
   };
   for (const code of ORDER) {
     const { d, w } = await decideBroken([code]);
