@@ -165,6 +165,7 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     this.record = ownRecord(this.options, this.port, this.tls !== undefined);
     if (!this.record) {
       this.log.warn(
+        { listen: this.options.listen },
         'no node record: set gossip.advertise (and node.mesh_ip) so peers can find this node',
       );
     }
