@@ -60,7 +60,7 @@ function builtinSpec(
         options: {
           stateDir,
           ...gossipOptions(config.gossip),
-          nodeName: config.node.name,
+          nodeName: config.node.name === '' ? defaultNodeName() : config.node.name,
           meshIp: config.node.mesh_ip,
           version: PACKAGE_VERSION,
         },
@@ -349,11 +349,11 @@ export const configSchema = z.strictObject({
       log_level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const).default(
         'info',
       ),
-      /** The name this node announces in its node record (default: the host name, made safe). */
+      /** The name this node announces in its node record ("" = the host name, made safe). */
       name: z
         .string({ error: 'must be a node name' })
-        .regex(/^[a-z][a-z0-9_]{0,31}$/, { error: 'must match ^[a-z][a-z0-9_]{0,31}$' })
-        .default(defaultNodeName()),
+        .regex(/^$|^[a-z][a-z0-9_]{0,31}$/, { error: 'must match ^[a-z][a-z0-9_]{0,31}$ or be ""' })
+        .default(''),
       /** The node's address inside the mesh, as its record announces it ("" = the advertised host). */
       mesh_ip: z
         .string({ error: 'must be an IP address or ""' })

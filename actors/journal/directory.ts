@@ -121,7 +121,7 @@ export class Directory {
     if (membership.cutOf(did) !== undefined) {
       throw E.ERR_EXPELLED(`${did} was expelled from this mesh`);
     }
-    this.checkCanInvite(p.rights, ERR_RIGHTS);
+    this.checkCanInvite(p.rights, REDEEMING);
     const body: Body<'member'> = { mesh, did, rights: p.rights, invite: invite.nonceHash };
     let result: AppendResult;
     try {
@@ -207,4 +207,5 @@ export class Directory {
   }
 }
 
-const ERR_RIGHTS = 'rights' as const;
+/** checkCanInvite at redemption: the refusal is the joiner's ERR_INVITE_RIGHTS. */
+const REDEEMING = 'rights' as const;

@@ -114,7 +114,7 @@ test('entries already stored (same id) are skipped and counted: ingest is idempo
   const mem = new MemoryFeeds();
   mem.take(a.entries.slice(0, 3));
   const again = mem.take(a.entries.slice(0, 3));
-  assert.equal(again, { appends: [], duplicates: 3 });
+  assert.equal(again, { appends: [], duplicates: 3, cut: 0 });
   const overlap = mem.take(a.entries); // 1-3 known, 4-5 new
   assert.is(overlap.duplicates, 3);
   assert.equal(

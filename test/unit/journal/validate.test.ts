@@ -183,6 +183,9 @@ test('ERR_UNKNOWN_KIND: a kind outside ENTRY_KINDS, including Object.prototype n
   assert.equal([...ENTRY_KINDS].sort(), [
     'approve',
     'grant',
+    'member',
+    'member-revoke',
+    'mesh',
     'node',
     'offer',
     'revoke',

@@ -100,6 +100,7 @@ test('[gossip] defaults: open mesh on loopback, bounded frames, peers, rate and 
   const g = parseConfig({}).gossip;
   assert.equal(g, {
     listen: '127.0.0.1:7946',
+    advertise: '',
     path: '/gossip',
     peers: [],
     insecure_plaintext: false,
