@@ -153,3 +153,9 @@ export interface TraceRecord {
   /** 'ok' or the error code it was answered with. */
   outcome: string;
 }
+
+/**
+ * `meshnode init --new-mesh NAME` leaves this file in the state directory;
+ * the journal founds the mesh at its first start and removes it.
+ */
+export const FOUND_REQUEST_FILE = 'found-mesh.json';

@@ -3,15 +3,57 @@
  * fixed columns, fits 80 columns; anything without a renderer is printed as
  * indented JSON.
  */
+import {
+  renderMembers,
+  renderMembership,
+  renderNodes,
+  renderServices,
+  renderSubscriptions,
+} from './cli-directory.js';
+
 export function render(command: string, result: unknown): string {
   switch (command) {
+    case 'nodes':
+      return renderNodes(result as Parameters<typeof renderNodes>[0]);
+    case 'services':
+      return renderServices(result as Parameters<typeof renderServices>[0]);
+    case 'subscriptions':
+      return renderSubscriptions(result as Parameters<typeof renderSubscriptions>[0]);
+    case 'members':
+      return renderMembers(result as Parameters<typeof renderMembers>[0]);
+    case 'mesh show':
+      return renderMembership(result as Parameters<typeof renderMembership>[0]);
+    case 'mesh found': {
+      const r = result as { mesh: string };
+      return `founded mesh ${r.mesh}\ninvite nodes with: meshnode invite\n`;
+    }
+    case 'invite': {
+      const r = result as { token: string; expires: number; rights: string[]; for: string | null };
+      return `${r.token}\n\nrights ${r.rights.join(',') || '-'}, expires ${new Date(r.expires).toISOString()}${r.for ? `, only for ${r.for}` : ''}\non the new node: meshnode join <token>\n`;
+    }
+    case 'join': {
+      const r = result as { mesh: string; inviter: string; rights: string[] };
+      return `joined mesh ${r.mesh}\ninvited by ${r.inviter}, rights ${r.rights.join(',') || '-'}\n`;
+    }
+    case 'expel': {
+      const r = result as { cut: number; id: string };
+      return `expelled: feed cut at seq ${r.cut} (entry ${r.id.slice(0, 12)})\n`;
+    }
     case 'status':
       return renderStatus(result as StatusResult);
     case 'actors':
       return renderActors(result as ActorRow[]);
     case 'init': {
-      const r = result as { did: string; keyFile: string; created: boolean };
-      return `${r.created ? 'created' : 'kept'} ${r.keyFile}\n${r.did}\n`;
+      const r = result as {
+        did: string;
+        keyFile: string;
+        created: boolean;
+        newMesh?: { name: string; admission: string };
+      };
+      const mesh = r.newMesh
+        ? `mesh ${r.newMesh.name} (${r.newMesh.admission}) is founded when the node first starts\n`
+        : '';
+      return `${r.created ? 'created' : 'kept'} ${r.keyFile}\n${r.did}\n${mesh}`;
     }
     default:
       return `${JSON.stringify(result, null, 2)}\n`;

@@ -14,7 +14,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MeshError } from '../runtime/errors.js';
+import { E, MeshError } from '../runtime/errors.js';
+import { FOUND_REQUEST_FILE } from '../runtime/types.js';
+import { pickMember, withLinks } from './cli-directory.js';
+import type { NodesPage, PeersAnswer } from './cli-directory.js';
 import { AdminClient } from './admin-client.js';
 import { adminSocketPath, loadConfig } from './config.js';
 import { render } from './cli-render.js';
@@ -35,12 +38,107 @@ interface Command {
     args: string[],
     values: Record<string, string | boolean | undefined>,
   ) => [string, Record<string, unknown>];
+  /** A command that needs more than one call (it gets the connected client). */
+  run?: (
+    call: (method: string, params: Record<string, unknown>) => Promise<unknown>,
+    args: string[],
+    values: Record<string, string | boolean | undefined>,
+  ) => Promise<unknown>;
+}
+
+/** Paging options of the catalog commands. */
+const PAGING = { limit: { type: 'string' }, after: { type: 'string' } } as const;
+
+function page(what: string, v: Record<string, string | boolean | undefined>): Record<string, unknown> {
+  return {
+    what,
+    limit: Number(v.limit ?? 1000),
+    ...(typeof v.after === 'string' ? { after: v.after } : {}),
+  };
 }
 
 const COMMANDS: Record<string, Command> = {
   init: {
-    usage: 'init [--config FILE]',
-    summary: 'create the state directory and the node key (0600)',
+    usage: 'init [--config FILE] [--new-mesh NAME [--open]]',
+    summary: 'create the state directory and the node key (0600); found a mesh at first start',
+    options: { 'new-mesh': { type: 'string' }, open: { type: 'boolean' } },
+  },
+  'mesh found': {
+    usage: 'mesh found NAME [--open]',
+    summary: 'found a mesh on this node (closed unless --open)',
+    args: ['name'],
+    options: { open: { type: 'boolean' } },
+    request: ([n], v) => ['mesh.found', { name: n, admission: v.open ? 'open' : 'closed' }],
+  },
+  'mesh show': {
+    usage: 'mesh show',
+    summary: 'the mesh this node belongs to: id, name, admission, founder, counts',
+    request: () => ['membership', {}],
+  },
+  invite: {
+    usage: 'invite [--rights R,...] [--expires 24h] [--for DID]',
+    summary: 'print a single-use invite token to this mesh',
+    options: { rights: { type: 'string' }, expires: { type: 'string' }, for: { type: 'string' } },
+    request: (_a, v) => [
+      'invite',
+      {
+        ...(typeof v.rights === 'string'
+          ? { rights: v.rights.split(',').map((r) => r.trim()).filter(Boolean) }
+          : {}),
+        ...(typeof v.expires === 'string' ? { expiresMs: durationMs(v.expires) } : {}),
+        ...(typeof v.for === 'string' ? { for: v.for } : {}),
+      },
+    ],
+  },
+  join: {
+    usage: 'join TOKEN [--timeout 15s]',
+    summary: "join a mesh: dial the token's inviter and redeem it",
+    args: ['token'],
+    options: { timeout: { type: 'string' } },
+    request: ([t], v) => [
+      'join',
+      { token: t, ...(typeof v.timeout === 'string' ? { timeoutMs: durationMs(v.timeout) } : {}) },
+    ],
+  },
+  members: {
+    usage: 'members',
+    summary: 'members of the mesh: rights, who invited whom, who was expelled',
+    request: () => ['catalog', { what: 'members' }],
+  },
+  expel: {
+    usage: 'expel DID|NAME',
+    summary: "expel a member: its feed is cut on every node, its links and grants end",
+    args: ['member'],
+    run: async (call, [who]) => {
+      const members = (await call('catalog', { what: 'members' })) as {
+        rows: Array<{ did: string; name: string | null; expelled: unknown }>;
+      };
+      return call('expel', { did: pickMember(members.rows, who!) });
+    },
+  },
+  nodes: {
+    usage: 'nodes [--limit N] [--after DID]',
+    summary: 'nodes of the mesh: name, DID, endpoint, mesh IP, version, link state, lag',
+    options: PAGING,
+    run: async (call, _a, v) => {
+      const [nodes, peers] = await Promise.all([
+        call('catalog', page('nodes', v)),
+        call('peers', {}).catch(() => null),
+      ]);
+      return withLinks(nodes as NodesPage, peers as PeersAnswer | null);
+    },
+  },
+  services: {
+    usage: 'services [--limit N] [--after OFFER]',
+    summary: "every offer in the mesh, and this node's subscription to each",
+    options: PAGING,
+    request: (_a, v) => ['catalog', page('services', v)],
+  },
+  subscriptions: {
+    usage: 'subscriptions [--limit N] [--after ID]',
+    summary: "this node's subscriptions, and others' to its offers, with approval state",
+    options: PAGING,
+    request: (_a, v) => ['catalog', page('subscriptions', v)],
   },
   start: { usage: 'start [--config FILE]', summary: 'run the node in the foreground' },
   status: { usage: 'status', summary: 'node and actor states', request: () => ['status', {}] },
@@ -85,7 +183,7 @@ const COMMANDS: Record<string, Command> = {
     ],
   },
   subscribe: {
-    usage: 'subscribe --provider DID --service NAME',
+    usage: 'subscribe --provider NAME|DID --service NAME',
     summary: "subscribe to a provider's service",
     options: { provider: { type: 'string' }, service: { type: 'string' } },
     request: (_a, v) => ['subscribe', { provider: v.provider, service: v.service }],
@@ -164,6 +262,15 @@ const COMMANDS: Record<string, Command> = {
   stop: { usage: 'stop', summary: 'stop the node gracefully', request: () => ['stop', {}] },
 };
 
+/** A duration as admins write them: 90s, 30m, 24h, 7d. */
+const DURATION = /^(\d{1,9})(s|m|h|d)$/;
+
+function durationMs(text: string): number {
+  const m = DURATION.exec(text);
+  if (!m) return NaN;
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's']!;
+}
+
 /** Options that take a whole number; anything else is a usage error, not a request the node refuses. */
 const NUMERIC_OPTIONS = ['port', 'lease', 'after', 'limit', 'count', 'ms'];
 
@@ -177,7 +284,9 @@ const GLOBAL_OPTIONS = {
 export async function main(argv: string[]): Promise<number> {
   const [first, second] = argv;
   const name =
-    first === 'journal' && second && !second.startsWith('-') ? `journal ${second}` : first;
+    (first === 'journal' || first === 'mesh') && second && !second.startsWith('-')
+      ? `${first} ${second}`
+      : first;
   // Known before parsing, so even a usage error is answered as an envelope.
   const json = argv.includes('--json');
   if (name === undefined) return usageError('no command', json);
@@ -212,7 +321,9 @@ export async function main(argv: string[]): Promise<number> {
       cmd,
     );
   }
-  const badNumber = NUMERIC_OPTIONS.find(
+  // `--after` is a number for journal tail, a key (DID, id) for the catalog commands.
+  const numeric = name === 'journal tail' ? NUMERIC_OPTIONS : NUMERIC_OPTIONS.filter((o) => o !== 'after');
+  const badNumber = numeric.find(
     (o) => typeof values[o] === 'string' && !/^\d{1,15}$/.test(values[o] as string),
   );
   if (badNumber) return usageError(`--${badNumber} must be a whole number`, json, cmd);
@@ -223,7 +334,19 @@ export async function main(argv: string[]): Promise<number> {
     const { runDaemon } = await import('./daemon.js');
     return runDaemon(configPath ? { configPath } : {});
   }
-  if (name === 'init') return report(json, () => init(configPath), 'init');
+  if (name === 'init') {
+    const newMesh = values['new-mesh'];
+    const found =
+      typeof newMesh === 'string'
+        ? { name: newMesh, admission: values.open ? ('open' as const) : ('closed' as const) }
+        : undefined;
+    return report(json, () => init(configPath, found), 'init');
+  }
+  for (const o of ['expires', 'timeout']) {
+    if (typeof values[o] === 'string' && !DURATION.test(values[o] as string)) {
+      return usageError(`--${o} must be a duration like 90s, 30m, 24h or 7d`, json, cmd);
+    }
+  }
   if (name === 'console') {
     let socket: string;
     try {
@@ -238,12 +361,15 @@ export async function main(argv: string[]): Promise<number> {
     (o) => ['service', 'port', 'provider'].includes(o) && values[o] === undefined,
   );
   if (missing) return usageError(`--${missing} is required`, json, cmd);
-  const [method, params] = cmd.request!(parsed.positionals, values);
   return report(
     json,
     async () => {
       const client = await AdminClient.connect(await socketFor(values));
       try {
+        if (cmd.run) {
+          return await cmd.run((m, p) => client.call(m, p), parsed.positionals, values);
+        }
+        const [method, params] = cmd.request!(parsed.positionals, values);
         return await client.call(method, params);
       } finally {
         client.close();
@@ -281,8 +407,15 @@ async function socketFor(values: Record<string, string | boolean | undefined>): 
   return adminSocketPath(loadConfig(values.config as string | undefined));
 }
 
-/** State directory (0700) and node key (0600); an existing key is kept, never replaced. */
-async function init(configPath: string | undefined): Promise<Record<string, unknown>> {
+/**
+ * State directory (0700) and node key (0600); an existing key is kept, never
+ * replaced. `--new-mesh` leaves a founding request the journal carries out
+ * at the node's first start (only the journal writer appends).
+ */
+async function init(
+  configPath: string | undefined,
+  found?: { name: string; admission: 'open' | 'closed' },
+): Promise<Record<string, unknown>> {
   const { generateKeyPair, readKeyFile, writeKeyFile } = await import('../runtime/crypto/index.js');
   const config = loadConfig(configPath);
   const stateDir = resolve(config.node.state_dir);
@@ -292,7 +425,13 @@ async function init(configPath: string | undefined): Promise<Record<string, unkn
   const key = created ? generateKeyPair() : await readKeyFile(keyPath);
   if (created) await writeKeyFile(keyPath, key);
   if (configPath && !existsSync(configPath)) writeFileSync(configPath, '', { mode: 0o640 });
-  return { stateDir, keyFile: keyPath, did: key.did, created };
+  if (found) {
+    if (!/^[a-z][a-z0-9_]{0,31}$/.test(found.name)) {
+      throw E.ERR_BAD_REQUEST('--new-mesh NAME must match ^[a-z][a-z0-9_]{0,31}$');
+    }
+    writeFileSync(join(stateDir, FOUND_REQUEST_FILE), `${JSON.stringify(found)}\n`, { mode: 0o600 });
+  }
+  return { stateDir, keyFile: keyPath, did: key.did, created, ...(found ? { newMesh: found } : {}) };
 }
 
 function usage(): string {

@@ -18,7 +18,7 @@
  *    the same transaction as the entry, so a retry after a crash or timeout
  *    gets the same entry back.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
@@ -36,10 +36,12 @@ import {
 import type { AuthTranscript, KeyPair } from '../../runtime/crypto/index.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import { E, invalidOption } from '../../runtime/errors.js';
-import { VIEW_PAGE_ROWS } from '../../runtime/types.js';
+import { FOUND_REQUEST_FILE, VIEW_PAGE_ROWS } from '../../runtime/types.js';
 import { journalProtocol } from '../../runtime/protocol/journal.js';
 import type {
   AppendResult,
+  CatalogAnswer,
+  catalogRequest,
   HeadsPage,
   JournalStatus,
   Proof,
@@ -55,6 +57,7 @@ import type { Entry } from '../../runtime/domain/codec.js';
 import { EquivocationError } from './feed.js';
 import { Appender, appendResult } from './appender.js';
 import { Directory } from './directory.js';
+import { Catalog } from './catalog.js';
 import { MEMBERSHIP_KINDS } from '../../runtime/domain/entries.js';
 import { JournalStore, MAX_RANGE } from './store.js';
 import { checkAndVerify, checkBodyJson } from './validate.js';
@@ -83,6 +86,8 @@ export default class JournalActor extends Actor {
   /** The membership last told to subscribers (JSON), to tell only changes. */
   private toldMembership = '';
   private membershipScheduled = false;
+  /** Where `meshnode init --new-mesh` leaves a founding request. */
+  private foundRequest = '';
   private readonly inflight = new Map<string, { digest: string; result: Promise<AppendResult> }>();
   private readonly subscribers = new Set<'gossip' | 'grants'>();
   /**
@@ -128,6 +133,7 @@ export default class JournalActor extends Actor {
       proofs: () => this.store.equivocations().map(proofOf),
       selfSynced: () => this.selfHeadKnown('learned from a peer'),
       membership: () => this.store.membership().data,
+      catalog: (req) => this.adminOnCatalog(req),
       found: (req) => this.directory.found(req),
       signInvite: (req) => this.directory.signInvite(req),
       redeemInvite: (req) => this.directory.redeem(req.token, req.did),
@@ -185,6 +191,8 @@ export default class JournalActor extends Actor {
       this.appendAs(kind, body, requestId, true),
     );
     await this.checkConfiguredMesh();
+    this.foundRequest = join(stateDir, FOUND_REQUEST_FILE);
+    if (!this.awaitingSelfHead) await this.foundRequested();
     this.toldMembership = JSON.stringify(this.store.membership().data);
     // Cuts that became effective while the node was down (or before a crash ended a truncation).
     await this.onLane(() => this.truncateOverCut());
@@ -384,13 +392,46 @@ export default class JournalActor extends Actor {
     const head = this.store.head(this.key.did)?.seq ?? 0;
     if (this.awaitingSelfHead) this.log.info({ head, how }, 'own feed head known: appends open');
     this.awaitingSelfHead = false;
+    void this.foundRequested();
     return { head };
+  }
+
+  /** Carry out a founding `init --new-mesh` asked for, once appends are open. */
+  private async foundRequested(): Promise<void> {
+    if (!this.foundRequest || !existsSync(this.foundRequest)) return;
+    try {
+      if (this.store.meshId() === null) {
+        const req = JSON.parse(readFileSync(this.foundRequest, 'utf8')) as {
+          name: string;
+          admission: 'open' | 'closed';
+        };
+        const r = await this.directory.found({ name: req.name, admission: req.admission });
+        this.log.info({ mesh: r.mesh, name: req.name }, 'mesh founded (init --new-mesh)');
+      }
+      unlinkSync(this.foundRequest);
+    } catch (err) {
+      this.log.error({ err }, 'the founding asked by init --new-mesh failed; run mesh found');
+    }
   }
 
   private anyOnView(req: z.output<typeof viewRequest>): ViewAnswer {
     // A page of at most VIEW_PAGE_ROWS (runtime/view-pages.ts reads them all).
     if (req.key === undefined) return this.store.viewAll(req.view, VIEW_PAGE_ROWS, req.after);
     return this.store.view(req.view, req.key) ?? null;
+  }
+
+  private adminOnCatalog(req: z.output<typeof catalogRequest>): CatalogAnswer {
+    const c = new Catalog(this.store, this.store.membership(), this.key.did);
+    switch (req.what) {
+      case 'nodes':
+        return c.nodes(req.after, req.limit);
+      case 'services':
+        return c.services(req.after, req.limit);
+      case 'subscriptions':
+        return c.subscriptions(req.after, req.limit);
+      case 'members':
+        return c.members();
+    }
   }
 
   private adminOnStatus(): JournalStatus {

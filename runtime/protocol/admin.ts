@@ -66,6 +66,14 @@ export const FORWARDS: Readonly<Record<string, Forward>> = {
   'journal.heads': forward('journal', 'heads'),
   'journal.status': forward('journal', 'status'),
   'journal.forceSelfHead': forward('journal', 'forceSelfHead', true),
+  // The mesh directory (docs/design.md §9).
+  'mesh.found': forward('journal', 'found'),
+  membership: forward('journal', 'membership'),
+  catalog: forward('journal', 'catalog'),
+  invite: forward('gossip', 'invite'),
+  join: forward('gossip', 'join'),
+  // Cuts a member's feed on every node: no undo but a new invite to a new key.
+  expel: forward('journal', 'expel', true),
   'nft.list': forward('nft', 'list'),
   'nft.status': forward('nft', 'status'),
   'nft.plan': forward('nft', 'plan'),

@@ -109,6 +109,15 @@ export const announceRequest = z.strictObject({
   version: z.string().max(64).optional(),
 });
 
+/** Most rows in one catalog page. */
+export const MAX_CATALOG_PAGE = 10_000;
+
+export const catalogRequest = z.strictObject({
+  what: z.enum(['nodes', 'services', 'subscriptions', 'members']),
+  after: z.string().max(MAX_KEY).optional(),
+  limit: z.number().int().min(1).max(MAX_CATALOG_PAGE).default(1000),
+});
+
 // --- replies ---------------------------------------------------------------
 
 export interface AppendResult {
@@ -124,6 +133,64 @@ export interface IngestResult {
   /** Entries above an expelled member's cut, not taken (present only when some were). */
   cut?: number;
 }
+
+/** One page of the directory (actors/journal/catalog.ts). */
+export interface CatalogPage<R> {
+  rows: R[];
+  /** Pass as `after` for the next page; null at the end. */
+  next: string | null;
+}
+
+export interface NodeRow {
+  did: string;
+  name: string;
+  gossip: string;
+  meshIp: string;
+  version: string | null;
+  announcedAt: number;
+  member: boolean;
+  self: boolean;
+}
+
+export interface ServiceRow {
+  offer: string;
+  provider: string;
+  providerName: string | null;
+  service: string;
+  port: number;
+  proto: 'tcp' | 'udp';
+  mode: 'auto' | 'manual';
+  leaseSeconds: number;
+  anySource: boolean;
+  /** This node's subscription to it, if any. */
+  subscription: { id: string; state: SubscriptionRow['state'] } | null;
+}
+
+export interface SubscriptionRow {
+  id: string;
+  direction: 'mine' | 'to me';
+  subscriber: string;
+  subscriberName: string | null;
+  provider: string;
+  providerName: string | null;
+  service: string;
+  state: 'auto' | 'pending' | 'approved' | 'revoked' | 'no offer';
+  subscribedAt: number;
+}
+
+export interface MemberRow {
+  did: string;
+  name: string | null;
+  rights: string[];
+  invitedBy: string | null;
+  invitedByName: string | null;
+  entry: string;
+  since: number;
+  /** Set for an expelled member: who expelled it and where its feed is cut. */
+  expelled: { by: string; cut: number } | null;
+}
+
+export type CatalogAnswer = CatalogPage<NodeRow | ServiceRow | SubscriptionRow | MemberRow>;
 
 export interface SignedInvite {
   token: string;
@@ -262,6 +329,8 @@ export const journalProtocol = {
   selfSynced: action<{ head: number }>()(none(), ['gossip']),
   /** The membership of this node's mesh (runtime/domain/membership.ts), derived from the views. */
   membership: action<Membership>()(none(), ['gossip', 'grants', 'admin']),
+  /** A page of the directory: nodes, services, subscriptions (mine and to me), members. */
+  catalog: action<CatalogAnswer>()(schema(catalogRequest), ['admin']),
   found: action<AppendResult & { mesh: string }>()(schema(foundRequest), ['admin']),
   signInvite: action<SignedInvite>()(schema(signInviteRequest), ['gossip']),
   redeemInvite: action<Redeemed>()(schema(redeemInviteRequest), ['gossip']),

@@ -13,7 +13,7 @@ import { authBytes, sign } from '../../runtime/crypto/index.js';
 import type { AuthTranscript, HandshakeRole, KeyPair } from '../../runtime/crypto/index.js';
 
 /** The protocol version the node speaks. */
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION = 3;
 
 /** What a raw client passes to `new WebSocket`: TLS 1.3, no certificate check (did:key authenticates). */
 export const RAW_TLS = {

@@ -104,8 +104,8 @@ function frameCorpus(): unknown[] {
   const n43 = 'A'.repeat(43);
   const sig = 'B'.repeat(86);
   return [
-    { t: 'hello', versions: [2], did: a.did, nonce: n43 },
-    { t: 'auth', version: 2, sig },
+    { t: 'hello', versions: [3], did: a.did, nonce: n43 },
+    { t: 'auth', version: 3, sig },
     { t: 'vv', heads: { [a.did]: 3, [b]: 0 }, more: false, ids: { [a.did]: id } },
     { t: 'have', heads: { [a.did]: 3 } },
     { t: 'want', author: a.did, from: 1, to: 3 },
