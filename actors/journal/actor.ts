@@ -301,8 +301,7 @@ export default class JournalActor extends Actor {
   }
 
   private async truncateOverCut(): Promise<void> {
-    for (const { author, cut } of this.store.overCut()) {
-      const removed = await this.store.truncate(author, cut);
+    for (const { author, cut, removed } of await this.store.truncateOverCut()) {
       this.truncated.inc(removed);
       this.log.warn({ author, cut, removed }, 'expelled feed cut: entries after its cut removed');
     }

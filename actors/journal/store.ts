@@ -474,6 +474,17 @@ export class JournalStore implements ViewReader {
     return removed.length;
   }
 
+  /** Truncate every feed held past its cut (what the writer does after a commit changed the membership). */
+  async truncateOverCut(): Promise<Array<{ author: string; cut: number; removed: number }>> {
+    const done: Array<{ author: string; cut: number; removed: number }> = [];
+    // A truncation cannot change the membership (entries above a cut are
+    // already ignored by it), so one pass over the cuts suffices.
+    for (const { author, cut } of this.overCut()) {
+      done.push({ author, cut, removed: await this.truncate(author, cut) });
+    }
+    return done;
+  }
+
   /** Number of entries stored (all feeds). */
   count(): number {
     return this.entries.getCount();
