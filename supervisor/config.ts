@@ -165,6 +165,8 @@ const gossipSchema = z
     advertise: z
       .union([z.literal(''), wsUrl()], { error: 'must be a ws:// or wss:// URL or ""' })
       .default(''),
+    /** Append this node's record (name, endpoint, mesh IP, version) when it changes. */
+    announce: z.boolean({ error: 'must be true or false' }).default(true),
     /** Peers to dial, as wss:// URLs (ws:// only with insecure_plaintext, on loopback). */
     peers: z.array(wsUrl()).max(256, { error: 'must list at most 256 peers' }).default([]),
     /**
@@ -498,6 +500,7 @@ function gossipOptions(g: Config['gossip']): Record<string, unknown> {
   return {
     listen: g.listen,
     advertise: g.advertise,
+    announce: g.announce,
     path: g.path,
     peers: g.peers,
     mode: g.mode,

@@ -21,6 +21,14 @@ export interface DialTarget {
   attempt: number;
   timer?: NodeJS.Timeout;
   socket?: WebSocket;
+  /**
+   * A link from this target exists (from the socket's open to its close):
+   * it is not dialed again meanwhile. Without it, a redial tick that fell
+   * between the socket opening and the handshake proving the DID opened a
+   * second link, and the duplicate rule closed one of them — the one a
+   * join's answer was on, say.
+   */
+  linked?: boolean;
   /** config: gossip.peers; discovered: a node record; join: the inviter a join dialed (trusted like config). */
   source: 'config' | 'discovered' | 'join';
 }
@@ -120,6 +128,7 @@ export class Dialer {
   /** A link from target `url` ended: what the handshake proved is kept, and it is redialed. */
   linkOnClose(url: string, did: string | undefined, connectedAt: number): void {
     const d = this.targets.get(url);
+    if (d) d.linked = false;
     // The handshake proved who is behind this URL even if the link was then
     // refused (a duplicate of one the peer dialed): dial() skips a target
     // that is already connected, instead of redialing it forever.
@@ -159,7 +168,7 @@ export class Dialer {
   }
 
   private dial(d: DialTarget): void {
-    if (this.host.stopped || d.socket || d.timer) return;
+    if (this.host.stopped || d.socket || d.timer || d.linked) return;
     if (d.did && (d.did === this.host.did || this.host.isLinked(d.did))) return;
     const taken = take(this.bucket, 1, this.options.dialRatePerS, this.burst(), Date.now());
     this.bucket = taken.bucket;
@@ -185,6 +194,7 @@ export class Dialer {
     ws.on('error', () => {});
     ws.once('open', () => {
       d.socket = undefined;
+      d.linked = true;
       this.host.dialerOnSocket(ws, d.url);
     });
     ws.once('close', () => {

@@ -35,9 +35,14 @@ export interface JoinHost {
   joinOnRedeemed(peer: Peer): void;
 }
 
+/** How long a redeemed join waits for its own member entry to arrive by sync. */
+const MEMBER_SYNC_MS = 10_000;
+
 interface PendingJoin {
   url: string;
   token: string;
+  /** The inviter answered: what happens to the link from now on is not the join's business. */
+  answered?: boolean;
   resolve: (r: JoinResult) => void;
   reject: (err: MeshError) => void;
 }
@@ -67,7 +72,8 @@ export class JoinFlow {
       throw E.ERR_INVITE_DID(`the token is bound to ${payload.for}, not this node`);
     }
     if (payload.inviter === this.host.did) throw E.ERR_BAD_REQUEST('a node cannot join through itself');
-    const held = this.host.meshId;
+    // The journal's word, not our last membership notice: it may be in flight.
+    const held = (await this.journal.membership()).mesh;
     if (held !== null && held !== payload.mesh) {
       throw E.ERR_MESH_EXISTS(`this node already belongs to mesh ${held.slice(0, 12)}`);
     }
@@ -119,7 +125,8 @@ export class JoinFlow {
   /** Joiner: the inviter's answer. */
   async peerOnJoinRes(peer: Peer, frame: FrameOf<'joinRes'>): Promise<void> {
     const p = peer.url === undefined ? undefined : this.pending.get(peer.url);
-    if (!p) return;
+    if (!p || p.answered) return;
+    p.answered = true;
     if (!frame.ok || !frame.mesh || !frame.member) {
       const code = frame.code && isErrorCode(frame.code) ? frame.code : 'ERR_JOIN';
       return p.reject(E[code](`the inviter refused: ${(frame.reason ?? 'no reason').slice(0, 200)}`));
@@ -131,6 +138,9 @@ export class JoinFlow {
     try {
       await this.journal.setMesh(frame.mesh);
       await this.host.joinOnJoined(frame.mesh);
+      // Done when this node sees itself a member (its `member` entry synced from the
+      // inviter): an operator may invite or offer right after `join` returns.
+      await this.untilMember(frame.member);
     } catch (err) {
       return p.reject(err instanceof MeshError ? err : E.ERR_JOIN((err as Error).message));
     }
@@ -144,10 +154,26 @@ export class JoinFlow {
     });
   }
 
+  private async untilMember(entry: string): Promise<void> {
+    const end = Date.now() + MEMBER_SYNC_MS;
+    for (;;) {
+      const m = await this.journal.membership();
+      if (m.members.some((x) => x.did === this.host.did && x.entry === entry)) {
+        await this.host.joinOnJoined(m.mesh!);
+        return;
+      }
+      if (Date.now() > end) {
+        throw E.ERR_JOIN('redeemed, but the member entry did not arrive from the inviter in time');
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
   /** Joiner: a join link closed before its answer (refused in the handshake, or dropped). */
   peerOnClose(peer: Peer, code: number, reason: string): void {
     const p = peer.url === undefined ? undefined : this.pending.get(peer.url);
-    if (!p) return;
+    // Answered: a duplicate link replacing this one, say, is the mesh's business.
+    if (!p || p.answered || code === CLOSE.duplicate) return;
     const known = Object.values(CLOSE_CODES).find((c) => c.code === code) as
       { error?: string } | undefined;
     // Refused outright (another mesh, banned): final. Dropped: the dialer retries until the deadline.

@@ -79,6 +79,8 @@ export interface MeshOptions extends PeerLimits {
   version: string;
   /** The URL peers dial; '' derives it from `listen` when that names a concrete IP. */
   advertise: string;
+  /** Append our record at all (a dial-only node may not want to be listed). */
+  announce: boolean;
   /** The node's mesh IP; '' takes the advertised host when it is an IP. */
   meshIp: string;
 }
@@ -135,7 +137,8 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     private readonly options: MeshOptions,
     private readonly log: Logger,
   ) {
-    if (options.mode === 'closed') this.allowlist = new Allowlist(options.allowlist);
+    // The operator's override in a closed mesh, and the whole rule under gossip.mode = closed.
+    if (options.allowlist !== '') this.allowlist = new Allowlist(options.allowlist);
     this.dialer = new Dialer(this, { ...options, configured: options.peers.length });
     this.sync = new Sync(this, journal, options, log);
     this.selfSync = new SelfSync(this, journal, log);
@@ -253,6 +256,11 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     return this.sync.frozen;
   }
 
+  /** Open links that sync: not a joiner whose invite is still being redeemed. */
+  syncPeers(): Peer[] {
+    return this.openPeers().filter((p) => !p.joining);
+  }
+
   openPeers(): Peer[] {
     return [...this.peers].filter((p) => p.state === 'open');
   }
@@ -329,7 +337,7 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
    */
   private async announce(): Promise<void> {
     const record = this.record;
-    if (!record || !this.selfSync.synced || this.stopped) return;
+    if (!record || !this.options.announce || !this.selfSync.synced || this.stopped) return;
     const key = `${this.meshId} ${JSON.stringify(record)}`;
     if (key === this.announced) return;
     this.announced = key;

@@ -43,9 +43,8 @@ export function meshAdmission(
       error: E.ERR_OTHER_MESH(`peer belongs to mesh ${peer.mesh.slice(0, 12)}, not ours`),
     };
   }
-  if (peer.invite !== undefined && ctx.meshId !== null && !ctx.membership.isMember(peer.did)) {
-    return { admit: true, joining: true };
-  }
+  // A member presenting its token again (a join retried after a lost answer) gets the same answer.
+  if (peer.invite !== undefined && ctx.meshId !== null) return { admit: true, joining: true };
   if (!ctx.closed) return { admit: true };
   if (ctx.membership.isMember(peer.did) || ctx.allowlisted(peer.did) || peer.trustedDial) {
     return { admit: true };

@@ -19,7 +19,8 @@ export interface SelfSyncHost {
   readonly did: string;
   readonly local: ReadonlyMap<string, number>;
   readonly dialer: Pick<Dialer, 'targets'>;
-  openPeers(): Peer[];
+  /** Open peers that sync (a joiner waiting for its redemption does not). */
+  syncPeers(): Peer[];
 }
 
 export class SelfSync {
@@ -51,7 +52,7 @@ export class SelfSync {
    */
   check(): void {
     if (this.synced) return;
-    const heard = this.host.openPeers().filter((p) => p.vvComplete);
+    const heard = this.host.syncPeers().filter((p) => p.vvComplete);
     if (heard.length === 0) return;
     this.heardAt ||= Date.now();
     const ours = this.host.local.get(this.host.did) ?? 0;

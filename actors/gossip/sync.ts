@@ -45,7 +45,8 @@ export interface SyncOptions {
 export interface SyncHost {
   readonly stopped: boolean;
   readonly counters: { invalid: number; ingested: number; duplicates: number };
-  openPeers(): Peer[];
+  /** Open peers that sync (a joiner waiting for its redemption does not). */
+  syncPeers(): Peer[];
   peerOnOffence(peer: Peer, offence: Offence, err: Error): void;
   /** Our feeds moved (an ingest, a complete vector): self-sync looks again. */
   syncOnProgress(): void;
@@ -122,14 +123,14 @@ export class Sync {
       if (this.pending.get(author) === peer) this.pending.delete(author);
     }
     peer.openWants.clear();
-    for (const p of this.host.openPeers()) this.schedule(p);
+    for (const p of this.host.syncPeers()) this.schedule(p);
   }
 
   /** Every anti-entropy period: silent wants expire, every peer gets our vector. */
   antiEntropy(now: number): void {
     this.expireWants(now);
     const frames = vvFrames(Object.fromEntries(this.local), this.headIds());
-    for (const p of this.host.openPeers()) for (const f of frames) p.send(f);
+    for (const p of this.host.syncPeers()) for (const f of frames) p.send(f);
   }
 
   /** The journal appended these (ours or ingested): tell the peers that lack them. */
@@ -148,7 +149,7 @@ export class Sync {
       const all = [...this.pendingHave];
       this.pendingHave.clear();
       const ids = this.headIds();
-      for (const p of this.host.openPeers()) {
+      for (const p of this.host.syncPeers()) {
         let heads: Record<string, number> = {};
         let haveIds: Record<string, string> = {};
         let n = 0;
@@ -354,7 +355,7 @@ export class Sync {
     this.host.syncOnProgress();
     this.schedule(peer);
     // Other peers may have been waiting for this author's pending slot.
-    for (const p of this.host.openPeers()) if (p !== peer) this.schedule(p);
+    for (const p of this.host.syncPeers()) if (p !== peer) this.schedule(p);
   }
 
   private ingestOnError(peer: Peer, frame: FrameOf<'entries'>, err: MeshError): void {
@@ -423,7 +424,7 @@ export class Sync {
       return;
     }
     for (const p of proofs) this.frozen.add(p.author);
-    for (const peer of this.host.openPeers()) {
+    for (const peer of this.host.syncPeers()) {
       for (const p of proofs.slice(0, MAX_PROOFS_SENT)) peer.send(proofFrame(p));
     }
   }
@@ -440,7 +441,7 @@ export class Sync {
    * pays once per sweep, as for an empty answer.
    */
   private expireWants(now: number): void {
-    const peers = this.host.openPeers();
+    const peers = this.host.syncPeers();
     for (const peer of peers) {
       let expired = 0;
       for (const [author, w] of peer.openWants) {

@@ -187,8 +187,11 @@ export default class JournalActor extends Actor {
         this.afterCommit();
       },
     });
-    this.directory = new Directory(this.store, this.key, async (kind, body, requestId) =>
-      this.appendAs(kind, body, requestId, true),
+    this.directory = new Directory(
+      this.store,
+      this.key,
+      async (kind, body, requestId) => this.appendAs(kind, body, requestId, true),
+      () => this.afterCommit(),
     );
     await this.checkConfiguredMesh();
     this.foundRequest = join(stateDir, FOUND_REQUEST_FILE);

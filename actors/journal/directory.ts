@@ -38,6 +38,8 @@ export class Directory {
     private readonly store: JournalStore,
     private readonly key: KeyPair,
     private readonly append: LocalAppend,
+    /** The node's mesh was recorded: the writer tells gossip and grants the new membership. */
+    private readonly meshSet: () => void,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -53,12 +55,14 @@ export class Directory {
     const earlier = this.store.request(requestId);
     if (earlier) {
       await this.store.setMeshId(earlier.id);
+      this.meshSet();
       const e = this.store.byId(earlier.id)!;
       return { id: earlier.id, author: e.author, seq: e.seq, ts: e.ts, mesh: earlier.id };
     }
     const body: Body<'mesh'> = { name: req.name, admission: req.admission, createdAt: this.now() };
     const result = await this.append('mesh', body, requestId);
     await this.store.setMeshId(result.id);
+    this.meshSet();
     return { ...result, mesh: result.id };
   }
 
@@ -161,7 +165,10 @@ export class Directory {
     if (held !== null && held !== mesh) {
       throw E.ERR_OTHER_MESH(`this node belongs to mesh ${held.slice(0, 12)}, not ${mesh.slice(0, 12)}`);
     }
-    if (held === null) await this.store.setMeshId(mesh);
+    if (held === null) {
+      await this.store.setMeshId(mesh);
+      this.meshSet();
+    }
     return { mesh };
   }
 

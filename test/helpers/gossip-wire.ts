@@ -83,7 +83,7 @@ export class RawSession {
   static async open(
     port: number,
     key: KeyPair,
-    opts: { localAddress?: string } = {},
+    opts: { localAddress?: string; hello?: Record<string, unknown> } = {},
   ): Promise<RawSession> {
     const { WebSocket: Ws } = await import('ws');
     const ws = new Ws(rawUrl(port), {
@@ -99,7 +99,9 @@ export class RawSession {
     });
     const hello = await s.take('hello');
     const nonce = randomBytes(32).toString('base64url');
-    ws.send(JSON.stringify({ t: 'hello', versions: [WIRE_VERSION], did: key.did, nonce }));
+    ws.send(
+      JSON.stringify({ t: 'hello', versions: [WIRE_VERSION], did: key.did, nonce, ...opts.hello }),
+    );
     const t = transcriptOf(
       'initiator',
       { did: key.did, nonce },
@@ -107,7 +109,9 @@ export class RawSession {
       bindingOf(ws),
     );
     ws.send(JSON.stringify({ t: 'auth', version: WIRE_VERSION, sig: signTranscript(key, t) }));
-    await Promise.race([s.take('vv').catch(() => undefined), s.closed]);
+    // Admitted (a vector), answered on an invite (joinRes), or refused (closed).
+    const admitted = opts.hello?.invite ? s.peek('joinRes') : s.take('vv');
+    await Promise.race([admitted.catch(() => undefined), s.closed]);
     return s;
   }
 
@@ -116,6 +120,16 @@ export class RawSession {
     for (;;) {
       const i = this.frames.findIndex((f) => f.t === t);
       if (i >= 0) return this.frames.splice(i, 1)[0]!;
+      if (this.close) throw new Error(`closed (${this.close.code}) awaiting ${t}`);
+      if (Date.now() > end) throw new Error(`no ${t} within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Wait until a frame of type `t` has arrived, leaving it to `take`. */
+  async peek(t: string, ms = 3000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!this.frames.some((f) => f.t === t)) {
       if (this.close) throw new Error(`closed (${this.close.code}) awaiting ${t}`);
       if (Date.now() > end) throw new Error(`no ${t} within ${ms} ms`);
       await new Promise((r) => setTimeout(r, 5));

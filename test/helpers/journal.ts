@@ -150,12 +150,16 @@ export const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 export function nodeInput(stateDir: string, extra: Record<string, unknown> = {}) {
   return supervisorInput(
     parseConfig({
-      node: { state_dir: stateDir, log_level: 'warn' },
       metrics: { listen: '' },
       gossip: { listen: '' },
       // Never the host's firewall from a test node: the executor's memory backend.
       nft: { backend: 'memory' },
       ...extra,
+      node: {
+        state_dir: stateDir,
+        log_level: process.env.MESHNODE_TEST_LOG ?? 'warn',
+        ...(extra.node as Record<string, unknown> | undefined),
+      },
     }),
   );
 }

@@ -26,6 +26,8 @@ export const TEST_GOSSIP = {
   backoff_max_ms: 500,
   handshake_timeout_ms: 3000,
   discover: false,
+  // Tests count the entries they write: a node's own record would be one more (directory tests turn it on).
+  announce: false,
   // Every test node and raw client is on 127.0.0.1.
   max_peers_per_ip: 256,
 } as const;
@@ -42,6 +44,8 @@ export interface MeshSpec {
   gossipOf?: (i: number) => Record<string, unknown>;
   /** Listen ports picked up front (see `freePort`): lets a node dial one started after it. */
   ports?: number[];
+  /** Other config sections for every node ([mesh], [grants], …). */
+  config?: Record<string, unknown>;
 }
 
 /** What tests read of `peers` and `status` (runtime/protocol/gossip.ts declares it). */
@@ -146,8 +150,8 @@ export class TestMesh {
       peers,
       ...(node.port ? { listen: `127.0.0.1:${node.port}` } : {}),
     };
-    const mem = memoryLogger('warn');
-    const sup = new Supervisor(nodeInput(node.dir, { gossip }), {
+    const mem = memoryLogger(process.env.MESHNODE_TEST_LOG ?? 'warn');
+    const sup = new Supervisor(nodeInput(node.dir, { ...this.spec.config, gossip }), {
       logger: opts.logger ?? mem.logger,
     });
     node.records = mem.records;

@@ -101,6 +101,7 @@ test('[gossip] defaults: open mesh on loopback, bounded frames, peers, rate and 
   assert.equal(g, {
     listen: '127.0.0.1:7946',
     advertise: '',
+    announce: true,
     path: '/gossip',
     peers: [],
     insecure_plaintext: false,
