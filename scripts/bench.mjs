@@ -11,13 +11,13 @@
 // not parse, or a suite crashes (an exit code other than 0 or the harness's
 // EXIT_FAIL-after-a-FAIL, a signal, its time limit, or no figure at all).
 //
-// Usage: npm run bench [-- NAME ...]   NAME: runtime, journal, gossip, nft, sandbox
+// Usage: npm run bench [-- NAME ...]   NAME: runtime, journal, gossip, nft, sandbox, directory
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { cpus as cpuTimes } from 'node:os';
 import { join, relative } from 'node:path';
 
-const SUITES = ['runtime', 'journal', 'gossip', 'nft', 'sandbox'];
+const SUITES = ['runtime', 'journal', 'gossip', 'nft', 'sandbox', 'directory'];
 const SUITE_TIMEOUT_MS = Number(process.env.MESHNODE_BENCH_SUITE_TIMEOUT_MS ?? 600_000);
 const root = new URL('..', import.meta.url).pathname;
 const benchDir = join(root, 'dist', 'test', 'bench');

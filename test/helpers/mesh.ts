@@ -54,7 +54,7 @@ export type { GossipStatus };
 
 export interface MeshNode {
   readonly index: number;
-  readonly dir: string;
+  dir: string;
   port: number;
   did: string;
   /** The URLs it was last started with as peers. */
@@ -174,6 +174,15 @@ export class TestMesh {
     const sup = this.nodes[i]!.sup;
     this.nodes[i]!.sup = null;
     await sup?.stop('test: node stopped');
+  }
+
+  /** Replace node i by a fresh node (new state directory, new key, new port). */
+  async restartFresh(i: number): Promise<Supervisor> {
+    await this.stopNode(i);
+    const node = this.nodes[i]!;
+    node.dir = tempDir(`meshnode-gossip-${i}-`);
+    node.port = 0;
+    return this.startNode(i);
   }
 
   /** Stop every running node (in parallel); safe to call twice. */
