@@ -86,6 +86,8 @@ export default class JournalActor extends Actor {
   /** The membership last told to subscribers (JSON), to tell only changes. */
   private toldMembership = '';
   private membershipScheduled = false;
+  /** The directory as the catalog reads it; dropped at every commit. */
+  private catalog: Catalog | undefined;
   /** Where `meshnode init --new-mesh` leaves a founding request. */
   private foundRequest = '';
   private readonly inflight = new Map<string, { digest: string; result: Promise<AppendResult> }>();
@@ -292,6 +294,7 @@ export default class JournalActor extends Actor {
    * close, their grants go). Coalesced: one recomputation per burst.
    */
   private afterCommit(): void {
+    this.catalog = undefined;
     if (this.membershipScheduled || !this.store.membershipStale()) return;
     this.membershipScheduled = true;
     setImmediate(() => {
@@ -311,6 +314,7 @@ export default class JournalActor extends Actor {
   }
 
   private tellMembership(): void {
+    this.catalog = undefined;
     const data = this.store.membership().data;
     const json = JSON.stringify(data);
     if (json === this.toldMembership) return;
@@ -423,7 +427,8 @@ export default class JournalActor extends Actor {
   }
 
   private adminOnCatalog(req: z.output<typeof catalogRequest>): CatalogAnswer {
-    const c = new Catalog(this.store, this.store.membership(), this.key.did);
+    // One catalog (and its name cache) until the next commit: paging a big list reads each name once.
+    const c = (this.catalog ??= new Catalog(this.store, this.store.membership(), this.key.did));
     switch (req.what) {
       case 'nodes':
         return c.nodes(req.after, req.limit);
@@ -470,6 +475,7 @@ export default class JournalActor extends Actor {
   }
 
   private notify(entries: readonly CheckedEntry[]): void {
+    this.catalog = undefined;
     if (entries.length === 0 || this.subscribers.size === 0) return;
     const summary = entries.map((c) => ({
       id: c.id,

@@ -23,6 +23,13 @@ import type {
 const SCAN_CHUNK = 1000;
 
 export class Catalog {
+  /**
+   * Node names by DID, read once per catalog: a page of services names
+   * about as many providers as rows, and the whole list names each provider
+   * once per offer. The journal keeps one Catalog until its next commit.
+   */
+  private readonly names = new Map<string, string | null>();
+
   constructor(
     private readonly views: ViewReader,
     private readonly membership: MembershipIndex,
@@ -54,7 +61,7 @@ export class Catalog {
       const row: ServiceRow = {
         offer: id,
         provider: o.provider,
-        providerName: this.views.view('nodes', o.provider)?.name ?? null,
+        providerName: this.nameOf(o.provider),
         service: o.service,
         port: o.port,
         proto: o.proto,
@@ -78,9 +85,9 @@ export class Catalog {
         id,
         direction: mine ? 'mine' : 'to me',
         subscriber: s.subscriber,
-        subscriberName: this.views.view('nodes', s.subscriber)?.name ?? null,
+        subscriberName: this.nameOf(s.subscriber),
         provider: s.provider,
-        providerName: this.views.view('nodes', s.provider)?.name ?? null,
+        providerName: this.nameOf(s.provider),
         service: s.service,
         state: this.subscriptionState(id, s.provider, mode),
         subscribedAt: s.ts,
@@ -113,6 +120,15 @@ export class Catalog {
       });
     }
     return { rows, next: null };
+  }
+
+  private nameOf(did: string): string | null {
+    let name = this.names.get(did);
+    if (name === undefined) {
+      name = this.views.view('nodes', did)?.name ?? null;
+      this.names.set(did, name);
+    }
+    return name;
   }
 
   /** The latest offer of its provider for its service, not withdrawn, by an author that counts. */
