@@ -250,3 +250,26 @@ export const heads = (sup: Supervisor) =>
 
 /** The journal's LMDB directory under a node's state directory. */
 export const journalDir = (stateDir: string): string => join(stateDir, 'journal');
+
+/**
+ * Subscribe as the operator once the offer has reached this node: `subscribe`
+ * refuses a service the node does not see offered (ERR_NO_SUCH_SERVICE), and
+ * an offer made on another node a moment ago may still be on its way.
+ */
+export async function subscribeWhenOffered(
+  sup: Supervisor,
+  provider: string,
+  service: string,
+  deadlineMs = 15_000,
+): Promise<AppendAck> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      return (await sup.ask('grants', 'subscribe', { provider, service })) as AppendAck;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if ((code !== 'ERR_NO_SUCH_SERVICE' && code !== 'ERR_NOT_FOUND') || Date.now() > end) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { CLOSE } from '../../../actors/gossip/peer.js';
 import type { Supervisor } from '../../../supervisor/supervisor.js';
-import { append, heads, startNode } from '../../helpers/journal.js';
+import { append, heads, startNode, subscribeWhenOffered } from '../../helpers/journal.js';
 import type { RunningNode } from '../../helpers/journal.js';
 import { TEST_GOSSIP } from '../../helpers/mesh.js';
 import type { GossipStatus } from '../../helpers/mesh.js';
@@ -140,10 +140,7 @@ test("after the reflection, N's activation is granted to N's own address, never 
       mode: 'auto',
       leaseSeconds: 60,
     });
-    const sub = (await p.n.sup.ask('grants', 'subscribe', {
-      provider: p.didV,
-      service: 'web',
-    })) as { id: string };
+    const sub = await subscribeWhenOffered(p.n.sup, p.didV, 'web');
     await until(
       async () =>
         (await p.v.sup.ask('journal', 'view', { view: 'subscriptions', key: sub.id })) !== null,

@@ -34,7 +34,7 @@ import {
 } from '../../helpers/gossip-wire.js';
 import type { KeyPair } from '../../../runtime/crypto/index.js';
 import { Supervisor } from '../../../supervisor/supervisor.js';
-import { Feed, ingest, keyOf, nodeInput } from '../../helpers/journal.js';
+import { Feed, ingest, keyOf, nodeInput, subscribeWhenOffered } from '../../helpers/journal.js';
 import { memoryLogger } from '../../helpers/supervisor.js';
 import { describe, rejectsWith, sleep, tempDir, until } from '../../helpers/test.js';
 
@@ -284,7 +284,7 @@ test('manual offer: refused until approved, then reaches the executor; a revoke 
     leaseSeconds: LEASE_SECONDS,
   })) as Ack;
   assert.is(offer.author, P.did);
-  const sub = (await C.sup.ask('grants', 'subscribe', { provider: P.did, service: 'web' })) as Ack;
+  const sub = await subscribeWhenOffered(C.sup, P.did, 'web');
   await seen(P, 'subscriptions', sub.id, "C's subscription on P");
 
   await activateRefused(sub.id, 'ERR_GRANT_NOT_APPROVED');
@@ -360,7 +360,7 @@ test("auto offer: no approval needed; the subscriber's revoke refuses ERR_GRANT_
     mode: 'auto',
     leaseSeconds: LEASE_SECONDS,
   });
-  const sub = (await C.sup.ask('grants', 'subscribe', { provider: P.did, service: 'ssh' })) as Ack;
+  const sub = await subscribeWhenOffered(C.sup, P.did, 'ssh');
   await seen(P, 'subscriptions', sub.id, "C's ssh subscription on P");
   const act = await activateAllowed(sub.id);
 
@@ -386,7 +386,7 @@ test("auto offer: the provider's revoke of the grant ends it, and the consumer c
     mode: 'auto',
     leaseSeconds: LEASE_SECONDS,
   });
-  const sub = (await C.sup.ask('grants', 'subscribe', { provider: P.did, service: 'git' })) as Ack;
+  const sub = await subscribeWhenOffered(C.sup, P.did, 'git');
   await seen(P, 'subscriptions', sub.id, "C's git subscription on P");
   const act = await activateAllowed(sub.id);
   await P.sup.ask('grants', 'revoke', { target: act!.grant });
@@ -413,7 +413,7 @@ test('a withdrawn offer refuses ERR_GRANT_OFFER (and ends its grants as withdraw
     mode: 'auto',
     leaseSeconds: LEASE_SECONDS,
   })) as Ack;
-  const sub = (await C.sup.ask('grants', 'subscribe', { provider: P.did, service: 'mail' })) as Ack;
+  const sub = await subscribeWhenOffered(C.sup, P.did, 'mail');
   await seen(P, 'subscriptions', sub.id, "C's mail subscription on P");
   const act = await activateAllowed(sub.id);
 
@@ -527,10 +527,7 @@ test('a source IP outside mesh.cidrs is refused ERR_GRANT_SOURCE_IP', async () =
       mode: 'auto',
       leaseSeconds: LEASE_SECONDS,
     });
-    const sub = (await c2.sup.ask('grants', 'subscribe', {
-      provider: p2.did,
-      service: 'web',
-    })) as Ack;
+    const sub = await subscribeWhenOffered(c2.sup, p2.did, 'web');
     await seen(p2, 'subscriptions', sub.id, 'the subscription on the provider');
     await rejectsWith(activate(c2, sub.id), 'ERR_GRANT_SOURCE_IP');
 
