@@ -29,6 +29,8 @@ export interface DialTarget {
    * join's answer was on, say.
    */
   linked?: boolean;
+  /** How its last link ended (close code and reason): why a target keeps failing, for `peers`. */
+  lastClose?: { code: number; reason: string; at: number };
   /** config: gossip.peers; discovered: a node record; join: the inviter a join dialed (trusted like config). */
   source: 'config' | 'discovered' | 'join';
 }
@@ -126,9 +128,15 @@ export class Dialer {
   }
 
   /** A link from target `url` ended: what the handshake proved is kept, and it is redialed. */
-  linkOnClose(url: string, did: string | undefined, connectedAt: number): void {
+  linkOnClose(
+    url: string,
+    did: string | undefined,
+    connectedAt: number,
+    close?: { code: number; reason: string },
+  ): void {
     const d = this.targets.get(url);
     if (d) d.linked = false;
+    if (d && close) d.lastClose = { ...close, at: Date.now() };
     // The handshake proved who is behind this URL even if the link was then
     // refused (a duplicate of one the peer dialed): dial() skips a target
     // that is already connected, instead of redialing it forever.
@@ -152,6 +160,7 @@ export class Dialer {
     attempt: number;
     source: string;
     author: string | null;
+    lastClose: { code: number; reason: string; at: number } | null;
   }> {
     return [...this.targets.values()].map((d) => ({
       url: d.url,
@@ -159,6 +168,7 @@ export class Dialer {
       attempt: d.attempt,
       source: d.source,
       author: d.author ?? null,
+      lastClose: d.lastClose ?? null,
     }));
   }
 

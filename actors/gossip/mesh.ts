@@ -555,7 +555,7 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     this.joins.peerOnClose(peer, code, reason);
     if (peer.did && this.byDid.get(peer.did) === peer) this.byDid.delete(peer.did);
     if (peer.did) this.log.info({ peer: peer.did, code, reason }, 'peer disconnected');
-    if (peer.url) this.dialer.linkOnClose(peer.url, peer.did, peer.connectedAt);
+    if (peer.url) this.dialer.linkOnClose(peer.url, peer.did, peer.connectedAt, { code, reason });
     this.sync.peerOnClose(peer);
   }
 

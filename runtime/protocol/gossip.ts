@@ -90,6 +90,8 @@ export interface GossipStatus {
     attempt: number;
     source: string;
     author: string | null;
+    /** How the target's last link ended: why it keeps failing (4003: not a member, …). */
+    lastClose: { code: number; reason: string; at: number } | null;
   }>;
   bans: Array<{ did: string; until: number; count: number; reason: string }>;
   frozen: string[];

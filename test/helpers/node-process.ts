@@ -53,11 +53,12 @@ export class NodeProcess {
     name: string,
     stateDir: string,
     gossip: Record<string, unknown>,
-    opts: { ns?: string; timeoutMs?: number } = {},
+    opts: { ns?: string; timeoutMs?: number; config?: Record<string, unknown> } = {},
   ): Promise<NodeProcess> {
     const node = [process.execPath, '--enable-source-maps', NODE_DRIVER, stateDir];
     const argv = opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...node] : node;
-    const proc = spawn(argv[0]!, [...argv.slice(1), JSON.stringify(gossip)], {
+    const args = [...argv.slice(1), JSON.stringify(gossip), JSON.stringify(opts.config ?? {})];
+    const proc = spawn(argv[0]!, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const np = new NodeProcess(name, proc);
