@@ -117,7 +117,8 @@ export const ERROR_CODES = {
     "The peer's handshake failed: bad signature, malformed DID, no common protocol version, a second hello.",
   ERR_NOT_ALLOWED:
     'The mesh is closed and the peer is not a member, holds no valid invite and is not on the allowlist (or it was expelled).',
-  ERR_OTHER_MESH: 'The peer (or the token, or the config) names another mesh than this node belongs to.',
+  ERR_OTHER_MESH:
+    'The peer (or the token, or the config) names another mesh than this node belongs to.',
   ERR_BANNED: 'The peer is banned (score fell below the threshold).',
   ERR_PEER_DUPLICATE: 'A second link to a peer already linked; both ends keep the same one.',
   ERR_PEERS_FULL:

@@ -9,6 +9,7 @@
 import { E } from '../runtime/errors.js';
 
 /** C0/C1 controls, DEL, and the bidi overrides and isolates: nothing a peer may send to a terminal. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 export function safe(text: string | null | undefined, max = 64): string {
@@ -32,7 +33,12 @@ export interface NodesPage {
 }
 
 export interface PeersAnswer {
-  peers?: Array<{ did: string | null; state: string; lastSeen: number; lag: Record<string, number> }>;
+  peers?: Array<{
+    did: string | null;
+    state: string;
+    lastSeen: number;
+    lag: Record<string, number>;
+  }>;
 }
 
 export type NodeWithLink = NodesPage['rows'][number] & {
@@ -167,7 +173,10 @@ interface SubscriptionRowLike {
   state: string;
 }
 
-export function renderSubscriptions(r: { rows: SubscriptionRowLike[]; next: string | null }): string {
+export function renderSubscriptions(r: {
+  rows: SubscriptionRowLike[];
+  next: string | null;
+}): string {
   if (r.rows.length === 0) return 'no subscriptions of or to this node\n';
   const rows = r.rows.map((s) => [
     s.id.slice(0, 12),
@@ -190,7 +199,8 @@ interface MemberRowLike {
 }
 
 export function renderMembers(r: { rows: MemberRowLike[] }): string {
-  if (r.rows.length === 0) return 'no members: this node belongs to no mesh (or has not synced it)\n';
+  if (r.rows.length === 0)
+    return 'no members: this node belongs to no mesh (or has not synced it)\n';
   const rows = r.rows.map((m) => [
     safe(m.name, 32),
     m.did,
@@ -213,10 +223,12 @@ export function renderMembership(m: {
     return 'open: no mesh (any node that proves its key is admitted); found one with: meshnode mesh found NAME\n';
   }
   if (!m.known) return `mesh ${m.mesh}\nnot synced yet: its founding entry has not arrived\n`;
-  return [
-    `mesh ${safe(m.name, 32)} ${m.mesh}`,
-    `admission ${m.admission}`,
-    `founder ${m.founder}`,
-    `members ${m.members.length}, expelled ${m.cuts.length}`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `mesh ${safe(m.name, 32)} ${m.mesh}`,
+      `admission ${m.admission}`,
+      `founder ${m.founder}`,
+      `members ${m.members.length}, expelled ${m.cuts.length}`,
+    ].join('\n') + '\n'
+  );
 }

@@ -49,7 +49,10 @@ interface Command {
 /** Paging options of the catalog commands. */
 const PAGING = { limit: { type: 'string' }, after: { type: 'string' } } as const;
 
-function page(what: string, v: Record<string, string | boolean | undefined>): Record<string, unknown> {
+function page(
+  what: string,
+  v: Record<string, string | boolean | undefined>,
+): Record<string, unknown> {
   return {
     what,
     limit: Number(v.limit ?? 1000),
@@ -83,7 +86,12 @@ const COMMANDS: Record<string, Command> = {
       'invite',
       {
         ...(typeof v.rights === 'string'
-          ? { rights: v.rights.split(',').map((r) => r.trim()).filter(Boolean) }
+          ? {
+              rights: v.rights
+                .split(',')
+                .map((r) => r.trim())
+                .filter(Boolean),
+            }
           : {}),
         ...(typeof v.expires === 'string' ? { expiresMs: durationMs(v.expires) } : {}),
         ...(typeof v.for === 'string' ? { for: v.for } : {}),
@@ -107,7 +115,7 @@ const COMMANDS: Record<string, Command> = {
   },
   expel: {
     usage: 'expel DID|NAME',
-    summary: "expel a member: its feed is cut on every node, its links and grants end",
+    summary: 'expel a member: its feed is cut on every node, its links and grants end',
     args: ['member'],
     run: async (call, [who]) => {
       const members = (await call('catalog', { what: 'members' })) as {
@@ -322,7 +330,8 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   // `--after` is a number for journal tail, a key (DID, id) for the catalog commands.
-  const numeric = name === 'journal tail' ? NUMERIC_OPTIONS : NUMERIC_OPTIONS.filter((o) => o !== 'after');
+  const numeric =
+    name === 'journal tail' ? NUMERIC_OPTIONS : NUMERIC_OPTIONS.filter((o) => o !== 'after');
   const badNumber = numeric.find(
     (o) => typeof values[o] === 'string' && !/^\d{1,15}$/.test(values[o] as string),
   );
@@ -429,9 +438,17 @@ async function init(
     if (!/^[a-z][a-z0-9_]{0,31}$/.test(found.name)) {
       throw E.ERR_BAD_REQUEST('--new-mesh NAME must match ^[a-z][a-z0-9_]{0,31}$');
     }
-    writeFileSync(join(stateDir, FOUND_REQUEST_FILE), `${JSON.stringify(found)}\n`, { mode: 0o600 });
+    writeFileSync(join(stateDir, FOUND_REQUEST_FILE), `${JSON.stringify(found)}\n`, {
+      mode: 0o600,
+    });
   }
-  return { stateDir, keyFile: keyPath, did: key.did, created, ...(found ? { newMesh: found } : {}) };
+  return {
+    stateDir,
+    keyFile: keyPath,
+    did: key.did,
+    created,
+    ...(found ? { newMesh: found } : {}),
+  };
 }
 
 function usage(): string {

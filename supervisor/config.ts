@@ -111,7 +111,9 @@ const PACKAGE_VERSION = packageVersion();
 
 function packageVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as {
       version?: unknown;
     };
     return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
@@ -577,7 +579,10 @@ function childSpec(
 /** "" or host:port with an IP literal (v6 in brackets) or localhost, port 0..65535. */
 /** The host name as a node name: lower case, [a-z0-9_], starting with a letter. */
 function defaultNodeName(): string {
-  const safe = hostname().toLowerCase().split('.')[0]!.replace(/[^a-z0-9_]/g, '_');
+  const safe = hostname()
+    .toLowerCase()
+    .split('.')[0]!
+    .replace(/[^a-z0-9_]/g, '_');
   return (/^[a-z]/.test(safe) ? safe : `n${safe}`).slice(0, 32) || 'node';
 }
 

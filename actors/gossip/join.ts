@@ -71,13 +71,15 @@ export class JoinFlow {
     if (payload.for !== undefined && payload.for !== this.host.did) {
       throw E.ERR_INVITE_DID(`the token is bound to ${payload.for}, not this node`);
     }
-    if (payload.inviter === this.host.did) throw E.ERR_BAD_REQUEST('a node cannot join through itself');
+    if (payload.inviter === this.host.did)
+      throw E.ERR_BAD_REQUEST('a node cannot join through itself');
     // The journal's word, not our last membership notice: it may be in flight.
     const held = (await this.journal.membership()).mesh;
     if (held !== null && held !== payload.mesh) {
       throw E.ERR_MESH_EXISTS(`this node already belongs to mesh ${held.slice(0, 12)}`);
     }
-    if (payload.endpoints.length === 0) throw E.ERR_JOIN('the token names no endpoint of its inviter');
+    if (payload.endpoints.length === 0)
+      throw E.ERR_JOIN('the token names no endpoint of its inviter');
     const deadline = Date.now() + timeoutMs;
     let last: MeshError = E.ERR_JOIN('the inviter could not be reached');
     for (const url of payload.endpoints) {
@@ -129,7 +131,9 @@ export class JoinFlow {
     p.answered = true;
     if (!frame.ok || !frame.mesh || !frame.member) {
       const code = frame.code && isErrorCode(frame.code) ? frame.code : 'ERR_JOIN';
-      return p.reject(E[code](`the inviter refused: ${(frame.reason ?? 'no reason').slice(0, 200)}`));
+      return p.reject(
+        E[code](`the inviter refused: ${(frame.reason ?? 'no reason').slice(0, 200)}`),
+      );
     }
     const { payload } = decodeInvite(p.token);
     if (frame.mesh !== payload.mesh || peer.did !== payload.inviter) {

@@ -416,7 +416,12 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
   private meshRefusal(peer: Peer): MeshError | null {
     const did = peer.did!;
     const verdict = meshAdmission(
-      { did, mesh: peer.theirMesh, invite: peer.theirInvite, trustedDial: this.dialedTrusted(peer) },
+      {
+        did,
+        mesh: peer.theirMesh,
+        invite: peer.theirInvite,
+        trustedDial: this.dialedTrusted(peer),
+      },
       {
         meshId: this.meshId,
         closed: this.closed,

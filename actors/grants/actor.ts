@@ -74,8 +74,7 @@ export default class GrantsActor extends Actor {
       }),
       offer: ({ requestId, ...body }) => this.append('offer', body, requestId),
       subscribe: (req) => this.adminOnSubscribe(req.provider, req.service, req.requestId),
-      approve: (req) =>
-        this.adminOnApprove(resolveId(this.views, req.subscription), req.requestId),
+      approve: (req) => this.adminOnApprove(resolveId(this.views, req.subscription), req.requestId),
       revoke: (req) => this.adminOnRevoke(resolveId(this.views, req.target), req.requestId),
       activate: (req) => this.consumer.activate(resolveId(this.views, req.subscription)),
       challenge: (req) => this.nonces.issue(req.peer),
@@ -189,7 +188,8 @@ export default class GrantsActor extends Actor {
     requestId?: string,
   ): Promise<AppendResult> {
     const provider = resolveNode(this.views, this.lookup.membership, providerText);
-    if (provider === this.me) throw E.ERR_BAD_REQUEST('subscribe: a node cannot subscribe to itself');
+    if (provider === this.me)
+      throw E.ERR_BAD_REQUEST('subscribe: a node cannot subscribe to itself');
     const offer = this.lookup.offerOf(provider, service);
     if (!offer) {
       const offered = this.lookup.servicesOf(provider);

@@ -21,7 +21,11 @@ export interface ResolverViews extends JournalViews {
 }
 
 /** A provider DID from a DID, a unique DID prefix, or a unique node name (members only in a closed mesh). */
-export function resolveNode(views: ResolverViews, membership: MembershipIndex, text: string): string {
+export function resolveNode(
+  views: ResolverViews,
+  membership: MembershipIndex,
+  text: string,
+): string {
   if (DID.test(text)) return text;
   const byName: string[] = [];
   const byPrefix: string[] = [];
@@ -44,12 +48,16 @@ export function resolveNode(views: ResolverViews, membership: MembershipIndex, t
 export function resolveId(views: ResolverViews, text: string): string {
   if (/^[0-9a-f]{64}$/.test(text)) return text;
   if (!HEX_PREFIX.test(text)) {
-    throw E.ERR_BAD_REQUEST(`${quote(text)} is not an entry id or a prefix of ${MIN_ID_PREFIX}+ hex digits`);
+    throw E.ERR_BAD_REQUEST(
+      `${quote(text)} is not an entry id or a prefix of ${MIN_ID_PREFIX}+ hex digits`,
+    );
   }
   const ids = views.idsWithPrefix(text, MAX_CANDIDATES + 1);
   if (ids.length === 1) return ids[0]!;
   if (ids.length === 0) throw E.ERR_NOT_FOUND(`no entry id starts with ${text}`);
-  throw E.ERR_AMBIGUOUS(`${text} is the prefix of ${ids.length > MAX_CANDIDATES ? 'more than ' + MAX_CANDIDATES : ids.length} ids: ${ids.slice(0, MAX_CANDIDATES).join(', ')}`);
+  throw E.ERR_AMBIGUOUS(
+    `${text} is the prefix of ${ids.length > MAX_CANDIDATES ? 'more than ' + MAX_CANDIDATES : ids.length} ids: ${ids.slice(0, MAX_CANDIDATES).join(', ')}`,
+  );
 }
 
 /** A name a peer chose, shown safely: JSON-quoted, so control characters cannot reach a terminal raw. */

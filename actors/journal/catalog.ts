@@ -68,7 +68,9 @@ export class Catalog {
         mode: o.mode,
         leaseSeconds: o.leaseSeconds,
         anySource: o.anySource === true,
-        subscription: sub ? { id: sub, state: this.subscriptionState(sub, o.provider, o.mode) } : null,
+        subscription: sub
+          ? { id: sub, state: this.subscriptionState(sub, o.provider, o.mode) }
+          : null,
       };
       return row;
     });
@@ -134,7 +136,8 @@ export class Catalog {
   /** The latest offer of its provider for its service, not withdrawn, by an author that counts. */
   private standingOffer(id: string, o: ViewRowOf['offers']): boolean {
     if (o.provider !== this.self && !this.membership.can(o.provider, 'service.offer')) return false;
-    if (this.views.view('offersByService', `${o.provider} ${o.service}`)?.offer !== id) return false;
+    if (this.views.view('offersByService', `${o.provider} ${o.service}`)?.offer !== id)
+      return false;
     return this.views.view('revocations', `${id} ${o.provider}`) === undefined;
   }
 

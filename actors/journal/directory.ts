@@ -163,7 +163,9 @@ export class Directory {
   async setMesh(mesh: string): Promise<{ mesh: string }> {
     const held = this.store.meshId();
     if (held !== null && held !== mesh) {
-      throw E.ERR_OTHER_MESH(`this node belongs to mesh ${held.slice(0, 12)}, not ${mesh.slice(0, 12)}`);
+      throw E.ERR_OTHER_MESH(
+        `this node belongs to mesh ${held.slice(0, 12)}, not ${mesh.slice(0, 12)}`,
+      );
     }
     if (held === null) {
       await this.store.setMeshId(mesh);
@@ -186,7 +188,11 @@ export class Directory {
     ) {
       return { appended: false, id: stored.id };
     }
-    const body: Record<string, unknown> = { name: req.name, gossip: req.gossip, meshIp: req.meshIp };
+    const body: Record<string, unknown> = {
+      name: req.name,
+      gossip: req.gossip,
+      meshIp: req.meshIp,
+    };
     if (req.version !== undefined) body.version = req.version;
     const seq = (this.store.head(this.key.did)?.seq ?? 0) + 1;
     const result = await this.append('node', body, `node:${seq}:${randomBytes(6).toString('hex')}`);

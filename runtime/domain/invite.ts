@@ -77,7 +77,11 @@ export function encodeInvite(payload: InvitePayload, key: KeyPair): Invite {
   if (payload.inviter !== key.did) throw E.ERR_BAD_REQUEST('invite.inviter must be the signer');
   const body = Buffer.from(canonicalize(payload)).toString('base64url');
   const sig = sigToString(sign(key, inviteBytes(payload)));
-  return { payload, nonceHash: nonceHashOf(payload.nonce), token: `${INVITE_PREFIX}.${body}.${sig}` };
+  return {
+    payload,
+    nonceHash: nonceHashOf(payload.nonce),
+    token: `${INVITE_PREFIX}.${body}.${sig}`,
+  };
 }
 
 /**

@@ -244,7 +244,14 @@ export interface Proof {
 export interface JournalStatus {
   did: string;
   /** The mesh this node belongs to (null: none, an open directory). */
-  mesh: { id: string | null; name: string | null; admission: 'open' | 'closed'; known: boolean; members: number; cuts: number };
+  mesh: {
+    id: string | null;
+    name: string | null;
+    admission: 'open' | 'closed';
+    known: boolean;
+    members: number;
+    cuts: number;
+  };
   feeds: number;
   entries: number;
   equivocations: number;
@@ -337,9 +344,7 @@ export const journalProtocol = {
   expel: action<AppendResult & { cut: number }>()(schema(expelRequest), ['admin']),
   /** After a join: the mesh this node now belongs to (refused if it belongs to another). */
   setMesh: action<{ mesh: string }>()(schema(setMeshRequest), ['gossip']),
-  announce: action<{ appended: boolean; id: string | null }>()(schema(announceRequest), [
-    'gossip',
-  ]),
+  announce: action<{ appended: boolean; id: string | null }>()(schema(announceRequest), ['gossip']),
   forceSelfHead: action<{ head: number }>()(none(), ['admin']),
 };
 

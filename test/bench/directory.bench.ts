@@ -47,7 +47,6 @@ const T0 = 1_700_000_000_000;
 
 await loadFastHash();
 
-
 // --- directory scale ---------------------------------------------------------
 
 /** One author's chain of signed entries. */
@@ -169,7 +168,7 @@ async function directoryScale(r: Reporter): Promise<void> {
   });
   let t = performance.now();
   let rawRows = 0;
-  for (let after: string | undefined; ; ) {
+  for (let after: string | undefined; ;) {
     const rows = withMesh.viewAll('offers', PAGE, after);
     JSON.stringify(rows);
     rawRows += rows.length;
@@ -181,7 +180,7 @@ async function directoryScale(r: Reporter): Promise<void> {
   let rows = 0;
   // One catalog for the whole list, as the journal keeps one until its next commit.
   const listing = catalog();
-  for (let after: string | undefined; ; ) {
+  for (let after: string | undefined; ;) {
     const page = listing.services(after, PAGE);
     JSON.stringify({ v: 1, ok: true, result: page });
     rows += page.rows.length;
@@ -190,7 +189,9 @@ async function directoryScale(r: Reporter): Promise<void> {
   }
   const whole = performance.now() - t;
   if (rows !== NODES * OFFERS_PER_NODE || rawRows !== rows) {
-    throw new Error(`services listed ${rows} offers (raw ${rawRows}), not ${NODES * OFFERS_PER_NODE}`);
+    throw new Error(
+      `services listed ${rows} offers (raw ${rawRows}), not ${NODES * OFFERS_PER_NODE}`,
+    );
   }
   r.figure({
     name: 'services_whole',
@@ -298,7 +299,9 @@ async function joinToVisible(r: Reporter): Promise<void> {
 }
 
 async function token(inviter: Supervisor): Promise<string> {
-  const r = (await inviter.ask('gossip', 'invite', { rights: ['member.invite', 'service.offer'] })) as {
+  const r = (await inviter.ask('gossip', 'invite', {
+    rights: ['member.invite', 'service.offer'],
+  })) as {
     token: string;
   };
   return r.token;

@@ -268,7 +268,8 @@ export async function subscribeWhenOffered(
       return (await sup.ask('grants', 'subscribe', { provider, service })) as AppendAck;
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if ((code !== 'ERR_NO_SUCH_SERVICE' && code !== 'ERR_NOT_FOUND') || Date.now() > end) throw err;
+      if ((code !== 'ERR_NO_SUCH_SERVICE' && code !== 'ERR_NOT_FOUND') || Date.now() > end)
+        throw err;
       await new Promise((r) => setTimeout(r, 20));
     }
   }

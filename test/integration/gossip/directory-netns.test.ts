@@ -44,7 +44,12 @@ const catalog = async (n: NodeProcess, what: string) =>
   ((await ask(n, 'journal', 'catalog', { what })) as Rows).rows;
 
 async function directoryOf(n: NodeProcess): Promise<string> {
-  const members = (await catalog(n, 'members')).map((r) => [r.did, r.rights, r.invitedBy, r.expelled]);
+  const members = (await catalog(n, 'members')).map((r) => [
+    r.did,
+    r.rights,
+    r.invitedBy,
+    r.expelled,
+  ]);
   const nodes = (await catalog(n, 'nodes')).map((r) => [r.did, r.name, r.gossip, r.meshIp]);
   const services = (await catalog(n, 'services')).map((r) => [r.provider, r.service, r.port]);
   return JSON.stringify({ members, nodes, services });
@@ -55,7 +60,11 @@ async function invite(n: NodeProcess, rights: string[]): Promise<string> {
 }
 
 async function join(n: NodeProcess, token: string): Promise<void> {
-  await n.request('ask', { to: 'gossip', action: 'join', data: { token, timeoutMs: 15_000 } }, 30_000);
+  await n.request(
+    'ask',
+    { to: 'gossip', action: 'join', data: { token, timeoutMs: 15_000 } },
+    30_000,
+  );
 }
 
 const openTo = async (n: NodeProcess, did: string) =>
@@ -79,7 +88,13 @@ if (skipReason) {
           ),
         )),
       );
-      const [n0, n1, n2, n3, n4] = nodes as [NodeProcess, NodeProcess, NodeProcess, NodeProcess, NodeProcess];
+      const [n0, n1, n2, n3, n4] = nodes as [
+        NodeProcess,
+        NodeProcess,
+        NodeProcess,
+        NodeProcess,
+        NodeProcess,
+      ];
       await ask(n0, 'journal', 'found', { name: 'lab', admission: 'closed' });
       const rights = ['member.invite', 'service.offer'];
       await join(n1, await invite(n0, rights));
@@ -112,7 +127,9 @@ if (skipReason) {
         async () => (await Promise.all(nodes.map(directoryOf))).join('\n'),
         100,
       );
-      console.log(`# directory: five hosts show the same directory ${Date.now() - t0} ms after the last offer`);
+      console.log(
+        `# directory: five hosts show the same directory ${Date.now() - t0} ms after the last offer`,
+      );
       // Found through the records: n3 and n4 were only ever told of their inviters.
       await waitFor(
         async () => (await openTo(n3, n4.did)) + (await openTo(n4, n3.did)) > 0,
@@ -124,16 +141,22 @@ if (skipReason) {
       const outsider = await NodeProcess.spawn(
         'outsider',
         tempDir('meshnode-dirns-out-'),
-        gossipOf(lan.hosts[MEMBERS]!.ip, lan.hosts.slice(0, MEMBERS).map((h) => gossipUrl(PORT, h.ip))),
+        gossipOf(
+          lan.hosts[MEMBERS]!.ip,
+          lan.hosts.slice(0, MEMBERS).map((h) => gossipUrl(PORT, h.ip)),
+        ),
         { ns: lan.hosts[MEMBERS]!.ns, config: CONFIG },
       );
       nodes.push(outsider);
       await waitFor(
         async () => {
           const st = await outsider.status();
-          const closes = (st as unknown as { dialing: Array<{ lastClose: { code: number } | null }> })
-            .dialing;
-          return closes.length === MEMBERS && closes.every((d) => d.lastClose?.code === CLOSE.notAllowed);
+          const closes = (
+            st as unknown as { dialing: Array<{ lastClose: { code: number } | null }> }
+          ).dialing;
+          return (
+            closes.length === MEMBERS && closes.every((d) => d.lastClose?.code === CLOSE.notAllowed)
+          );
         },
         15_000,
         'every member refusing the outsider with 4003',
@@ -169,21 +192,28 @@ if (skipReason) {
         EXPEL_DEADLINE_MS,
         'links to the expelled node closed on every node',
       );
-      console.log(`# directory: links to the expelled node closed on four hosts ${Date.now() - started} ms after the expel`);
+      console.log(
+        `# directory: links to the expelled node closed on four hosts ${Date.now() - started} ms after the expel`,
+      );
       await waitFor(
         async () => !(await kernel()).includes(n4Ip),
         EXPEL_DEADLINE_MS,
         "the expelled node's grant out of n1's kernel set",
       );
       // Its later entries: written on its own node, refused by every other.
-      await n4.append('late-1', 'offer', {
-        service: 'late',
-        port: 9,
-        proto: 'tcp',
-        mode: 'auto',
-        leaseSeconds: 60,
-      }).catch(() => undefined);
-      const later = (await ask(n4, 'journal', 'range', { author: n4.did, from: r.cut + 1 })) as unknown[];
+      await n4
+        .append('late-1', 'offer', {
+          service: 'late',
+          port: 9,
+          proto: 'tcp',
+          mode: 'auto',
+          leaseSeconds: 60,
+        })
+        .catch(() => undefined);
+      const later = (await ask(n4, 'journal', 'range', {
+        author: n4.did,
+        from: r.cut + 1,
+      })) as unknown[];
       for (const n of [n0, n1, n2, n3]) {
         await waitFor(
           async () => ((await n.heads())[n4.did] ?? 0) <= r.cut,
@@ -197,7 +227,9 @@ if (skipReason) {
       }
       const members = await catalog(n2, 'members');
       assert.ok(
-        members.some((m) => m.did === n4.did && (m.expelled as { cut: number } | null)?.cut === r.cut),
+        members.some(
+          (m) => m.did === n4.did && (m.expelled as { cut: number } | null)?.cut === r.cut,
+        ),
         'members lists n4 as expelled at its cut',
       );
     } catch (err) {

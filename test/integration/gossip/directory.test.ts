@@ -55,7 +55,11 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 async function directoryOf(sup: Supervisor): Promise<string> {
   const members = (await catalog(sup, 'members')).rows.map((r) => [r.did, r.rights, r.invitedBy]);
   const nodes = (await catalog(sup, 'nodes')).rows.map((r) => [r.did, r.name, r.gossip, r.meshIp]);
-  const services = (await catalog(sup, 'services')).rows.map((r) => [r.provider, r.service, r.port]);
+  const services = (await catalog(sup, 'services')).rows.map((r) => [
+    r.provider,
+    r.service,
+    r.port,
+  ]);
   return JSON.stringify({ members, nodes, services });
 }
 
@@ -111,7 +115,11 @@ test('found, invite two, each invites one more: all five show the same members, 
     await waitFor(
       async () => {
         const all = await Promise.all([a, b, c, d, e].map((s) => directoryOf(s!)));
-        const first = JSON.parse(all[0]!) as { members: unknown[]; nodes: unknown[]; services: unknown[] };
+        const first = JSON.parse(all[0]!) as {
+          members: unknown[];
+          nodes: unknown[];
+          services: unknown[];
+        };
         return (
           first.members.length === 5 &&
           first.nodes.length === 5 &&
@@ -123,7 +131,9 @@ test('found, invite two, each invites one more: all five show the same members, 
       'the same directory on all five nodes',
       async () => {
         const all = await Promise.all([a, b, c, d, e].map((s) => directoryOf(s!)));
-        const links = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await mesh.open(i)).length));
+        const links = await Promise.all(
+          [0, 1, 2, 3, 4].map(async (i) => (await mesh.open(i)).length),
+        );
         return all
           .map((x, i) => {
             const v = JSON.parse(x) as Record<string, unknown[]>;
@@ -132,7 +142,9 @@ test('found, invite two, each invites one more: all five show the same members, 
           .join('; ');
       },
     );
-    console.log(`directory: five nodes show the same directory ${Date.now() - started} ms after the last offer`);
+    console.log(
+      `directory: five nodes show the same directory ${Date.now() - started} ms after the last offer`,
+    );
     const members = (await catalog(a!, 'members')).rows;
     const byDid = new Map(members.map((m) => [m.did, m]));
     assert.is(byDid.get(mesh.nodes[3]!.did)?.invitedBy, mesh.nodes[1]!.did, 'who invited whom');
@@ -181,13 +193,18 @@ test('join refusals: each has its code, and a failed join writes nothing on eith
     // Forged: a widened payload under the old signature.
     const good = await invite(a);
     const [p, body, sig] = good.token.split('.');
-    const payload = JSON.parse(Buffer.from(body!, 'base64url').toString()) as Record<string, unknown>;
+    const payload = JSON.parse(Buffer.from(body!, 'base64url').toString()) as Record<
+      string,
+      unknown
+    >;
     const widened = Buffer.from(
       JSON.stringify({ ...payload, rights: ['member.expel', 'member.invite'] }),
     ).toString('base64url');
     const forged = `${p}.${widened}.${sig}`;
     assert.is(await codeOf(join_(b, forged)), 'ERR_INVITE_FORGED');
-    const raw2 = await RawSession.open(mesh.nodes[0]!.port, keyOf(9101), { hello: { invite: forged } });
+    const raw2 = await RawSession.open(mesh.nodes[0]!.port, keyOf(9101), {
+      hello: { invite: forged },
+    });
     assert.is((await raw2.take('joinRes')).code, 'ERR_INVITE_FORGED');
     await unchanged('forged');
 
@@ -224,7 +241,9 @@ test('join refusals: each has its code, and a failed join writes nothing on eith
     }
     // A token this node did not issue (another inviter's, for its own mesh): ERR_INVITE_MESH.
     const bs = await invite(b);
-    const raw5 = await RawSession.open(mesh.nodes[0]!.port, keyOf(9105), { hello: { invite: bs.token } });
+    const raw5 = await RawSession.open(mesh.nodes[0]!.port, keyOf(9105), {
+      hello: { invite: bs.token },
+    });
     assert.is((await raw5.take('joinRes')).code, 'ERR_INVITE_MESH');
   } finally {
     await mesh.stop();
@@ -264,26 +283,42 @@ test('expel: links to the expelled node close on every node, its later entries a
     const bDid = mesh.nodes[1]!.did;
     const cDid = mesh.nodes[2]!.did;
     // b offers, c subscribes and is granted (all on 127.0.0.1: the records say so).
-    await b.ask('grants', 'offer', { service: 'web', port: 8080, proto: 'tcp', mode: 'auto', leaseSeconds: 60 });
-    await waitFor(async () => (await catalog(c, 'services')).rows.length === 1, 15_000, 'c sees the offer');
+    await b.ask('grants', 'offer', {
+      service: 'web',
+      port: 8080,
+      proto: 'tcp',
+      mode: 'auto',
+      leaseSeconds: 60,
+    });
     await waitFor(
-      async () => (await catalog(b, 'members')).rows.filter((r) => r.expelled === null).length === 3,
+      async () => (await catalog(c, 'services')).rows.length === 1,
+      15_000,
+      'c sees the offer',
+    );
+    await waitFor(
+      async () =>
+        (await catalog(b, 'members')).rows.filter((r) => r.expelled === null).length === 3,
       15_000,
       'b knows c is a member',
     );
-    const sub = (await c.ask('grants', 'subscribe', { provider: bDid, service: 'web' })) as { id: string };
+    const sub = (await c.ask('grants', 'subscribe', { provider: bDid, service: 'web' })) as {
+      id: string;
+    };
     await waitFor(
       async () => (await b.ask('journal', 'get', { id: sub.id })) !== null,
       15_000,
       'the subscription reaches b',
     );
-    const act = (await c.ask('grants', 'activate', { subscription: sub.id })) as { endpoint?: unknown };
+    const act = (await c.ask('grants', 'activate', { subscription: sub.id })) as {
+      endpoint?: unknown;
+    };
     assert.ok(act.endpoint, 'c is granted access to b');
     const live = async () => ((await b.ask('grants', 'grants')) as { live: unknown[] }).live.length;
     assert.is(await live(), 1);
     // Every node links to c (c dialed a; b and c find each other by their records).
     await waitFor(
-      async () => (await mesh.open(0, cDid)).length === 1 && (await mesh.open(1, cDid)).length === 1,
+      async () =>
+        (await mesh.open(0, cDid)).length === 1 && (await mesh.open(1, cDid)).length === 1,
       20_000,
       'a and b linked to c',
     );
@@ -291,14 +326,21 @@ test('expel: links to the expelled node close on every node, its later entries a
     const started = Date.now();
     const r = (await a.ask('journal', 'expel', { did: cDid })) as { cut: number };
     await waitFor(
-      async () => (await mesh.open(0, cDid)).length === 0 && (await mesh.open(1, cDid)).length === 0,
+      async () =>
+        (await mesh.open(0, cDid)).length === 0 && (await mesh.open(1, cDid)).length === 0,
       10_000,
       'links to the expelled node closed on every node',
     );
-    console.log(`directory: links to an expelled node closed on every node ${Date.now() - started} ms after the expel`);
+    console.log(
+      `directory: links to an expelled node closed on every node ${Date.now() - started} ms after the expel`,
+    );
     await waitFor(async () => (await live()) === 0, 10_000, "the expelled node's grant removed");
     const nft = (await b.ask('nft', 'list')) as { elements?: unknown[] };
-    assert.not.match(JSON.stringify(nft), /8080.*127\.0\.0\.1|127\.0\.0\.1.*8080/, 'kernel set still holds the grant');
+    assert.not.match(
+      JSON.stringify(nft),
+      /8080.*127\.0\.0\.1|127\.0\.0\.1.*8080/,
+      'kernel set still holds the grant',
+    );
 
     // The expelled feed is cut at r.cut on every node; entries past it are refused.
     const cFeed = (await c.ask('journal', 'range', { author: cDid, from: 1 })) as unknown[];
@@ -307,11 +349,22 @@ test('expel: links to the expelled node close on every node, its later entries a
       assert.ok((heads[cDid] ?? 0) <= r.cut, 'a node holds the expelled feed past its cut');
     }
     // c writes on (it may not even know it was expelled); nobody takes it.
-    await c.ask('grants', 'offer', { service: 'late', port: 9, proto: 'tcp', mode: 'auto', leaseSeconds: 60 }).catch(() => {});
+    await c
+      .ask('grants', 'offer', {
+        service: 'late',
+        port: 9,
+        proto: 'tcp',
+        mode: 'auto',
+        leaseSeconds: 60,
+      })
+      .catch(() => {});
     const later = (await c.ask('journal', 'range', { author: cDid, from: r.cut + 1 })) as unknown[];
     if (later.length > 0) {
       for (const s of [a, b]) {
-        const got = (await s.ask('journal', 'ingest', { entries: later })) as { appended: number; cut?: number };
+        const got = (await s.ask('journal', 'ingest', { entries: later })) as {
+          appended: number;
+          cut?: number;
+        };
         assert.is(got.appended, 0, 'an entry past the cut was taken');
         assert.is(got.cut, later.length);
       }

@@ -541,7 +541,10 @@ test("ERR_GRANT_RECORD_IP: a source that is not the subscriber's recorded mesh I
   w.records.set(consumer.did, ['10.9.9.9']);
   refused(await run(w, signed(w), { sourceIp: IN_MESH_IP }), 'ERR_GRANT_RECORD_IP', 'other IP');
   w.records.set(consumer.did, [IN_MESH_IP]);
-  assert.ok((await run(w, signed(w), { sourceIp: IN_MESH_IP })).allow, 'the recorded IP is granted');
+  assert.ok(
+    (await run(w, signed(w), { sourceIp: IN_MESH_IP })).allow,
+    'the recorded IP is granted',
+  );
 });
 
 test('an offer with anySource grants a NATed source its record does not list', async () => {

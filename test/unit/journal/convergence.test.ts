@@ -107,7 +107,11 @@ function generate(r: Rng, n: number): History {
 }
 
 /** Deliver every feed to a fresh journal in one random order; answer what it ends with. */
-async function deliver(h: History, r: Rng, dir: string): Promise<{ dump: string; truncated: number; inert: number }> {
+async function deliver(
+  h: History,
+  r: Rng,
+  dir: string,
+): Promise<{ dump: string; truncated: number; inert: number }> {
   const store = await JournalStore.open(dir);
   let truncated = 0;
   try {
@@ -146,7 +150,11 @@ async function deliver(h: History, r: Rng, dir: string): Promise<{ dump: string;
     const heads = Object.entries(store.versionVector()).sort(([a], [b]) => (a < b ? -1 : 1));
     let inert = 0;
     for (const f of h.feeds) if (!membership.counts(f.did) && store.head(f.did)) inert++;
-    return { dump: JSON.stringify({ heads, views, membership: membership.data }), truncated, inert };
+    return {
+      dump: JSON.stringify({ heads, views, membership: membership.data }),
+      truncated,
+      inert,
+    };
   } finally {
     await store.close();
   }

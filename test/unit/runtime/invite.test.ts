@@ -53,7 +53,10 @@ test('a token round-trips: payload, nonce hash, and the token itself', () => {
 });
 
 test('only the inviter can sign its invite', () => {
-  assert.is(code(() => encodeInvite(payload(), other)), 'ERR_BAD_REQUEST');
+  assert.is(
+    code(() => encodeInvite(payload(), other)),
+    'ERR_BAD_REQUEST',
+  );
 });
 
 test('ERR_INVITE_FORGED: a payload altered after signing (rights widened, mesh, expiry, DID)', () => {
@@ -67,7 +70,11 @@ test('ERR_INVITE_FORGED: a payload altered after signing (rights widened, mesh, 
   ]) {
     const forged = { ...inv.payload, ...change };
     const body = Buffer.from(JSON.stringify(forged)).toString('base64url');
-    assert.is(code(() => decodeInvite(`${prefix}.${body}.${sig}`)), 'ERR_INVITE_FORGED', JSON.stringify(change));
+    assert.is(
+      code(() => decodeInvite(`${prefix}.${body}.${sig}`)),
+      'ERR_INVITE_FORGED',
+      JSON.stringify(change),
+    );
   }
 });
 
@@ -75,7 +82,10 @@ test("ERR_INVITE_FORGED: signed by another key than its inviter's", () => {
   const mine = encodeInvite(payload({ inviter: other.did }), other);
   const [prefix, body] = mine.token.split('.');
   const theirs = encodeInvite(payload(), inviter).token.split('.')[2];
-  assert.is(code(() => decodeInvite(`${prefix}.${body}.${theirs}`)), 'ERR_INVITE_FORGED');
+  assert.is(
+    code(() => decodeInvite(`${prefix}.${body}.${theirs}`)),
+    'ERR_INVITE_FORGED',
+  );
 });
 
 test('ERR_INVITE_FORGED: not a token at all, wrong prefix, bad encoding, oversize, unknown fields', () => {
@@ -94,7 +104,11 @@ test('ERR_INVITE_FORGED: not a token at all, wrong prefix, bad encoding, oversiz
     `${INVITE_PREFIX}.${body}.${'A'.repeat(86)}`,
     `${INVITE_PREFIX}.${body}.\u001b[2J`,
   ]) {
-    assert.is(code(() => decodeInvite(t)), 'ERR_INVITE_FORGED', JSON.stringify(t.slice(0, 40)));
+    assert.is(
+      code(() => decodeInvite(t)),
+      'ERR_INVITE_FORGED',
+      JSON.stringify(t.slice(0, 40)),
+    );
   }
 });
 
@@ -103,12 +117,18 @@ test('ERR_INVITE_FORGED: a payload re-encoded out of canonical form, even with t
   const [prefix, , sig] = inv.token.split('.');
   // Same fields, pretty-printed: JSON.parse reads it the same, the signature covers the canonical form.
   const reordered = Buffer.from(JSON.stringify(inv.payload, null, 1)).toString('base64url');
-  assert.is(code(() => decodeInvite(`${prefix}.${reordered}.${sig}`)), 'ERR_INVITE_FORGED');
+  assert.is(
+    code(() => decodeInvite(`${prefix}.${reordered}.${sig}`)),
+    'ERR_INVITE_FORGED',
+  );
 });
 
 test('rights are checked against the catalogue and put in its order', () => {
   assert.equal(parseRights(['service.offer', 'member.invite']), ['member.invite', 'service.offer']);
-  assert.is(code(() => parseRights(['root'])), 'ERR_BAD_REQUEST');
+  assert.is(
+    code(() => parseRights(['root'])),
+    'ERR_BAD_REQUEST',
+  );
 });
 
 test.run();

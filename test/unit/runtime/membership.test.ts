@@ -5,11 +5,7 @@
  */
 import * as assert from 'uvu/assert';
 import { MembershipIndex, NO_MESH, deriveMembership } from '../../../runtime/domain/membership.js';
-import type {
-  MemberRevokeRow,
-  MemberRow,
-  MeshRow,
-} from '../../../runtime/domain/membership.js';
+import type { MemberRevokeRow, MemberRow, MeshRow } from '../../../runtime/domain/membership.js';
 import type { Right } from '../../../runtime/domain/entries.js';
 import { fakeId, keyOf } from '../../helpers/journal.js';
 import { describe } from '../../helpers/test.js';
@@ -18,7 +14,13 @@ const test = describe('runtime/membership');
 
 const [F, A, B, C] = [1, 2, 3, 4].map((n) => keyOf(n).did) as [string, string, string, string];
 const MESH = fakeId(0x3e5);
-const ALL: Right[] = ['member.invite', 'member.expel', 'service.offer', 'config.publish', 'operator.steer'];
+const ALL: Right[] = [
+  'member.invite',
+  'member.expel',
+  'service.offer',
+  'config.publish',
+  'operator.steer',
+];
 
 const mesh = (admission: 'closed' | 'open' = 'closed'): MeshRow => ({
   id: MESH,
@@ -40,7 +42,13 @@ const member = (author: string, did: string, rights: Right[], ts: number, seq = 
   seq,
   ts,
 });
-const revoke = (author: string, did: string, cut: number, ts: number, seq = 3): MemberRevokeRow => ({
+const revoke = (
+  author: string,
+  did: string,
+  cut: number,
+  ts: number,
+  seq = 3,
+): MemberRevokeRow => ({
   id: fakeId(0x3000 + ++n),
   author,
   mesh: MESH,
