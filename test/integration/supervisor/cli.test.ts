@@ -36,6 +36,15 @@ const COMMANDS: Record<string, string[]> = {
   restart: ['restart', 'nft'],
   trace: ['trace', 'nft', '--ms', '10'],
   'log-level': ['log-level', 'info'],
+  'mesh found': ['mesh', 'found', 'lab'],
+  'mesh show': ['mesh', 'show'],
+  invite: ['invite'],
+  join: ['join', 'mni1.x.y'],
+  members: ['members'],
+  expel: ['expel', DID],
+  nodes: ['nodes'],
+  services: ['services'],
+  subscriptions: ['subscriptions'],
   stop: ['stop'],
 };
 /** The commands that talk to a running node. */
@@ -157,6 +166,12 @@ test("refused by the node: exit 4 with the node's code", async () => {
     [['restart', 'nosuch'], 'ERR_NO_ROUTE'],
     [['log-level', 'loud'], 'ERR_BAD_REQUEST'],
     [['trace', 'nft', '--count', '0'], 'ERR_BAD_REQUEST'],
+    // A provider that offers nothing, a name nobody has, a token that is not one.
+    [['subscribe', '--provider', DID, '--service', 'web'], 'ERR_NO_SUCH_SERVICE'],
+    [['subscribe', '--provider', 'nosuchnode', '--service', 'web'], 'ERR_NOT_FOUND'],
+    [['join', 'mni1.bm90LWEtdG9rZW4.AAAA'], 'ERR_INVITE_FORGED'],
+    [['approve', 'abc'], 'ERR_BAD_REQUEST'],
+    [['approve', 'abcdef12'], 'ERR_NOT_FOUND'],
   ];
   const runs = await Promise.all(
     cases.map(async ([args]) => [await cli(on([...args, '--json'])), await cli(on(args))] as const),
@@ -205,10 +220,79 @@ test('--json: one envelope {"v":1,"ok":true,"result":…} per command, exit 0', 
   assert.is(tail.at(-1)!.entry.kind, 'offer');
   assert.is(tail.at(-1)!.entry.body.leaseSeconds, 60);
   assert.equal(await ok(['restart', 'nft']), { restarted: 'nft' });
-  const sub = await ok(['subscribe', '--provider', DID, '--service', 'web']);
-  assert.match(String(sub.id), /^[0-9a-f]{64}$/);
-  // The subscription is ours, to someone else's offer: revoking our own entry is allowed.
-  assert.match(String((await ok(['revoke', String(sub.id)])).id), /^[0-9a-f]{64}$/);
+  // Revoking our own entry, by a unique 8-digit prefix of its id.
+  const revoked = await ok(['revoke', String(offer.id).slice(0, 8)]);
+  assert.match(String(revoked.id), /^[0-9a-f]{64}$/);
+  const rows = (await ok(['journal', 'tail', '--limit', '100'])) as unknown as Array<{
+    id: string;
+    entry: { body: { target?: string } };
+  }>;
+  const revoke = rows.find((x) => x.id === revoked.id);
+  assert.is(revoke?.entry.body.target, offer.id, 'the prefix named the whole id');
+});
+
+test('the directory commands: open until founded, then the mesh, its members, nodes, services and invites', async () => {
+  const json = async (args: string[]) => {
+    const r = await cli(on([...args, '--json']));
+    assert.is(r.code, 0, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    return envelope(r, args.join(' ')).result as Record<string, unknown>;
+  };
+  const refused = async (args: string[], code: string) => {
+    const r = await cli(on([...args, '--json']));
+    assert.is(r.code, 4, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.is(envelope(r, args.join(' ')).error!.code, code, args.join(' '));
+  };
+  // Before founding: open, said so; invites and expulsions need a mesh.
+  const before = await cli(on(['mesh', 'show']));
+  assert.match(before.stdout, /^open: no mesh/);
+  await refused(['invite'], 'ERR_NO_MESH');
+  await refused(['expel', DID], 'ERR_NO_MESH');
+  const founded = await json(['mesh', 'found', 'lab']);
+  assert.match(String(founded.mesh), /^[0-9a-f]{64}$/);
+  await refused(['mesh', 'found', 'again'], 'ERR_MESH_EXISTS');
+  const show = await cli(on(['mesh', 'show']));
+  assert.match(show.stdout, new RegExp(`^mesh lab ${String(founded.mesh)}\nadmission closed\n`));
+  // Members: the founder alone, every right.
+  const members = await cli(on(['members']));
+  assert.match(members.stdout, /^NAME\s+DID\s+RIGHTS\s+INVITED BY\n/);
+  assert.match(
+    members.stdout,
+    /member\.invite,member\.expel,service\.offer,config\.publish,operator\.steer\s+founder/,
+  );
+  // Invites: a token, its rights and expiry; a bad duration is a usage error.
+  const inv = await cli(on(['invite', '--rights', 'service.offer', '--expires', '2h']));
+  assert.is(inv.code, 0, inv.stderr);
+  assert.match(
+    inv.stdout,
+    /^mni1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}\n\nrights service\.offer, expires /,
+  );
+  assert.is((await cli(on(['invite', '--expires', 'soon']))).code, 2);
+  await refused(['invite', '--rights', 'root'], 'ERR_BAD_REQUEST');
+  // Services and nodes: this node's offer and record, as tables and as JSON pages.
+  await json(['offer', '--service', 'ssh', '--port', '22', '--mode', 'auto']);
+  const services = await cli(on(['services']));
+  assert.match(
+    services.stdout,
+    /^PROVIDER\s+DID\s+SERVICE\s+PORT\s+MODE\s+LEASE\s+MY SUBSCRIPTION\n/,
+  );
+  assert.match(services.stdout, /ssh\s+22\/tcp\s+auto/);
+  const page = await json(['services', '--limit', '1']);
+  assert.is((page.rows as unknown[]).length, 1);
+  const nodes = await json(['nodes']);
+  const self = (nodes.rows as Array<{ self: boolean; gossip: string }>).find((n) => n.self);
+  assert.ok(self, 'this node lists its own record');
+  assert.match(self!.gossip, /^wss:\/\/127\.0\.0\.1:\d+\/gossip$/);
+  const table = await cli(on(['nodes']));
+  assert.match(
+    table.stdout,
+    /^NAME\s+DID\s+ENDPOINT\s+MESH IP\s+VERSION\s+LINK\s+LAST SEEN\s+LAG\n/,
+  );
+  assert.match(table.stdout, /\(this node\)/);
+  const subs = await cli(on(['subscriptions']));
+  assert.match(subs.stdout, /^no subscriptions of or to this node\n$/);
+  // Expelling a stranger, or a name nobody has: refused with their codes.
+  await refused(['expel', DID], 'ERR_NOT_MEMBER');
+  await refused(['expel', 'nobody'], 'ERR_NOT_FOUND');
 });
 
 test('human output: status and actors as text', async () => {
@@ -236,6 +320,35 @@ test('init: state directory 0700 and a 0600 key, kept on a second run', async ()
   const again = await cli(['init', '-c', config]);
   assert.is(again.code, 0);
   assert.is(again.stdout, `kept ${r.keyFile}\n${r.did}\n`);
+});
+
+test('init --new-mesh: the mesh is founded when the node first starts', async () => {
+  const dir = tempDir('meshnode-newmesh-');
+  const stateDir = join(dir, 'state');
+  const config = join(dir, 'meshnode.toml');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(
+    config,
+    `[node]\nstate_dir = "${stateDir}"\n[metrics]\nlisten = ""\n[gossip]\nlisten = "127.0.0.1:0"\n[nft]\nbackend = "memory"\n`,
+  );
+  const init = await cli(['init', '-c', config, '--new-mesh', 'homelab']);
+  assert.is(init.code, 0, init.stderr);
+  assert.match(init.stdout, /mesh homelab \(closed\) is founded when the node first starts/);
+  assert.is((await cli(['init', '-c', config, '--new-mesh', 'Bad Name'])).code, 4);
+  const started = await startNode({ dir });
+  try {
+    const r = await cli(['mesh', 'show', '--socket', started.socket, '--json']);
+    const m = envelope(r, 'mesh show').result as {
+      name: string;
+      founder: string;
+      admission: string;
+    };
+    assert.is(m.name, 'homelab');
+    assert.is(m.admission, 'closed');
+    assert.ok(!existsSync(join(stateDir, 'found-mesh.json')), 'the founding request is done');
+  } finally {
+    await started.stop();
+  }
 });
 
 test('an answer the CLI cannot use is an internal error: exit 5', async () => {
