@@ -25,7 +25,9 @@ import { applyActors, applyTail, initialState, say } from './console/model.js';
 import type {
   ActorRow,
   ConsoleState,
+  DirectoryResult,
   GrantsResult,
+  MembersResult,
   PeersResult,
   TailRecord,
   TraceRow,
@@ -44,6 +46,8 @@ const TAIL_BACKLOG = 5000;
 const TAIL_PAGE = 1000;
 /** Pages of the tail read per poll: a big backlog is caught up over a few seconds, not in one stall. */
 const TAIL_PAGES_PER_POLL = 5;
+/** Rows of nodes and of services the directory pane reads per poll (a screen shows fewer). */
+const DIRECTORY_ROWS = 200;
 /** A trace is asked for in slices this long, so records appear while it runs and a stop is prompt. */
 const TRACE_SLICE_MS = 1000;
 
@@ -296,14 +300,20 @@ class ConsoleApp {
   private async refresh(c: AdminClient): Promise<void> {
     const call = (method: string, params: Record<string, unknown> = {}) =>
       c.call(method, params, CALL_TIMEOUT_MS);
-    const [status, actors, peers, grants, heads, journal] = await Promise.allSettled([
-      call('status'),
-      call('actors'),
-      call('peers'),
-      call('grants'),
-      call('journal.heads'),
-      call('journal.status'),
-    ]);
+    const [status, actors, peers, grants, heads, journal, nodes, services, members, mesh] =
+      await Promise.allSettled([
+        call('status'),
+        call('actors'),
+        call('peers'),
+        call('grants'),
+        call('journal.heads'),
+        call('journal.status'),
+        // The first page of each: what a screen can show.
+        call('catalog', { what: 'nodes', limit: DIRECTORY_ROWS }),
+        call('catalog', { what: 'services', limit: DIRECTORY_ROWS }),
+        call('catalog', { what: 'members' }),
+        call('membership'),
+      ]);
     const now = Date.now();
     if (status.status === 'rejected') throw status.reason;
     if (actors.status === 'rejected') throw actors.reason;
@@ -314,6 +324,27 @@ class ConsoleApp {
       this.state.peers = peers.value as PeersResult;
     if (grants.status === 'fulfilled') this.state.grants = grants.value as GrantsResult;
     if (heads.status === 'fulfilled') this.state.heads = heads.value as Record<string, number>;
+    if (nodes.status === 'fulfilled' && services.status === 'fulfilled') {
+      const n = nodes.value as { rows: DirectoryResult['nodes']; next: string | null };
+      const sv = services.value as { rows: DirectoryResult['services']; next: string | null };
+      this.state.directory = {
+        nodes: n.rows,
+        services: sv.rows,
+        more: { nodes: n.next !== null, services: sv.next !== null },
+      };
+    }
+    if (members.status === 'fulfilled' && mesh.status === 'fulfilled') {
+      const m = mesh.value as {
+        mesh: string | null;
+        name: string | null;
+        admission: string;
+        known: boolean;
+      };
+      this.state.members = {
+        mesh: { id: m.mesh, name: m.name, admission: m.admission, known: m.known },
+        rows: (members.value as { rows: MembersResult['rows'] }).rows,
+      };
+    }
     if (journal.status === 'fulfilled') {
       this.state.journal = journal.value as ConsoleState['journal'];
       await this.followTail(c);

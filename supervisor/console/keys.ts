@@ -101,6 +101,8 @@ export function handleKey(state: ConsoleState, key: Key, now: number): Effect[] 
     case '2':
     case '3':
     case '4':
+    case '5':
+    case '6':
       state.pane = PANES[Number(key) - 1]!;
       return [];
     case 'tab':

@@ -69,8 +69,41 @@ export interface TailRecord {
   entry: { author: string; seq: number; ts: number; kind: string; body: unknown };
 }
 
-export type Pane = 'peers' | 'feeds' | 'grants' | 'trace';
-export const PANES: readonly Pane[] = ['peers', 'feeds', 'grants', 'trace'];
+export type Pane = 'peers' | 'feeds' | 'grants' | 'trace' | 'directory' | 'members';
+export const PANES: readonly Pane[] = ['peers', 'feeds', 'grants', 'trace', 'directory', 'members'];
+
+/** The directory pane's rows (journal `catalog` pages; the first page of each is enough on a screen). */
+export interface DirectoryResult {
+  nodes: Array<{
+    did: string;
+    name: string;
+    gossip: string;
+    meshIp: string;
+    version: string | null;
+    self: boolean;
+  }>;
+  services: Array<{
+    provider: string;
+    providerName: string | null;
+    service: string;
+    port: number;
+    proto: string;
+    mode: string;
+    subscription: { id: string; state: string } | null;
+  }>;
+  more: { nodes: boolean; services: boolean };
+}
+
+export interface MembersResult {
+  mesh: { id: string | null; name: string | null; admission: string; known: boolean };
+  rows: Array<{
+    did: string;
+    name: string | null;
+    rights: string[];
+    invitedBy: string | null;
+    expelled: { by: string; cut: number } | null;
+  }>;
+}
 
 /** The actors table's columns, left to right: the order `<` and `>` step through. */
 export const SORT_KEYS = [
@@ -143,6 +176,8 @@ export interface ConsoleState {
   /** Entry ids seen recently (newest last): what a prefix typed at a prompt resolves against. */
   recentIds: string[];
   grants: GrantsResult | null;
+  directory: DirectoryResult | null;
+  members: MembersResult | null;
   trace: TraceState | null;
   prompt: Prompt | null;
   message: { text: string; error: boolean; at: number } | null;
@@ -171,6 +206,8 @@ export function initialState(socket: string): ConsoleState {
     pending: [],
     recentIds: [],
     grants: null,
+    directory: null,
+    members: null,
     trace: null,
     prompt: null,
     message: null,

@@ -107,11 +107,18 @@ function messageLine(state: ConsoleState, { width, now }: Viewport): ScreenLine 
 }
 
 function tabsLine(state: ConsoleState, width: number): ScreenLine {
-  const names = { peers: 'Peers', feeds: 'Feeds', grants: 'Grants', trace: 'Trace' } as const;
+  const names = {
+    peers: 'Peers',
+    feeds: 'Feeds',
+    grants: 'Grants',
+    trace: 'Trace',
+    directory: 'Directory',
+    members: 'Members',
+  } as const;
   const tabs = (Object.keys(names) as Array<keyof typeof names>).map((p, i) =>
     p === state.pane ? `[${i + 1} ${names[p]}]` : ` ${i + 1} ${names[p]} `,
   );
-  return line(` ${tabs.join(' ')}   (1-4 or tab)`, width);
+  return line(` ${tabs.join(' ')}   (1-6 or tab)`, width);
 }
 
 // --- actors -----------------------------------------------------------------
@@ -192,12 +199,116 @@ function paneLines(state: ConsoleState, view: Viewport, lines: number): ScreenLi
         return grantsPane(state, view);
       case 'trace':
         return tracePane(state, view, lines);
+      case 'directory':
+        return directoryPane(state, view);
+      case 'members':
+        return membersPane(state, view);
     }
   })();
   if (all.length <= lines) return all;
   const keep = all.slice(0, Math.max(0, lines - 1));
   keep.push(line(`  ... ${all.length - keep.length} more`, view.width, 'dim'));
   return keep;
+}
+
+/** Nodes and services of the mesh, as `meshnode nodes` / `services` list them (the first page). */
+function directoryPane(state: ConsoleState, { width }: Viewport): ScreenLine[] {
+  const d = state.directory;
+  if (!d) return [line('  waiting for the journal', width, 'dim')];
+  const nodeCols = withRest(
+    [
+      { label: 'NODE', width: 16, right: false },
+      { label: 'DID', width: 16, right: false },
+      { label: 'MESH IP', width: 15, right: false },
+      { label: 'VERSION', width: 8, right: false },
+      { label: 'ENDPOINT', width: 0, right: false },
+    ],
+    width,
+  );
+  const out = [
+    line(` ${d.nodes.length}${d.more.nodes ? '+' : ''} nodes`, width),
+    headerLine(nodeCols, width),
+  ];
+  for (const n of d.nodes) {
+    out.push(
+      rowLine(
+        [n.self ? `${n.name} *` : n.name, shortDid(n.did), n.meshIp, n.version ?? '-', n.gossip],
+        nodeCols,
+        width,
+      ),
+    );
+  }
+  const svcCols = withRest(
+    [
+      { label: 'PROVIDER', width: 16, right: false },
+      { label: 'SERVICE', width: 14, right: false },
+      { label: 'PORT', width: 10, right: false },
+      { label: 'MODE', width: 7, right: false },
+      { label: 'MINE', width: 0, right: false },
+    ],
+    width,
+  );
+  out.push(line(` ${d.services.length}${d.more.services ? '+' : ''} services`, width));
+  out.push(headerLine(svcCols, width));
+  for (const s of d.services) {
+    out.push(
+      rowLine(
+        [
+          s.providerName ?? shortDid(s.provider),
+          s.service,
+          `${s.port}/${s.proto}`,
+          s.mode,
+          s.subscription ? `${s.subscription.state} ${shortId(s.subscription.id)}` : '-',
+        ],
+        svcCols,
+        width,
+      ),
+    );
+  }
+  return out;
+}
+
+/** Members, their rights and inviters, and the expelled with their cut. */
+function membersPane(state: ConsoleState, { width }: Viewport): ScreenLine[] {
+  const m = state.members;
+  if (!m) return [line('  waiting for the journal', width, 'dim')];
+  if (m.mesh.id === null) return [line('  open: no mesh (meshnode mesh found NAME)', width, 'dim')];
+  const cols = withRest(
+    [
+      { label: 'MEMBER', width: 16, right: false },
+      { label: 'DID', width: 16, right: false },
+      { label: 'INVITED BY', width: 16, right: false },
+      { label: 'RIGHTS', width: 0, right: false },
+    ],
+    width,
+  );
+  const out = [
+    line(
+      ` mesh ${m.mesh.name ?? '(not synced yet)'} ${shortId(m.mesh.id)}, ${m.mesh.admission}, ${m.rows.length} rows`,
+      width,
+    ),
+    headerLine(cols, width),
+  ];
+  for (const r of m.rows) {
+    out.push(
+      rowLine(
+        [
+          r.name ?? '-',
+          shortDid(r.did),
+          r.expelled
+            ? `expelled by ${shortDid(r.expelled.by)}`
+            : r.invitedBy
+              ? shortDid(r.invitedBy)
+              : 'founder',
+          r.expelled ? `cut at ${r.expelled.cut}` : r.rights.join(','),
+        ],
+        cols,
+        width,
+        r.expelled ? 'error' : 'normal',
+      ),
+    );
+  }
+  return out;
 }
 
 const PEER_COLUMNS = [

@@ -417,6 +417,73 @@ test('node not running: said plainly, with the socket, and no stale tables', () 
   assert.ok(find(text(first), 'connecting to the node'), 'before first contact: connecting');
 });
 
+test("directory pane: nodes with mesh IP, version and endpoint; services with this node's subscription", () => {
+  const s = connected();
+  s.pane = 'directory';
+  s.directory = {
+    nodes: [
+      {
+        did: ME,
+        name: 'alpha',
+        gossip: 'wss://10.0.0.1:7946/gossip',
+        meshIp: '10.0.0.1',
+        version: '0.1.0',
+        self: true,
+      },
+      {
+        did: PEER,
+        name: 'beta',
+        gossip: 'wss://10.0.0.2:7946/gossip',
+        meshIp: '10.0.0.2',
+        version: null,
+        self: false,
+      },
+    ],
+    services: [
+      {
+        provider: PEER,
+        providerName: 'beta',
+        service: 'ssh',
+        port: 22,
+        proto: 'tcp',
+        mode: 'manual',
+        subscription: { id: hex('a'), state: 'pending' },
+      },
+    ],
+    more: { nodes: false, services: true },
+  };
+  const lines = text(s, 120, 30);
+  assert.ok(find(lines, '[5 Directory]'), 'the tab is shown selected');
+  assert.ok(find(lines, ' 2 nodes'));
+  assert.match(find(lines, 'alpha *')!, /10\.0\.0\.1\s+0\.1\.0\s+wss:\/\/10\.0\.0\.1:7946\/gossip/);
+  assert.ok(find(lines, ' 1+ services'), 'more pages are marked');
+  assert.match(find(lines, 'ssh')!, /beta\s+ssh\s+22\/tcp\s+manual\s+pending aaaaaaaa/);
+});
+
+test('members pane: rights, inviter, the expelled marked with their cut; open when no mesh', () => {
+  const s = connected();
+  s.pane = 'members';
+  s.members = {
+    mesh: { id: hex('c'), name: 'lab', admission: 'closed', known: true },
+    rows: [
+      {
+        did: ME,
+        name: 'alpha',
+        rights: ['member.invite', 'member.expel'],
+        invitedBy: null,
+        expelled: null,
+      },
+      { did: PEER, name: 'beta', rights: [], invitedBy: ME, expelled: { by: ME, cut: 7 } },
+    ],
+  };
+  const lines = text(s, 120, 30);
+  assert.ok(find(lines, 'mesh lab cccccccc'));
+  assert.match(find(lines, 'alpha')!, /founder\s+member\.invite,member\.expel/);
+  assert.match(find(lines, 'beta')!, /expelled by .*cut at 7/);
+  s.members = { mesh: { id: null, name: null, admission: 'open', known: false }, rows: [] };
+  assert.ok(find(text(s), 'open: no mesh'));
+});
+
 test('what other nodes wrote cannot drive the terminal: only printable ASCII is drawn', () => {
   assert.is(printable('web\x1b[2J\x07é'), 'web?[2J??');
   const s = connected();
@@ -427,6 +494,23 @@ test('what other nodes wrote cannot drive the terminal: only printable ASCII is 
     [tail(1, hex('1'), PEER, 'subscribe', { provider: ME, service: 'x\x1b]0;pwned\x07' })],
     ME,
   );
+  for (const l of text(s)) assert.not.match(l, /[^\x20-\x7e]/);
+  // A node record and an offer, as hostile as the schemas let them be.
+  s.pane = 'directory';
+  s.directory = {
+    nodes: [
+      {
+        did: PEER,
+        name: 'x',
+        gossip: 'wss://h\x1b[2J\u202e:1/g',
+        meshIp: '10.0.0.9',
+        version: null,
+        self: false,
+      },
+    ],
+    services: [],
+    more: { nodes: false, services: false },
+  };
   for (const l of text(s)) assert.not.match(l, /[^\x20-\x7e]/);
 });
 
