@@ -46,6 +46,7 @@ test('a hostile endpoint in a node record reaches the table without a single con
       { peers: [{ did: B, state: 'open', lastSeen: Date.now(), lag: { [A]: 2 } }] },
     ),
   );
+  // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
   assert.not.match(out, /[\x00-\x08\x0b-\x1f\x7f]/);
   assert.match(
     out,
