@@ -654,7 +654,32 @@ test('each action names its authorities as designed; unknown actions are ERR_UNK
       selfSynced: ['gossip'],
       forceSelfHead: ['admin'],
       signGrantRequest: ['grants'],
+      membership: ['admin', 'gossip', 'grants'],
+      catalog: ['admin'],
+      found: ['admin'],
+      signInvite: ['gossip'],
+      redeemInvite: ['gossip'],
+      expel: ['admin'],
+      setMesh: ['gossip'],
+      announce: ['gossip'],
     });
+    // Only gossip (which adds its endpoints, and sees the joiner's proven key) signs or redeems invites.
+    await rejectsWith(sup.ask('journal', 'redeemInvite', {}), 'ERR_UNTRUSTED');
+    await rejectsWith(sup.ask('journal', 'signInvite', {}), 'ERR_UNTRUSTED');
+    // Membership entries only come from found, invites and expel, with their rights checks.
+    await rejectsWith(
+      sup.ask('journal', 'append', {
+        requestId: 'raw-member',
+        kind: 'member',
+        body: {
+          mesh: fakeId(1),
+          did: 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK',
+          rights: [],
+          invite: fakeId(2),
+        },
+      }),
+      'ERR_BAD_REQUEST',
+    );
     // Gossip relays others' feeds but never writes as this node; grants never ingests.
     assert.not.ok(actions.append!.includes('gossip'));
     assert.not.ok(actions.ingest!.includes('grants'));
