@@ -180,7 +180,7 @@ class RawPeer {
   }
 
   async take(t: string, match: (f: RawFrame) => boolean = () => true): Promise<RawFrame> {
-    const end = Date.now() + 5000;
+    const end = Date.now() + 15_000;
     for (;;) {
       const i = this.frames.findIndex((f) => f.t === t && match(f));
       if (i >= 0) return this.frames.splice(i, 1)[0]!;
@@ -341,7 +341,7 @@ test('manual offer: refused until approved, then reaches the executor; a revoke 
   if (memory) {
     await until(
       async () => !(await grantsOf(P)).live.some((g) => g.subscription === sub.id),
-      5000,
+      15_000,
       'the live grant gone',
     );
     const ungrant = await view(P, 'ungrants', `${act!.grant} ${P.did}`);
@@ -369,7 +369,7 @@ test("auto offer: no approval needed; the subscriber's revoke refuses ERR_GRANT_
   if (memory) {
     await until(
       async () => (await view(P, 'ungrants', `${act!.grant} ${P.did}`)) !== null,
-      5000,
+      15_000,
       'ungrant entry for the revoked subscription',
     );
     assert.is((await view(P, 'ungrants', `${act!.grant} ${P.did}`))?.reason, 'revoked');
@@ -392,7 +392,7 @@ test("auto offer: the provider's revoke of the grant ends it, and the consumer c
   await P.sup.ask('grants', 'revoke', { target: act!.grant });
   await until(
     async () => (await view(P, 'ungrants', `${act!.grant} ${P.did}`)) !== null,
-    5000,
+    15_000,
     'ungrant entry for the revoked grant',
   );
   assert.not.ok(
@@ -421,7 +421,7 @@ test('a withdrawn offer refuses ERR_GRANT_OFFER (and ends its grants as withdraw
   if (memory) {
     await until(
       async () => (await view(P, 'ungrants', `${act!.grant} ${P.did}`)) !== null,
-      5000,
+      15_000,
       'ungrant entry for the withdrawn offer',
     );
     assert.is((await view(P, 'ungrants', `${act!.grant} ${P.did}`))?.reason, 'withdrawn');
