@@ -31,6 +31,8 @@ export interface JoinHost {
   readonly dialer: Dialer;
   /** The journal recorded the mesh: the host reloads the membership. */
   joinOnJoined(mesh: string): Promise<void>;
+  /** The inviter redeemed us: it dropped our vector while we were provisional, so send it again. */
+  joinOnAccepted(peer: Peer): void;
   /** A redeemed joiner: the link now opens to sync like any other. */
   joinOnRedeemed(peer: Peer): void;
 }
@@ -139,6 +141,7 @@ export class JoinFlow {
     if (frame.mesh !== payload.mesh || peer.did !== payload.inviter) {
       return p.reject(E.ERR_JOIN('the answer is not from the inviter of the token, for its mesh'));
     }
+    this.host.joinOnAccepted(peer);
     try {
       await this.journal.setMesh(frame.mesh);
       await this.host.joinOnJoined(frame.mesh);

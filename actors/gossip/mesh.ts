@@ -242,6 +242,10 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     this.sync.peerOnOpen(peer);
   }
 
+  joinOnAccepted(peer: Peer): void {
+    this.sync.sendVector(peer);
+  }
+
   inviteFor(url: string | undefined): string | undefined {
     return this.joins.inviteFor(url);
   }

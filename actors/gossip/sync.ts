@@ -117,6 +117,11 @@ export class Sync {
     );
   }
 
+  /** Our vector to one peer (again: the inviter dropped it while our join was provisional). */
+  sendVector(peer: Peer): void {
+    for (const f of vvFrames(Object.fromEntries(this.local), this.headIds())) peer.send(f);
+  }
+
   /** A link closed: its pull slots go to the other peers. */
   peerOnClose(peer: Peer): void {
     for (const author of peer.openWants.keys()) {
