@@ -36,6 +36,7 @@ import {
 } from '../runtime/protocol/admin.js';
 import type { AdminRequest } from '../runtime/protocol/admin.js';
 import { checkRequest, parseWith } from '../runtime/protocol/define.js';
+import type { Membership } from '../runtime/domain/membership.js';
 import type { GossipStatusAnswer } from '../runtime/protocol/gossip.js';
 import { actionSpec } from '../runtime/protocol/index.js';
 import { peerUid } from './peer-cred.js';
@@ -228,6 +229,8 @@ export class AdminServer {
           uptime: process.uptime(),
           actors: this.sup.info(),
           gossip: await this.gossipSummary(),
+          mesh: await this.meshSummary(),
+          grants: await this.grantsSummary(),
         };
       case 'actors':
         return this.actors();
@@ -271,6 +274,44 @@ export class AdminServer {
         timeoutMs: 1000,
       })) as GossipStatusAnswer;
       return 'transport' in g ? { transport: g.transport, listening: g.listening } : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The mesh this node belongs to, as `status` shows it (null while the journal is down). */
+  private async meshSummary(): Promise<{
+    id: string | null;
+    name: string | null;
+    admission: string;
+    known: boolean;
+    members: number;
+    expelled: number;
+  } | null> {
+    try {
+      const m = (await this.sup.ask('journal', 'membership', undefined, {
+        timeoutMs: 1000,
+      })) as Membership;
+      return {
+        id: m.mesh,
+        name: m.name,
+        admission: m.admission,
+        known: m.known,
+        members: m.members.length,
+        expelled: m.cuts.length,
+      };
+    } catch {
+      return null;
+    }
+  }
+
+  /** The offers that grant any source (relaxing the record's mesh-IP check): `status` says so. */
+  private async grantsSummary(): Promise<{ anySource: string[] } | null> {
+    try {
+      const g = (await this.sup.ask('grants', 'status', undefined, { timeoutMs: 1000 })) as {
+        anySource?: string[];
+      };
+      return { anySource: g.anySource ?? [] };
     } catch {
       return null;
     }

@@ -4,6 +4,7 @@
  * indented JSON.
  */
 import {
+  safe,
   renderMembers,
   renderMembership,
   renderNodes,
@@ -65,6 +66,15 @@ interface StatusResult {
   uptime: number;
   actors: Array<{ name: string; state: string; restarts: number }>;
   gossip?: { transport: string; listening: number } | null;
+  mesh?: {
+    id: string | null;
+    name: string | null;
+    admission: string;
+    known: boolean;
+    members: number;
+    expelled: number;
+  } | null;
+  grants?: { anySource: string[] } | null;
 }
 
 interface ActorRow {
@@ -85,6 +95,20 @@ function renderStatus(s: StatusResult): string {
   if (s.gossip) {
     const how = s.gossip.transport === 'plaintext' ? 'PLAINTEXT (insecure_plaintext)' : 'TLS 1.3';
     lines.push(`gossip ${how}${s.gossip.listening ? `, port ${s.gossip.listening}` : ''}`);
+  }
+  if (s.mesh) {
+    if (s.mesh.id === null)
+      lines.push('mesh open: no mesh (found one with: meshnode mesh found NAME)');
+    else if (!s.mesh.known) lines.push(`mesh ${s.mesh.id.slice(0, 12)}, not synced yet`);
+    else
+      lines.push(
+        `mesh ${safe(s.mesh.name, 32)} ${s.mesh.id.slice(0, 12)}, ${s.mesh.admission}, ${s.mesh.members} members${s.mesh.expelled ? `, ${s.mesh.expelled} expelled` : ''}`,
+      );
+  }
+  if (s.grants && s.grants.anySource.length > 0) {
+    lines.push(
+      `grants to any source (no record IP check) for: ${s.grants.anySource.map((x) => safe(x, 32)).join(', ')}`,
+    );
   }
   for (const a of s.actors)
     lines.push(`  ${a.name.padEnd(12)} ${a.state.padEnd(10)} restarts ${a.restarts}`);

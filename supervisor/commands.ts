@@ -170,14 +170,16 @@ const COMMANDS: Record<string, Command> = {
     request: () => ['grants', {}],
   },
   offer: {
-    usage: 'offer --service NAME --port N [--proto tcp|udp] [--mode manual|auto] [--lease SECONDS]',
-    summary: 'offer a service',
+    usage:
+      'offer --service NAME --port N [--proto tcp|udp] [--mode manual|auto] [--lease SECONDS] [--any-source]',
+    summary: "offer a service (--any-source: grant NATed peers off their record's mesh IP)",
     options: {
       service: { type: 'string' },
       port: { type: 'string' },
       proto: { type: 'string' },
       mode: { type: 'string' },
       lease: { type: 'string' },
+      'any-source': { type: 'boolean' },
     },
     request: (_a, v) => [
       'offer',
@@ -187,6 +189,7 @@ const COMMANDS: Record<string, Command> = {
         proto: v.proto ?? 'tcp',
         mode: v.mode ?? 'manual',
         leaseSeconds: Number(v.lease ?? 3600),
+        ...(v['any-source'] ? { anySource: true } : {}),
       },
     ],
   },

@@ -237,6 +237,7 @@ export default class GrantsActor extends Actor {
       audit: this.audit.last,
       meshCidrs: this.opts.meshCidrs,
       grantLatencyMs: this.provider.grantLatency.slice(),
+      anySource: this.lookup.anySourceServices(),
     };
   }
 }

@@ -46,6 +46,11 @@ export class ViewLookup implements GrantLookup {
     return offer;
   }
 
+  /** Our standing offers that set anySource, by service. */
+  anySourceServices(): string[] {
+    return this.servicesOf(this.me).filter((s) => this.offer(s)?.anySource === true);
+  }
+
   /** The services `provider` offers now. */
   servicesOf(provider: string): string[] {
     const out: string[] = [];

@@ -109,6 +109,8 @@ export interface GrantsStatus {
   audit: unknown;
   meshCidrs: string[];
   grantLatencyMs: number[];
+  /** Our offers that grant the observed source even off the subscriber's recorded mesh IP. */
+  anySource: string[];
 }
 
 export const grantsProtocol = {

@@ -245,11 +245,23 @@ test('the directory commands: open until founded, then the mesh, its members, no
   // Before founding: open, said so; invites and expulsions need a mesh.
   const before = await cli(on(['mesh', 'show']));
   assert.match(before.stdout, /^open: no mesh/);
+  assert.match(
+    (await cli(on(['status']))).stdout,
+    /^mesh open: no mesh/m,
+    'status says the node is open',
+  );
   await refused(['invite'], 'ERR_NO_MESH');
   await refused(['expel', DID], 'ERR_NO_MESH');
   const founded = await json(['mesh', 'found', 'lab']);
   assert.match(String(founded.mesh), /^[0-9a-f]{64}$/);
   await refused(['mesh', 'found', 'again'], 'ERR_MESH_EXISTS');
+  assert.match((await cli(on(['status']))).stdout, /^mesh lab [0-9a-f]{12}, closed, 1 members$/m);
+  await json(['offer', '--service', 'nat', '--port', '2000', '--mode', 'auto', '--any-source']);
+  assert.match(
+    (await cli(on(['status']))).stdout,
+    /^grants to any source \(no record IP check\) for: nat$/m,
+    'status says which offers skip the record check',
+  );
   const show = await cli(on(['mesh', 'show']));
   assert.match(show.stdout, new RegExp(`^mesh lab ${String(founded.mesh)}\nadmission closed\n`));
   // Members: the founder alone, every right.
