@@ -95,6 +95,13 @@ export class Dialer {
     for (const d of this.targets.values()) if (!d.socket && !d.timer) this.dial(d);
   }
 
+  /** Targets not linked now (connecting or waiting out a backoff). */
+  pendingCount(): number {
+    let n = 0;
+    for (const d of this.targets.values()) if (!d.linked) n++;
+    return n;
+  }
+
   /** How many discovered targets are held (max_dial_targets bounds them). */
   discoveredCount(): number {
     let n = 0;

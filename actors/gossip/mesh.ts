@@ -618,7 +618,15 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
       dialing: (url) => this.dialer.targets.has(url),
       dropped: this.dialer.dropped,
       tls: !this.options.insecurePlaintext,
-      room: Math.max(0, this.options.maxDialTargets - held),
+      // Bounded by max_dial_targets, and by the peer slots still free: dialing
+      // more members than max_peers would only make links the slot rule refuses.
+      room: Math.max(
+        0,
+        Math.min(
+          this.options.maxDialTargets - held,
+          this.options.maxPeers - this.openPeers().length - this.dialer.pendingCount(),
+        ),
+      ),
     });
     this.counters.refusedDials += refused;
     for (const r of dial) this.dialer.add(r.gossip, 'discovered', r.did);
