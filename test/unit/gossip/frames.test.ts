@@ -54,6 +54,16 @@ function framesOfEveryType(): Frame[] {
   const fork = feed.make('node', bodies.node(99));
   return [
     { t: 'hello', versions: [...PROTOCOL_VERSIONS], did: alice.did, nonce: nonce() },
+    {
+      t: 'hello',
+      versions: [...PROTOCOL_VERSIONS],
+      did: alice.did,
+      nonce: nonce(),
+      mesh: 'a'.repeat(64),
+      invite: 'mni1.e30.' + 'A'.repeat(86),
+    },
+    { t: 'joinRes', ok: true, mesh: 'a'.repeat(64), member: 'b'.repeat(64) },
+    { t: 'joinRes', ok: false, code: 'ERR_INVITE_USED', reason: 'the token was already redeemed' },
     { t: 'auth', version: 1, sig: sig() },
     { t: 'vv', heads: { [alice.did]: 2, [bob.did]: 0 }, more: false },
     { t: 'vv', heads: {}, more: true },
@@ -85,7 +95,33 @@ test('every frame type round-trips through encodeFrame and decodeFrame', () => {
     assert.equal(decodeFrame(Buffer.from(text), false, MAX), frame, 'from a Buffer too');
     seen.add(frame.t);
   }
-  assert.equal([...seen].sort(), ['auth', 'entries', 'have', 'hello', 'proof', 'vv', 'want']);
+  assert.equal([...seen].sort(), [
+    'auth',
+    'entries',
+    'have',
+    'hello',
+    'joinRes',
+    'proof',
+    'vv',
+    'want',
+  ]);
+});
+
+test('a hello with an oversize invite, or a mesh that is not an id, is ERR_BAD_FRAME', () => {
+  const base = { t: 'hello', versions: [...PROTOCOL_VERSIONS], did: alice.did, nonce: nonce() };
+  for (const extra of [
+    { invite: 'x'.repeat(5000) },
+    { mesh: 'not-an-id' },
+    { mesh: 'A'.repeat(64) },
+    { invite: 7 },
+    { admin: true },
+  ]) {
+    assert.is(
+      codeOf(() => decodeFrame(JSON.stringify({ ...base, ...extra }), false, MAX)),
+      'ERR_BAD_FRAME',
+      JSON.stringify(extra).slice(0, 40),
+    );
+  }
 });
 
 test('a binary message is ERR_BAD_FRAME even when its bytes are a valid frame', () => {
