@@ -188,8 +188,6 @@ export default class GrantsActor extends Actor {
     requestId?: string,
   ): Promise<AppendResult> {
     const provider = resolveNode(this.views, this.lookup.membership, providerText);
-    if (provider === this.me)
-      throw E.ERR_BAD_REQUEST('subscribe: a node cannot subscribe to itself');
     const offer = this.lookup.offerOf(provider, service);
     if (!offer) {
       const offered = this.lookup.servicesOf(provider);
