@@ -43,8 +43,10 @@ export function meshAdmission(
       error: E.ERR_OTHER_MESH(`peer belongs to mesh ${peer.mesh.slice(0, 12)}, not ours`),
     };
   }
-  // A member presenting its token again (a join retried after a lost answer) gets the same answer.
-  if (peer.invite !== undefined && ctx.meshId !== null) return { admit: true, joining: true };
+  // Every token is answered by its redemption, coded: a member presenting its
+  // token again (a join retried after a lost answer) gets the same answer, and
+  // a token for a node of no mesh gets ERR_INVITE_MESH rather than silence.
+  if (peer.invite !== undefined) return { admit: true, joining: true };
   if (!ctx.closed) return { admit: true };
   if (ctx.membership.isMember(peer.did) || ctx.allowlisted(peer.did) || peer.trustedDial) {
     return { admit: true };

@@ -63,6 +63,11 @@ export interface ProviderDeps {
 
 export class Provider {
   readonly live = new Map<string, LiveGrant>();
+  /** Elements being applied, not live yet: every reconcile keeps them (see authorize). */
+  private readonly applying = new Map<
+    string,
+    { proto: 'tcp' | 'udp'; port: number; ip: string; expiresAt: number }
+  >();
   readonly grantLatency: number[] = [];
   private readonly buckets = new Map<string, Bucket>();
   private global: Bucket;
@@ -149,6 +154,16 @@ export class Provider {
       proto: offer.proto,
       expires,
     });
+    // From the apply until the grant is live, a reconcile must keep the element:
+    // the `grant` entry is appended in between, and a reconcile's desired state
+    // taken in that window removed the element just put in (seen under load).
+    const applyingKey = `${request.subscription} ${expires}`;
+    this.applying.set(applyingKey, {
+      proto: offer.proto,
+      port: offer.port,
+      ip: sourceIp,
+      expiresAt: expires,
+    });
     try {
       await this.d.ports.applyNft({
         add: [
@@ -161,6 +176,7 @@ export class Provider {
             : [],
       });
     } catch (err) {
+      this.applying.delete(applyingKey);
       const code = (err as { code?: string }).code ?? 'ERR_HANDLER';
       this.d.audit.append({ kind: 'applyFailed', ...base, code, reason: (err as Error).message });
       this.countDecision('ERR_GRANT_APPLY');
@@ -169,11 +185,16 @@ export class Provider {
     if (receivedAt !== undefined) {
       this.recordGrantLatency(performance.timeOrigin + performance.now() - receivedAt);
     }
-    const { id } = await this.d.ports.append(
-      'grant',
-      { ...base, expires },
-      `grant-${request.subscription.slice(0, 32)}-${expires}`,
-    );
+    let id: string;
+    try {
+      ({ id } = await this.d.ports.append(
+        'grant',
+        { ...base, expires },
+        `grant-${request.subscription.slice(0, 32)}-${expires}`,
+      ));
+    } finally {
+      this.applying.delete(applyingKey);
+    }
     this.live.set(request.subscription, {
       grant: id,
       ...base,
@@ -192,12 +213,15 @@ export class Provider {
   async reconcile(): Promise<void> {
     try {
       await this.d.ports.reconcileNft({
-        grants: [...this.live.values()].map((g) => ({
-          proto: g.proto,
-          port: g.port,
-          ip: g.ip,
-          expiresAt: g.expires,
-        })),
+        grants: [
+          ...[...this.live.values()].map((g) => ({
+            proto: g.proto,
+            port: g.port,
+            ip: g.ip,
+            expiresAt: g.expires,
+          })),
+          ...this.applying.values(),
+        ],
         // The complete list: a withdrawn offer's port stops being guarded (its sets and rules go).
         services: this.d.lookup.offeredServices(),
       });
