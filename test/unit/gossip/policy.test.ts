@@ -28,8 +28,19 @@ function closedMesh(): MembershipIndex {
           seq: 2,
           ts: 2,
         },
+        // Y joins, then is expelled.
+        {
+          id: fakeId(4),
+          author: F,
+          mesh: MESH,
+          did: Y,
+          rights: [],
+          invite: fakeId(5),
+          seq: 3,
+          ts: 3,
+        },
       ],
-      [{ id: fakeId(3), author: F, mesh: MESH, did: Y, cut: 0, seq: 3, ts: 3 }],
+      [{ id: fakeId(3), author: F, mesh: MESH, did: Y, cut: 0, seq: 4, ts: 4 }],
     ),
   );
 }
