@@ -149,6 +149,12 @@ async function grantEndToEnd(r: Reporter): Promise<void> {
       mode: 'auto',
       leaseSeconds: 600,
     });
+    // Subscribing needs the offer on C (subscribe refuses a service it does not see offered).
+    const seen = Date.now() + 60_000;
+    while (!(await C.ask('journal', 'view', { view: 'offersByService', key: `${pDid} e2e` }))) {
+      if (Date.now() > seen) throw new Error('the offer did not reach the consumer');
+      await new Promise((res) => setTimeout(res, 20));
+    }
     const subs: string[] = [];
     for (let i = 0; i < ONE_N; i++) {
       // A subscription each: every request is a new grant (a new element), not a renewal.
