@@ -6,7 +6,6 @@
  * (grant-relay.ts). The actor (actor.ts) wires it to the journal through a
  * JournalPort; nothing here touches LMDB or the key.
  */
-import { isIP } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { AuthTranscript } from '../../runtime/crypto/index.js';
 import type { GrantRequest, GrantResult } from '../../runtime/protocol/grants.js';
@@ -45,7 +44,8 @@ import type { Offence } from './scoring.js';
 import { Dialer } from './dialer.js';
 import { GossipServer } from './server.js';
 import { ephemeralCertificate } from './tls.js';
-import { parseHostPort } from './server.js';
+import { ownRecord } from './record.js';
+import type { NodeRecordBody } from './record.js';
 import type { TlsMaterial } from './tls.js';
 
 export type { JournalPort } from './journal-port.js';
@@ -658,30 +658,3 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
 }
 
 export { parseHostPort } from './server.js';
-
-type NodeRecordBody = { name: string; gossip: string; meshIp: string; version: string };
-
-/**
- * This node's record: the advertised URL (or one built from `listen` when it
- * names a concrete IP and the port is known), the mesh IP (or the URL's host
- * when it is an IP). Null when there is nothing a peer could dial.
- */
-function ownRecord(o: MeshOptions, port: number, tls: boolean): NodeRecordBody | null {
-  let gossip = o.advertise;
-  if (gossip === '' && o.listen !== '' && port > 0) {
-    const { host } = parseHostPort(o.listen);
-    const concrete = isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::';
-    if (concrete) {
-      const h = isIP(host) === 6 ? `[${host}]` : host;
-      gossip = `${tls ? 'wss' : 'ws'}://${h}:${port}${o.path}`;
-    }
-  }
-  if (gossip === '') return null;
-  let meshIp = o.meshIp;
-  if (meshIp === '') {
-    const host = new URL(gossip).hostname.replace(/^\[|\]$/g, '');
-    meshIp = isIP(host) !== 0 ? host : '';
-  }
-  if (meshIp === '') return null;
-  return { name: o.nodeName, gossip, meshIp, version: o.version };
-}
