@@ -214,14 +214,13 @@ test('TLS 1.3: a man in the middle forwarding a role-correct handshake fails on 
     const tried = relay.links.find(
       (l) => l.fromTarget !== undefined && l.fromDialer !== undefined,
     )!;
-    assert.is(tried.fromTarget, CLOSE.handshake, 'V refused the relayed proof');
-    // N refuses V's proof if it got one: V, refusing N's first, may close before
-    // its own auth is signed and sent (a loaded machine makes that the usual case).
-    if (tried.toDialer >= 2) {
-      assert.is(tried.fromDialer, CLOSE.handshake, 'N refused the relayed proof');
-    } else {
-      assert.ok(tried.fromDialer !== undefined, 'N saw the relayed link closed');
-    }
+    // The side that checks the other's proof first refuses it (4001); the relay
+    // then drops the other side, which may see only that (1006) on a loaded
+    // machine. Neither is ever admitted (asserted below).
+    assert.ok(
+      tried.fromTarget === CLOSE.handshake || tried.fromDialer === CLOSE.handshake,
+      `one side refused the relayed proof (V ${tried.fromTarget}, N ${tried.fromDialer})`,
+    );
     assert.ok(tried.toTarget >= 2, 'the relay did forward hello and auth');
     await sleep(500);
     assert.is(linksTo(await status(p.v.sup), didN2).length, 0, 'V never admitted N via the relay');
