@@ -18,6 +18,7 @@ import { decodeInvite } from '../../runtime/domain/invite.js';
 import { CLOSE_CODES, E, MeshError, isErrorCode } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/log.js';
 import type { JoinResult } from '../../runtime/protocol/gossip.js';
+import type { SignedInvite } from '../../runtime/protocol/journal.js';
 import type { Dialer } from './dialer.js';
 import type { FrameOf } from './frames.js';
 import type { JournalPort } from './journal-port.js';
@@ -58,6 +59,20 @@ export class JoinFlow {
     private readonly journal: JournalPort,
     private readonly log: Logger,
   ) {}
+
+  /** Inviter: sign an invite with this node's gossip endpoint in it (a joiner must dial something). */
+  async invite(
+    req: { rights?: string[]; expiresMs?: number; for?: string },
+    endpoint: string | undefined,
+  ): Promise<SignedInvite & { endpoints: string[] }> {
+    if (endpoint === undefined) {
+      throw E.ERR_BAD_REQUEST(
+        'this node announces no gossip endpoint a joiner could dial: set gossip.advertise',
+      );
+    }
+    const endpoints = [endpoint];
+    return { ...(await this.journal.signInvite({ ...req, endpoints })), endpoints };
+  }
 
   /** The token to present on a dial to `url`. */
   inviteFor(url: string | undefined): string | undefined {

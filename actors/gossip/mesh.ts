@@ -1,9 +1,10 @@
 /**
  * The gossiper's core: the peer table — who is linked, admission (bans,
- * allowlist, duplicates, slots), offences and bans — over the listener
- * (server.ts) and the dialer (dialer.ts). Frames from open peers go to the
- * sync protocol (sync.ts), self-sync (self-sync.ts) and the grant flow
- * (grant-relay.ts). The actor (actor.ts) wires it to the journal through a
+ * duplicates, slots; the mesh's rule is gate.ts), offences and bans — over
+ * the listener (server.ts) and the dialer (dialer.ts). Frames from open
+ * peers go to the sync protocol (sync.ts), self-sync (self-sync.ts), the
+ * grant flow (grant-relay.ts) and joins (join.ts); this node's record is
+ * record.ts. The actor (actor.ts) wires it to the journal through a
  * JournalPort; nothing here touches LMDB or the key.
  */
 import type { WebSocket } from 'ws';
@@ -19,7 +20,7 @@ import {
   peersFull,
 } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/log.js';
-import { Allowlist } from './allowlist.js';
+import { Gate } from './gate.js';
 import type { Frame } from './frames.js';
 import type { JournalPort } from './journal-port.js';
 import { CLOSE, Peer } from './peer.js';
@@ -32,10 +33,9 @@ import type { SyncHost } from './sync.js';
 import type { GrantPort } from './grant-relay.js';
 import type { ServerHost } from './server.js';
 import { banDuration, charge, currentScore } from './scoring.js';
-import { admission, meshAdmission, recordsToDial } from './policy.js';
+import { admission, recordsToDial } from './policy.js';
 import { JoinFlow } from './join.js';
 import type { JoinHost } from './join.js';
-import { MembershipIndex, NO_MESH } from '../../runtime/domain/membership.js';
 import type { Membership } from '../../runtime/domain/membership.js';
 import type { JoinResult } from '../../runtime/protocol/gossip.js';
 import type { SignedInvite } from '../../runtime/protocol/journal.js';
@@ -44,8 +44,7 @@ import type { Offence } from './scoring.js';
 import { Dialer } from './dialer.js';
 import { GossipServer } from './server.js';
 import { ephemeralCertificate } from './tls.js';
-import { ownRecord } from './record.js';
-import type { NodeRecordBody } from './record.js';
+import { RecordAnnouncer } from './record.js';
 import type { TlsMaterial } from './tls.js';
 
 export type { JournalPort } from './journal-port.js';
@@ -95,7 +94,8 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
   private readonly selfSync: SelfSync;
   port = 0;
   readonly dialer: Dialer;
-  private readonly allowlist: Allowlist | undefined;
+  /** Who may be linked (gate.ts). */
+  private readonly gate: Gate;
   private server: GossipServer | undefined;
   private tls: TlsMaterial | undefined;
   private tick: NodeJS.Timeout | undefined;
@@ -117,12 +117,8 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
   private readonly relay = new GrantRelay(this);
   /** Joins, both sides (join.ts). */
   private readonly joins: JoinFlow;
-  /** Who is in the mesh, as the journal last told it. */
-  private membership = new MembershipIndex(NO_MESH);
-  /** The record this node announces (null: no endpoint to advertise; set after listening). */
-  private record: NodeRecordBody | null = null;
-  /** The record last announced (JSON), so an unchanged one is not asked for again. */
-  private announced = '';
+  /** This node's own record (record.ts). */
+  private readonly records: RecordAnnouncer;
   /** The authorizer (provider side): set by the actor once it can ask it. */
   get grants(): GrantPort | undefined {
     return this.relay.grants;
@@ -137,26 +133,21 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     private readonly options: MeshOptions,
     private readonly log: Logger,
   ) {
-    // The operator's override in a closed mesh, and the whole rule under gossip.mode = closed.
-    if (options.allowlist !== '') this.allowlist = new Allowlist(options.allowlist);
     this.dialer = new Dialer(this, { ...options, configured: options.peers.length });
+    this.gate = new Gate(options, this.dialer, log);
     this.sync = new Sync(this, journal, options, log);
     this.selfSync = new SelfSync(this, journal, log);
     this.joins = new JoinFlow(this, journal, log);
+    this.records = new RecordAnnouncer(journal, log, options.announce);
   }
 
   /** The mesh this node belongs to, or null (none: an open directory). */
   get meshId(): string | null {
-    return this.membership.data.mesh;
-  }
-
-  /** Closed: the mesh's own rule, or gossip.mode = closed (the allowlist alone, with no mesh). */
-  private get closed(): boolean {
-    return this.membership.closed || this.options.mode === 'closed';
+    return this.gate.meshId;
   }
 
   async start(): Promise<void> {
-    if (this.allowlist) this.refreshAllowlist();
+    this.gate.refreshAllowlist();
     this.setMembership(await this.journal.membership());
     await this.sync.load();
     if (!this.options.insecurePlaintext) this.tls = await ephemeralCertificate();
@@ -165,13 +156,7 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
       await this.server.listen();
       this.port = this.server.port;
     }
-    this.record = ownRecord(this.options, this.port, this.tls !== undefined);
-    if (!this.record) {
-      this.log.warn(
-        { listen: this.options.listen },
-        'no node record: set gossip.advertise (and node.mesh_ip) so peers can find this node',
-      );
-    }
+    this.records.listening(this.options, this.port, this.tls !== undefined);
     for (const url of this.options.peers) this.dialer.add(url, 'config');
     if (this.options.peers.length === 0) void this.selfSync.confirm();
     this.tick = setInterval(() => void this.antiEntropy(), this.options.antiEntropyMs);
@@ -200,30 +185,23 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
   journalOnMembership(data: Membership): void {
     this.setMembership(data);
     for (const p of this.openPeers()) {
-      const refusal = this.meshRefusal(p);
+      const refusal = this.gate.refusal(p);
       if (refusal) p.close(closeCodeOf(refusal), refusal.message);
     }
   }
 
   private setMembership(data: Membership): void {
-    this.membership = new MembershipIndex(data);
+    this.gate.setMembership(data);
     this.sync.applyCuts(data.cuts);
   }
 
   /** Sign an invite to this mesh with our gossip endpoint in it. */
-  async invite(req: {
+  invite(req: {
     rights?: string[];
     expiresMs?: number;
     for?: string;
   }): Promise<SignedInvite & { endpoints: string[] }> {
-    const endpoints = this.record ? [this.record.gossip] : [];
-    if (endpoints.length === 0) {
-      throw E.ERR_BAD_REQUEST(
-        'this node announces no gossip endpoint a joiner could dial: set gossip.advertise',
-      );
-    }
-    const signed = await this.journal.signInvite({ ...req, endpoints });
-    return { ...signed, endpoints };
+    return this.joins.invite(req, this.records.record?.gossip);
   }
 
   /** Join the mesh of `token` through its inviter. */
@@ -280,12 +258,12 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
       selfSynced: this.selfSync.synced,
       mesh: {
         id: this.meshId,
-        name: this.membership.data.name,
-        admission: this.closed ? 'closed' : 'open',
-        known: this.membership.data.known,
-        members: this.membership.data.members.length,
+        name: this.gate.membership.data.name,
+        admission: this.gate.closed ? 'closed' : 'open',
+        known: this.gate.membership.data.known,
+        members: this.gate.membership.data.members.length,
       },
-      record: this.record ?? null,
+      record: this.records.record,
       peers: [...this.peers].map((p) => ({
         did: p.did ?? null,
         address: p.address,
@@ -334,24 +312,9 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     if (this.selfSync.synced) void this.announce();
   }
 
-  /**
-   * Our node record, once our own head is confirmed (an announcement from a
-   * stale copy of our feed would fork it): the journal appends it only when
-   * a field changed, so this is cheap to call on every tick.
-   */
+  /** Our record (record.ts), never before our own head is confirmed. */
   private async announce(): Promise<void> {
-    const record = this.record;
-    if (!record || !this.options.announce || !this.selfSync.synced || this.stopped) return;
-    const key = `${this.meshId} ${JSON.stringify(record)}`;
-    if (key === this.announced) return;
-    this.announced = key;
-    try {
-      const r = await this.journal.announce(record);
-      if (r.appended) this.log.info({ record }, 'node record announced');
-    } catch (err) {
-      this.announced = '';
-      this.log.debug({ err: (err as Error).message }, 'node record not announced yet');
-    }
+    if (this.selfSync.synced && !this.stopped) await this.records.announce(this.meshId);
   }
 
   roomForHandshake(): boolean {
@@ -400,8 +363,8 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     if (ban && ban.until > Date.now()) {
       return banned(ban.until);
     }
-    if (this.allowlist) this.refreshAllowlist();
-    const refusal = this.meshRefusal(peer);
+    this.gate.refreshAllowlist();
+    const refusal = this.gate.refusal(peer);
     if (refusal) return refusal;
     const existing = this.byDid.get(did);
     if (existing && existing.state === 'open') {
@@ -416,42 +379,13 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     return this.makeRoom(peer);
   }
 
-  /** The mesh's rule for this peer (policy.ts meshAdmission); marks an invite's joiner provisional. */
-  private meshRefusal(peer: Peer): MeshError | null {
-    const did = peer.did!;
-    const verdict = meshAdmission(
-      {
-        did,
-        mesh: peer.theirMesh,
-        invite: peer.theirInvite,
-        trustedDial: this.dialedTrusted(peer),
-      },
-      {
-        meshId: this.meshId,
-        closed: this.closed,
-        membership: this.membership,
-        allowlisted: (d) => this.allowlist?.has(d) === true,
-      },
-    );
-    if (!verdict.admit) return verdict.error;
-    if (verdict.joining && peer.state === 'handshake') peer.joining = true;
-    return null;
-  }
-
-  /** A link we dialed to a configured peer or a join's inviter. */
-  private dialedTrusted(peer: Peer): boolean {
-    if (!peer.url || peer.direction !== 'out') return false;
-    const source = this.dialer.targets.get(peer.url)?.source;
-    return source === 'config' || source === 'join';
-  }
-
   /** Slots (policy.ts admission): a trusted newcomer may evict; an untrusted one is capped. */
   private makeRoom(peer: Peer): MeshError | null {
-    const trusted = this.trustedDids();
+    const trusted = this.gate.trustedDids();
     const now = Date.now();
     const asSlot = (p: Peer) => ({
       peer: p,
-      trusted: this.isTrusted(p, trusted),
+      trusted: this.gate.isTrusted(p, trusted),
       remoteIp: p.remoteIp,
       score: currentScore(p.score, now),
       connectedAt: p.connectedAt,
@@ -469,23 +403,6 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
       verdict.evict.peer.close(CLOSE.full, 'evicted: a configured peer needs the slot');
     }
     return null;
-  }
-
-  /** A peer we dialed from config, one whose DID a configured dial proved, or an allowlisted one. */
-  private isTrusted(peer: Peer, trusted: ReadonlySet<string>): boolean {
-    if (this.dialedTrusted(peer)) return true;
-    return peer.did !== undefined && trusted.has(peer.did);
-  }
-
-  /** DIDs we have reason to trust: configured dial targets' (once proved), the allowlist. */
-  private trustedDids(): Set<string> {
-    const dids = new Set<string>();
-    for (const d of this.dialer.targets.values())
-      if (d.source !== 'discovered' && d.did) dids.add(d.did);
-    if (this.allowlist) for (const did of this.allowlist.dids()) dids.add(did);
-    // In a mesh, its members (their records are signed by a DID the mesh admitted).
-    for (const m of this.membership.data.members) dids.add(m.did);
-    return dids;
   }
 
   peerOnOpen(peer: Peer): void {
@@ -583,9 +500,9 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
 
   private async antiEntropy(): Promise<void> {
     if (this.stopped) return;
-    if (this.allowlist && this.refreshAllowlist()) {
+    if (this.gate.refreshAllowlist()) {
       for (const p of this.openPeers()) {
-        const refusal = this.meshRefusal(p);
+        const refusal = this.gate.refusal(p);
         if (refusal) p.close(closeCodeOf(refusal), 'removed from the allowlist');
       }
     }
@@ -613,7 +530,7 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     const held = this.dialer.discoveredCount();
     const { dial, refused } = recordsToDial(nodes, {
       self: this.did,
-      trusted: this.trustedDids(),
+      trusted: this.gate.trustedDids(),
       linked: (did) => this.byDid.has(did),
       dialing: (url) => this.dialer.targets.has(url),
       dropped: this.dialer.dropped,
@@ -630,14 +547,6 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
     });
     this.counters.refusedDials += refused;
     for (const r of dial) this.dialer.add(r.gossip, 'discovered', r.did);
-  }
-
-  /** True if the list changed. */
-  private refreshAllowlist(): boolean {
-    const r = this.allowlist!.refresh();
-    if (r.error) this.log.warn({ path: this.allowlist!.path, error: r.error }, 'allowlist kept');
-    else if (r.changed) this.log.info({ dids: this.allowlist!.size }, 'allowlist loaded');
-    return r.changed;
   }
 
   // --- connections -----------------------------------------------------------
