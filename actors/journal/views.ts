@@ -15,6 +15,7 @@ import { ENTRY_KINDS, bodySchemas } from '../../runtime/domain/entries.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import type { CheckedEntry } from './validate.js';
 import type { ViewName } from '../../runtime/domain/views.js';
+import type { Entry } from '../../runtime/domain/codec.js';
 
 export { VIEWS } from '../../runtime/domain/views.js';
 export type { ViewName } from '../../runtime/domain/views.js';
@@ -76,4 +77,34 @@ export function viewRows({ entry, id }: CheckedEntry): ViewRow[] {
     case 'member-revoke':
       return [['memberRevokes', id, row(kind, { author }, b, { seq, ts })]];
   }
+}
+
+/**
+ * The view writes that undo `removed` entries of one feed: each row they
+ * wrote goes, unless an entry that stays (`kept`, in seq order) wrote the
+ * same key — a node record, an approval the removed ones had overwritten —
+ * and then the last such row comes back.
+ */
+export function rowsAfterTruncation(
+  removed: Iterable<{ entry: Entry; id: string }>,
+  /** Read only if a removed entry wrote a row. */
+  kept: () => Iterable<{ entry: Entry; id: string }>,
+): Array<{ view: ViewName; key: string; row: Record<string, unknown> | undefined }> {
+  const gone = new Map<
+    string,
+    { view: ViewName; key: string; row: Record<string, unknown> | undefined }
+  >();
+  for (const r of removed) {
+    for (const [view, key] of viewRows(r as CheckedEntry)) {
+      gone.set(`${view}\u0000${key}`, { view, key, row: undefined });
+    }
+  }
+  if (gone.size === 0) return [];
+  for (const k of kept()) {
+    for (const [view, key, row] of viewRows(k as CheckedEntry)) {
+      const slot = gone.get(`${view}\u0000${key}`);
+      if (slot) slot.row = row;
+    }
+  }
+  return [...gone.values()];
 }
