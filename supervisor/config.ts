@@ -7,7 +7,6 @@
  * ./var, everything on loopback. That is what `npm start` does.
  */
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,16 @@ import { isGossipUrl } from '../runtime/domain/gossip-url.js';
 import { invalidConfig } from '../runtime/errors.js';
 import { actorName, intIn, oneOf, parseOptions, positiveInt } from '../runtime/options.js';
 import { RESTARTS, STRATEGIES } from './child-spec.js';
+import {
+  PACKAGE_VERSION,
+  defaultNodeName,
+  isCidr,
+  isListenAddress,
+  isLoopbackHost,
+  urlHost,
+} from './config-values.js';
+
+export { isLoopbackHost } from './config-values.js';
 import type { ChildSpecInput, SupervisorInput } from './child-spec.js';
 
 /**
@@ -106,22 +115,6 @@ function builtinSpec(
 }
 
 /** Per-actor tuning an operator may set under [actors.NAME]. */
-/** The version a node announces in its record: package.json's (dist/supervisor → the root). */
-const PACKAGE_VERSION = packageVersion();
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(
-      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-    ) as {
-      version?: unknown;
-    };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
-
 const actorTuning = z.strictObject({
   restart: oneOf(RESTARTS).optional(),
   shutdown_ms: intIn(0, 600_000).optional(),
@@ -574,45 +567,4 @@ function childSpec(
     spec.resourceLimits = { maxOldGenerationSizeMb: t.max_old_generation_mb };
   if (t.options) spec.options = t.options;
   return spec;
-}
-
-/** "" or host:port with an IP literal (v6 in brackets) or localhost, port 0..65535. */
-/** The host name as a node name: lower case, [a-z0-9_], starting with a letter. */
-function defaultNodeName(): string {
-  const safe = hostname()
-    .toLowerCase()
-    .split('.')[0]!
-    .replace(/[^a-z0-9_]/g, '_');
-  return (/^[a-z]/.test(safe) ? safe : `n${safe}`).slice(0, 32) || 'node';
-}
-
-function isListenAddress(s: string): boolean {
-  if (s === '') return true;
-  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(s);
-  if (!m || Number(m[3]) > 65535) return false;
-  const host = (m[1] ?? m[2])!;
-  return host === 'localhost' || isIP(host) !== 0;
-}
-
-/** The host of a ws:// or wss:// URL ('' if it does not parse). */
-function urlHost(url: string): string {
-  try {
-    return new URL(url).hostname;
-  } catch {
-    return '';
-  }
-}
-
-/** 127.0.0.0/8, ::1 or localhost (brackets around a v6 literal allowed). */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  return isIP(h) === 4 && h.startsWith('127.');
-}
-
-function isCidr(s: string): boolean {
-  const [ip, len, ...rest] = s.split('/');
-  if (rest.length > 0 || !ip || !len || !/^\d{1,3}$/.test(len)) return false;
-  const family = isIP(ip);
-  return family !== 0 && Number(len) <= (family === 4 ? 32 : 128);
 }
