@@ -9,6 +9,7 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { control } from '../runtime/errors.js';
+import { watchedDeadline } from './deadline.js';
 import type {
   ActorInspect,
   ActorStats,
@@ -102,12 +103,12 @@ export class ControlChannel {
         done();
         reject(err);
       };
-      const timer = setTimeout(
-        () => fail(control(this.name, what, `no answer within ${timeoutMs} ms`)),
-        timeoutMs,
+      // Watched time, not wall time: a stalled supervisor must not blame the worker.
+      const cancel = watchedDeadline(timeoutMs, () =>
+        fail(control(this.name, what, `no answer within ${timeoutMs} ms`)),
       );
       const done = () => {
-        clearTimeout(timer);
+        cancel();
         this.inFlight.delete(fail);
       };
       this.inFlight.add(fail);
