@@ -34,7 +34,7 @@ import {
   levelParam,
   traceParam,
 } from '../runtime/protocol/admin.js';
-import type { AdminRequest } from '../runtime/protocol/admin.js';
+import type { AdminRequest, MeshSummary } from '../runtime/protocol/admin.js';
 import { checkRequest, parseWith } from '../runtime/protocol/define.js';
 import type { Membership } from '../runtime/domain/membership.js';
 import type { GossipStatusAnswer } from '../runtime/protocol/gossip.js';
@@ -280,14 +280,7 @@ export class AdminServer {
   }
 
   /** The mesh this node belongs to, as `status` shows it (null while the journal is down). */
-  private async meshSummary(): Promise<{
-    id: string | null;
-    name: string | null;
-    admission: string;
-    known: boolean;
-    members: number;
-    expelled: number;
-  } | null> {
+  private async meshSummary(): Promise<MeshSummary | null> {
     try {
       const m = (await this.sup.ask('journal', 'membership', undefined, {
         timeoutMs: 1000,

@@ -7,6 +7,13 @@
  * it is printed; `--json` prints them as JSON strings, escaped.
  */
 import { E } from '../runtime/errors.js';
+import type {
+  CatalogPage,
+  MemberRow,
+  NodeRow,
+  ServiceRow,
+  SubscriptionRow,
+} from '../runtime/protocol/journal.js';
 
 /** C0/C1 controls, DEL, and the bidi overrides and isolates: nothing a peer may send to a terminal. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -18,19 +25,7 @@ export function safe(text: string | null | undefined, max = 64): string {
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
 
-export interface NodesPage {
-  rows: Array<{
-    did: string;
-    name: string;
-    gossip: string;
-    meshIp: string;
-    version: string | null;
-    announcedAt: number;
-    member: boolean;
-    self: boolean;
-  }>;
-  next: string | null;
-}
+export type NodesPage = CatalogPage<NodeRow>;
 
 export interface PeersAnswer {
   peers?: Array<{
@@ -132,20 +127,7 @@ export function renderNodes(r: { rows: NodeWithLink[]; next: string | null }): s
   );
 }
 
-interface ServiceRowLike {
-  offer: string;
-  provider: string;
-  providerName: string | null;
-  service: string;
-  port: number;
-  proto: string;
-  mode: string;
-  leaseSeconds: number;
-  anySource: boolean;
-  subscription: { id: string; state: string } | null;
-}
-
-export function renderServices(r: { rows: ServiceRowLike[]; next: string | null }): string {
+export function renderServices(r: { rows: ServiceRow[]; next: string | null }): string {
   if (r.rows.length === 0) return 'no services offered in the mesh\n';
   const rows = r.rows.map((s) => [
     safe(s.providerName, 32),
@@ -162,21 +144,7 @@ export function renderServices(r: { rows: ServiceRowLike[]; next: string | null 
   );
 }
 
-interface SubscriptionRowLike {
-  id: string;
-  direction: string;
-  subscriber: string;
-  subscriberName: string | null;
-  provider: string;
-  providerName: string | null;
-  service: string;
-  state: string;
-}
-
-export function renderSubscriptions(r: {
-  rows: SubscriptionRowLike[];
-  next: string | null;
-}): string {
+export function renderSubscriptions(r: { rows: SubscriptionRow[]; next: string | null }): string {
   if (r.rows.length === 0) return 'no subscriptions of or to this node\n';
   const rows = r.rows.map((s) => [
     s.id.slice(0, 12),
@@ -189,16 +157,7 @@ export function renderSubscriptions(r: {
   return table(['ID', 'DIRECTION', 'PEER', 'DID', 'SERVICE', 'STATE'], rows) + more(r.next);
 }
 
-interface MemberRowLike {
-  did: string;
-  name: string | null;
-  rights: string[];
-  invitedBy: string | null;
-  invitedByName: string | null;
-  expelled: { by: string; cut: number } | null;
-}
-
-export function renderMembers(r: { rows: MemberRowLike[] }): string {
+export function renderMembers(r: { rows: MemberRow[] }): string {
   if (r.rows.length === 0)
     return 'no members: this node belongs to no mesh (or has not synced it)\n';
   const rows = r.rows.map((m) => [

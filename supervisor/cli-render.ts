@@ -3,6 +3,7 @@
  * fixed columns, fits 80 columns; anything without a renderer is printed as
  * indented JSON.
  */
+import type { MeshSummary } from '../runtime/protocol/admin.js';
 import {
   safe,
   renderMembers,
@@ -66,14 +67,7 @@ interface StatusResult {
   uptime: number;
   actors: Array<{ name: string; state: string; restarts: number }>;
   gossip?: { transport: string; listening: number } | null;
-  mesh?: {
-    id: string | null;
-    name: string | null;
-    admission: string;
-    known: boolean;
-    members: number;
-    expelled: number;
-  } | null;
+  mesh?: MeshSummary | null;
   grants?: { anySource: string[] } | null;
 }
 

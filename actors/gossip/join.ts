@@ -159,7 +159,6 @@ export class JoinFlow {
     this.host.joinOnAccepted(peer);
     try {
       await this.journal.setMesh(frame.mesh);
-      await this.host.joinOnJoined(frame.mesh);
       // Done when this node sees itself a member (its `member` entry synced from the
       // inviter): an operator may invite or offer right after `join` returns.
       await this.untilMember(frame.member);

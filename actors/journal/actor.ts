@@ -475,7 +475,6 @@ export default class JournalActor extends Actor {
   }
 
   private notify(entries: readonly CheckedEntry[]): void {
-    this.catalog = undefined;
     if (entries.length === 0 || this.subscribers.size === 0) return;
     const summary = entries.map((c) => ({
       id: c.id,

@@ -125,7 +125,7 @@ export class Directory {
     if (membership.cutOf(did) !== undefined) {
       throw E.ERR_EXPELLED(`${did} was expelled from this mesh`);
     }
-    this.checkCanInvite(p.rights, REDEEMING);
+    this.checkCanInvite(p.rights, true);
     const body: Body<'member'> = { mesh, did, rights: p.rights, invite: invite.nonceHash };
     let result: AppendResult;
     try {
@@ -206,10 +206,11 @@ export class Directory {
   }
 
   /** This node holds member.invite and every right in `rights`. */
-  private checkCanInvite(rights: readonly Right[], code: 'rights' | 'signing' = 'signing'): void {
+  private checkCanInvite(rights: readonly Right[], redeeming = false): void {
     const m = this.store.membership();
     if (!m.can(this.key.did, 'member.invite')) {
-      throw code === 'rights'
+      // At redemption it is the joiner's refusal: the invite's rights are no longer ours to give.
+      throw redeeming
         ? E.ERR_INVITE_RIGHTS('the inviter no longer holds member.invite')
         : E.ERR_NO_RIGHT('this node does not hold member.invite');
     }
@@ -219,6 +220,3 @@ export class Directory {
     }
   }
 }
-
-/** checkCanInvite at redemption: the refusal is the joiner's ERR_INVITE_RIGHTS. */
-const REDEEMING = 'rights' as const;

@@ -35,6 +35,16 @@ export const traceParam = z.strictObject({
   ms: z.number().int().min(1).max(600_000).default(10_000),
 });
 
+/** The mesh in the `status` answer: which one, and who is in it (null while the journal is down). */
+export interface MeshSummary {
+  id: string | null;
+  name: string | null;
+  admission: string;
+  known: boolean;
+  members: number;
+  expelled: number;
+}
+
 /** A method forwarded to `actor.action`; `destructive` ones are written to the admin audit log. */
 export interface Forward {
   actor: ActorName;

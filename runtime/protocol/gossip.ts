@@ -7,9 +7,10 @@ import { z } from 'zod';
 import { action, none, schema, trusted } from './define.js';
 import type { GrantResult } from './grants.js';
 import { grantRequestSchema } from './grants.js';
+import { signInviteRequest } from './journal.js';
 import type { EntrySummary, SignedInvite } from './journal.js';
 import type { Membership } from '../domain/membership.js';
-import { MAX_INVITE_MS, MAX_TOKEN_CHARS } from '../domain/invite.js';
+import { MAX_TOKEN_CHARS } from '../domain/invite.js';
 
 const DID = /^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/;
 
@@ -28,11 +29,8 @@ export const grantRequestRequest = z.strictObject({
   request: grantRequestSchema,
 });
 
-export const inviteRequest = z.strictObject({
-  rights: z.array(z.string().max(32)).max(16).optional(),
-  expiresMs: z.number().int().min(1000).max(MAX_INVITE_MS).optional(),
-  for: z.string().regex(DID, { error: 'must be a did:key' }).optional(),
-});
+/** What the journal signs, less the endpoints: gossip adds its own (the journal's schema, defaults included). */
+export const inviteRequest = signInviteRequest.omit({ endpoints: true });
 export const joinRequest = z.strictObject({
   token: z.string().min(1).max(MAX_TOKEN_CHARS),
   /** How long to wait for the inviter (ms). */

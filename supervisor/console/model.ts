@@ -8,6 +8,7 @@
  * screen is drawn from it by render.ts, a pure function, so both are unit
  * tested without a terminal or a node.
  */
+import type { MemberRow, NodeRow, ServiceRow } from '../../runtime/protocol/journal.js';
 import type { GrantsAnswer } from '../../runtime/protocol/grants.js';
 
 /** One row of the admin `actors` answer: supervision info and live stats. */
@@ -74,35 +75,19 @@ export const PANES: readonly Pane[] = ['peers', 'feeds', 'grants', 'trace', 'dir
 
 /** The directory pane's rows (journal `catalog` pages; the first page of each is enough on a screen). */
 export interface DirectoryResult {
-  nodes: Array<{
-    did: string;
-    name: string;
-    gossip: string;
-    meshIp: string;
-    version: string | null;
-    self: boolean;
-  }>;
-  services: Array<{
-    provider: string;
-    providerName: string | null;
-    service: string;
-    port: number;
-    proto: string;
-    mode: string;
-    subscription: { id: string; state: string } | null;
-  }>;
+  nodes: Array<Pick<NodeRow, 'did' | 'name' | 'gossip' | 'meshIp' | 'version' | 'self'>>;
+  services: Array<
+    Pick<
+      ServiceRow,
+      'provider' | 'providerName' | 'service' | 'port' | 'proto' | 'mode' | 'subscription'
+    >
+  >;
   more: { nodes: boolean; services: boolean };
 }
 
 export interface MembersResult {
   mesh: { id: string | null; name: string | null; admission: string; known: boolean };
-  rows: Array<{
-    did: string;
-    name: string | null;
-    rights: string[];
-    invitedBy: string | null;
-    expelled: { by: string; cut: number } | null;
-  }>;
+  rows: Array<Pick<MemberRow, 'did' | 'name' | 'rights' | 'invitedBy' | 'expelled'>>;
 }
 
 /** The actors table's columns, left to right: the order `<` and `>` step through. */
