@@ -154,6 +154,8 @@ export default class GrantsActor extends Actor {
   private async journalOnAppended(entries: readonly EntrySummary[]): Promise<void> {
     // A new offer guards its port soon; a withdrawn one stops being guarded.
     if (await this.provider.journalOnAppended(entries)) this.reconcileSoon();
+    // Our side: a provider's ungrant or revoke ends the activation it names.
+    this.consumer.journalOnAppended(entries);
   }
 
   private async journalOnMembership(data: Membership): Promise<void> {

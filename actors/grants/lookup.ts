@@ -81,6 +81,11 @@ export class ViewLookup implements GrantLookup {
     return n ? [n.meshIp] : undefined;
   }
 
+  /** Why `provider` ended `grant`, if it did (its `ungrant` entry). */
+  ungrant(grant: string, provider: string): 'revoked' | 'expired' | 'withdrawn' | undefined {
+    return this.views.view('ungrants', `${grant} ${provider}`)?.reason;
+  }
+
   revoked(target: string, by: string): boolean {
     return this.views.view('revocations', `${target} ${by}`) !== undefined;
   }

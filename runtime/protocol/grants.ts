@@ -51,7 +51,40 @@ export interface Activation {
   grant: string;
   /** When the provider granted it (ms). */
   at: number;
+  /**
+   * `active` while renewals succeed; `retrying` after a transient failure
+   * (backing off, the last lease possibly still good); `revoked` after a
+   * permanent refusal or the provider's ungrant: no more renewals. Absent in
+   * files written before it existed: active.
+   */
+  state?: ActivationState;
+  /** Why it is retrying or ended: the provider's code, when. */
+  error?: { code: string; at: number };
 }
+
+export type ActivationState = 'active' | 'retrying' | 'revoked';
+
+/**
+ * Refusals that renewing cannot change: the provider's (or our own) act
+ * stands until someone writes another entry. A consumer that meets one ends
+ * the activation at once instead of retrying (issue 18: a revoked grant was
+ * retried every 1.7 s for the whole lease, each retry a deny in the
+ * provider's audit log). Everything else (nonce, rate, the provider's
+ * firewall, timeouts, a link down) is transient and retried with backoff.
+ */
+export const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([
+  'ERR_GRANT_SIGNATURE',
+  'ERR_GRANT_DID',
+  'ERR_GRANT_SUBSCRIPTION',
+  'ERR_GRANT_OFFER',
+  'ERR_GRANT_NOT_APPROVED',
+  'ERR_GRANT_REVOKED',
+  'ERR_GRANT_POLICY',
+  'ERR_GRANT_SOURCE_IP',
+  'ERR_GRANT_NOT_MEMBER',
+  'ERR_GRANT_RECORD_IP',
+  'ERR_EXPELLED',
+]);
 
 /** The admin `grants` answer. */
 export interface GrantsAnswer {

@@ -405,6 +405,41 @@ test("auto offer: the provider's revoke of the grant ends it, and the consumer c
   await activateRefused(sub.id, 'ERR_GRANT_REVOKED');
 });
 
+test("the provider's revoke ends the subscriber's activation at once: state revoked, no renewal reaches the provider", async () => {
+  if (!memory) return; // needs a grant to revoke: the executor's memory backend
+  // A 3 s lease renews every ~1.5 s: before the fix, the renewal was refused
+  // and retried for the whole lease, each retry a deny line in P's audit.
+  await P.sup.ask('grants', 'offer', {
+    service: 'irc',
+    port: 6697,
+    proto: 'tcp',
+    mode: 'auto',
+    leaseSeconds: 3,
+  });
+  const sub = await subscribeWhenOffered(C.sup, P.did, 'irc');
+  await seen(P, 'subscriptions', sub.id, "C's irc subscription on P");
+  const act = await activateAllowed(sub.id);
+  await P.sup.ask('grants', 'revoke', { target: act!.grant });
+  const ours = async () => (await grantsOf(C)).activations.find((a) => a.subscription === sub.id);
+  await until(async () => (await ours())?.state === 'revoked', 15_000, 'activation ended on C');
+  assert.is((await ours())!.error?.code, 'ERR_GRANT_REVOKED');
+  // A renewal that raced the ungrant is one refusal in P's audit; then none.
+  const refusals = () =>
+    auditRecords(P).filter(
+      (r) => r.kind === 'decision' && r.subscription === sub.id && r.allow !== true,
+    ).length;
+  const settled = refusals();
+  for (let i = 0; i < settled; i++) decisions.push([sub.id, 'ERR_GRANT_REVOKED']);
+  await sleep(4_000);
+  assert.is(refusals(), settled, 'no renewal after the end');
+  assert.is(
+    C.records.filter((r) => r.subscription === sub.id && r.msg === 'renewal failed; retrying')
+      .length,
+    0,
+    'nothing retried',
+  );
+});
+
 test('a withdrawn offer refuses ERR_GRANT_OFFER (and ends its grants as withdrawn)', async () => {
   const offer = (await P.sup.ask('grants', 'offer', {
     service: 'mail',
@@ -561,7 +596,7 @@ test("every decision is in P's audit log, in order, and the log verifies", async
     assert.is(recs.filter((r) => r.kind === 'applyFailed').length, allowed);
   } else {
     const ungrants = recs.filter((r) => r.kind === 'ungrant').map((r) => r.reason);
-    assert.equal(ungrants.sort(), ['revoked', 'revoked', 'revoked', 'withdrawn']);
+    assert.equal(ungrants.sort(), ['revoked', 'revoked', 'revoked', 'revoked', 'withdrawn']);
   }
 
   const v = verifyAuditLog(auditPath(P));
