@@ -40,6 +40,7 @@ case "$PREFIX" in /*) ;; *) echo "install.sh: --prefix must be absolute" >&2; ex
 ROOT=$(cd "$ROOT" && pwd)
 R=${ROOT%/}                      # "" for the real root, so "$R/etc" is "/etc"
 UNIT="$R/etc/systemd/system/meshnode.service"
+BIN="$R/usr/local/bin/meshnode"
 CONF_DIR="$R/etc/meshnode"
 STATE="$R/var/lib/meshnode"
 LIVE=0                           # a running systemd we may talk to
@@ -52,7 +53,15 @@ if [ "$(id -u)" != 0 ]; then echo "install.sh: run as root" >&2; exit 1; fi
 if [ "$UNINSTALL" = 1 ]; then
   if [ "$LIVE" = 1 ]; then systemctl disable --now meshnode.service 2>/dev/null || true; fi
   if [ -z "$R" ]; then :; else systemctl --root="$ROOT" disable meshnode.service 2>/dev/null || true; fi
-  rm -f "$UNIT" "$R/usr/lib/sysusers.d/meshnode.conf" "$R/usr/lib/tmpfiles.d/meshnode.conf"
+  # The node's nft table, if it is the one meshnode created (its comment says
+  # so) and this is the real host: grants end now, not when leases run out.
+  TABLE=$(sed -n 's/^table = "\([a-z][a-z0-9_]*\)".*/\1/p' "$CONF_DIR/meshnode.toml" 2>/dev/null | head -n 1)
+  TABLE=${TABLE:-meshnode}
+  if [ -z "$R" ] && command -v nft >/dev/null 2>&1 &&
+    nft list table inet "$TABLE" 2>/dev/null | grep -q 'comment "meshnode: managed by the meshnode nft executor"'; then
+    nft delete table inet "$TABLE" && say "removed nft table inet $TABLE"
+  fi
+  rm -f "$UNIT" "$BIN" "$R/usr/lib/sysusers.d/meshnode.conf" "$R/usr/lib/tmpfiles.d/meshnode.conf"
   rm -rf "$R$PREFIX"
   if [ -f "$CONF_DIR/meshnode.toml" ] && [ -d "$STATE" ] && [ "$PURGE" = 0 ]; then
     cp -p "$CONF_DIR/meshnode.toml" "$STATE/meshnode.toml.bak"
@@ -64,7 +73,10 @@ if [ "$UNINSTALL" = 1 ]; then
     if grep -q '^meshnode:' "$R/etc/passwd" 2>/dev/null; then
       userdel --root "$ROOT" meshnode 2>/dev/null || true
     fi
-    say "purged state, keys and the meshnode user"
+    if grep -q '^meshnode:' "$R/etc/group" 2>/dev/null; then
+      groupdel --root "$ROOT" meshnode 2>/dev/null || true
+    fi
+    say "purged state, keys and the meshnode user and group"
   else
     say "removed; state and keys kept in $STATE"
   fi
@@ -97,7 +109,9 @@ rm -rf "$R$PREFIX.old"
 mv "$R$PREFIX.new" "$R$PREFIX"
 rm -rf "$R$PREFIX.old"
 
-# User and directories.
+# User and directories. An empty --root has no /etc yet: sysusers needs the
+# directory (it creates passwd, group and shadow in it, locked).
+mkdir -p "$R/etc" "$R/var/lib" "$R/usr/lib"
 install -D -m 0644 "$SRC/deploy/meshnode.sysusers" "$R/usr/lib/sysusers.d/meshnode.conf"
 install -D -m 0644 "$SRC/deploy/meshnode.tmpfiles" "$R/usr/lib/tmpfiles.d/meshnode.conf"
 if [ -z "$R" ]; then
@@ -117,7 +131,15 @@ mkdir -p "$CONF_DIR"
 chown "0:$MGID" "$CONF_DIR"
 chmod 0750 "$CONF_DIR"
 if [ ! -f "$CONF_DIR/meshnode.toml" ]; then
-  install -m 0640 -o 0 -g "$MGID" "$SRC/deploy/meshnode.toml.example" "$CONF_DIR/meshnode.toml"
+  # The example holds the code's defaults (./var, a socket beside it); the
+  # installed copy names the service's directories, so the CLI run by an
+  # admin from any directory reaches the node with no flags.
+  sed -e 's#^state_dir = "./var"  #state_dir = "/var/lib/meshnode"#' \
+      -e 's#^socket = ""  #socket = "/run/meshnode/admin.sock"#' \
+    "$SRC/deploy/meshnode.toml.example" > "$CONF_DIR/meshnode.toml.tmp"
+  chown "0:$MGID" "$CONF_DIR/meshnode.toml.tmp"
+  chmod 0640 "$CONF_DIR/meshnode.toml.tmp"
+  mv "$CONF_DIR/meshnode.toml.tmp" "$CONF_DIR/meshnode.toml"
   say "config → $CONF_DIR/meshnode.toml"
 else
   say "config kept: $CONF_DIR/meshnode.toml"
@@ -142,6 +164,14 @@ sed -e "s#/opt/meshnode#$PREFIX#g" -e "s#^ExecStart=/usr/bin/node #ExecStart=$NO
   "$SRC/deploy/meshnode.service" > "$UNIT.tmp"
 chmod 0644 "$UNIT.tmp"
 mv "$UNIT.tmp" "$UNIT"
+# The CLI on PATH: a two-line wrapper (not a symlink: the program runs with
+# the node this install found, whatever the admin's PATH holds).
+mkdir -p "$R/usr/local/bin"
+printf '#!/bin/sh\nexec %s %s/dist/supervisor/cli.js "$@"\n' "$NODE" "$PREFIX" > "$BIN.tmp"
+chmod 0755 "$BIN.tmp"
+mv "$BIN.tmp" "$BIN"
+say "cli → $BIN"
+
 if [ "$LIVE" = 1 ]; then
   systemctl daemon-reload
   systemctl enable meshnode.service

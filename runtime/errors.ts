@@ -106,6 +106,10 @@ export const ERROR_CODES = {
     "nft refused or failed the transaction (nothing of it was applied); the message carries nft's own words.",
   ERR_NFT_UNAVAILABLE:
     'Backend "nft" was asked for but nft cannot run here (not installed, or no CAP_NET_ADMIN).',
+  ERR_NFT_FOREIGN_TABLE:
+    'The table of our name exists and was not created by meshnode: refused unless adopt_table is set.',
+  ERR_OFFER_DISRUPTS:
+    'Offering this port would drop connections (port 22, or established ones) from every source not granted: needs --force.',
   // Gossip (a peer's frames; each also costs the peer score):
   ERR_BAD_FRAME:
     'Not a frame of the negotiated version: not JSON, binary, unknown type, wrong fields, over a count limit.',

@@ -15,16 +15,35 @@ export function parseOptions<S extends z.ZodType>(
 ): z.output<S> {
   const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
+  const [path, expectation] = describeIssue(result.error.issues[0]!, root);
+  throw invalidOption(path, expectation);
+}
+
+/**
+ * Every problem with `input`, each as "path expectation" (`config check`
+ * and a node's start show them all at once, not the first alone); an empty
+ * list when it is valid.
+ */
+export function allProblems(schema: z.ZodType, input: unknown, root = 'options'): string[] {
+  const result = schema.safeParse(input, { reportInput: true });
+  if (result.success) return [];
+  // One problem per field: a refinement after a failed pattern says the same again.
+  const byPath = new Map<string, string>();
+  for (const issue of result.error.issues) {
+    const [path, expectation] = describeIssue(issue, root);
+    if (!byPath.has(path)) byPath.set(path, `${path} ${expectation}`);
+  }
+  return [...byPath.values()];
+}
+
+function describeIssue(issue: z.core.$ZodIssue, root: string): [string, string] {
   const path =
     root + issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
   if (issue.code === 'unrecognized_keys') {
-    throw invalidOption(path, `has unknown field(s): ${issue.keys.join(', ')}`);
+    return [path, `has unknown field(s): ${issue.keys.join(', ')}`];
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
-    throw invalidOption(path, 'is required');
-  }
-  throw invalidOption(path, issue.message);
+  if (issue.code === 'invalid_type' && issue.input === undefined) return [path, 'is required'];
+  return [path, issue.message];
 }
 
 /** Field builders with the messages operators read. */

@@ -51,7 +51,17 @@ const control: ControlApi = {
   },
   init: async () => {
     const b = await booted();
-    await b.actor.init();
+    try {
+      await b.actor.init();
+    } catch (err) {
+      // comlink carries an error's message, not its code: keep the code in it,
+      // so the supervisor's ERR_ACTOR_INIT says why (say ERR_NFT_FOREIGN_TABLE).
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && err instanceof Error && !err.message.startsWith(code)) {
+        err.message = `${code}: ${err.message}`;
+      }
+      throw err;
+    }
     b.dispatcher.open();
   },
   connect: async (peer: string, port: MessagePort) => (await booted()).endpoint.attach(peer, port),

@@ -25,6 +25,9 @@ export function render(command: string, result: unknown): string {
       return renderMembers(result as Parameters<typeof renderMembers>[0]);
     case 'mesh show':
       return renderMembership(result as Parameters<typeof renderMembership>[0]);
+    case 'config check':
+      // nginx -t's words: the file, and that it is fine.
+      return `meshnode: config ${(result as { file: string }).file} is valid\n`;
     case 'mesh found': {
       const r = result as { mesh: string };
       return `founded mesh ${r.mesh}\ninvite nodes with: meshnode invite\n`;

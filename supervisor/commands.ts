@@ -19,7 +19,8 @@ import { FOUND_REQUEST_FILE } from '../runtime/types.js';
 import { pickMember, withLinks } from './cli-directory.js';
 import type { NodesPage, PeersAnswer } from './cli-directory.js';
 import { AdminClient } from './admin-client.js';
-import { adminSocketPath, loadConfig } from './config.js';
+import { adminSocketPath, findConfig, loadConfig } from './config.js';
+import { PACKAGE_VERSION } from './config-values.js';
 import { render } from './cli-render.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notRunning: 3, refused: 4, internal: 5 } as const;
@@ -148,7 +149,17 @@ const COMMANDS: Record<string, Command> = {
     options: PAGING,
     request: (_a, v) => ['catalog', page('subscriptions', v)],
   },
-  start: { usage: 'start [--config FILE]', summary: 'run the node in the foreground' },
+  start: {
+    usage: 'start [--config FILE] [--adopt-table]',
+    summary:
+      'run the node in the foreground (--adopt-table: manage an existing nft table meshnode did not create)',
+    options: { 'adopt-table': { type: 'boolean' } },
+  },
+  'config check': {
+    usage: 'config check FILE',
+    summary: 'validate a config file without starting: every problem at once, exit 2 if any',
+    args: ['FILE'],
+  },
   status: { usage: 'status', summary: 'node and actor states', request: () => ['status', {}] },
   actors: {
     usage: 'actors',
@@ -171,8 +182,9 @@ const COMMANDS: Record<string, Command> = {
   },
   offer: {
     usage:
-      'offer --service NAME --port N [--proto tcp|udp] [--mode manual|auto] [--lease SECONDS] [--any-source]',
-    summary: "offer a service (--any-source: grant NATed peers off their record's mesh IP)",
+      'offer --service NAME --port N [--proto tcp|udp] [--mode manual|auto] [--lease SECONDS] [--any-source] [--force]',
+    summary:
+      "offer a service (--any-source: grant NATed peers off their record's mesh IP; --force: even port 22 or a port with live connections, which are dropped)",
     options: {
       service: { type: 'string' },
       port: { type: 'string' },
@@ -180,6 +192,7 @@ const COMMANDS: Record<string, Command> = {
       mode: { type: 'string' },
       lease: { type: 'string' },
       'any-source': { type: 'boolean' },
+      force: { type: 'boolean' },
     },
     request: (_a, v) => [
       'offer',
@@ -190,6 +203,7 @@ const COMMANDS: Record<string, Command> = {
         mode: v.mode ?? 'manual',
         leaseSeconds: Number(v.lease ?? 3600),
         ...(v['any-source'] ? { anySource: true } : {}),
+        ...(v.force ? { force: true } : {}),
       },
     ],
   },
@@ -292,10 +306,13 @@ const GLOBAL_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Commands in two words: `journal tail`, `mesh show`, `config check`. */
+const GROUPS = ['journal', 'mesh', 'config'];
+
 export async function main(argv: string[]): Promise<number> {
   const [first, second] = argv;
   const name =
-    (first === 'journal' || first === 'mesh') && second && !second.startsWith('-')
+    first !== undefined && GROUPS.includes(first) && second && !second.startsWith('-')
       ? `${first} ${second}`
       : first;
   // Known before parsing, so even a usage error is answered as an envelope.
@@ -305,9 +322,36 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return EXIT.ok;
   }
+  if (name === 'version' || name === '--version' || name === '-V') {
+    const v = { version: PACKAGE_VERSION, node: process.versions.node };
+    process.stdout.write(
+      json
+        ? `${JSON.stringify({ v: ENVELOPE, ok: true, result: v })}\n`
+        : `meshnode ${v.version} (node ${v.node})\n`,
+    );
+    return EXIT.ok;
+  }
   if (name.startsWith('-')) return usageError(`a command comes first, before ${name}`, json);
+  if (GROUPS.includes(name)) {
+    // `journal`, `journal --help`: the group's commands, not "unknown command".
+    const sub = Object.entries(COMMANDS).filter(([n]) => n.startsWith(`${name} `));
+    const list = sub.map(([, c]) => `  meshnode ${c.usage.padEnd(40)} ${c.summary}`).join('\n');
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(`${name} commands:\n${list}\n`);
+      return EXIT.ok;
+    }
+    return usageError(`${name} needs a command:\n${list}`, json, undefined, true);
+  }
   const cmd = COMMANDS[name];
-  if (!cmd) return usageError(`unknown command ${name}`, json);
+  if (!cmd) {
+    const near = closest(name, [...Object.keys(COMMANDS), ...GROUPS]);
+    return usageError(
+      `unknown command ${name}${near ? ` (did you mean ${near}?)` : ''}`,
+      json,
+      undefined,
+      true,
+    );
+  }
   const rest = argv.slice(name.split(' ').length);
   let parsed;
   try {
@@ -317,7 +361,7 @@ export async function main(argv: string[]): Promise<number> {
       options: { ...GLOBAL_OPTIONS, ...cmd.options },
     });
   } catch (err) {
-    return usageError((err as Error).message, json, cmd);
+    return usageError(argsProblem(err, { ...GLOBAL_OPTIONS, ...cmd.options }), json, cmd);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   if (values.help) {
@@ -339,12 +383,24 @@ export async function main(argv: string[]): Promise<number> {
     (o) => typeof values[o] === 'string' && !/^\d{1,15}$/.test(values[o] as string),
   );
   if (badNumber) return usageError(`--${badNumber} must be a whole number`, json, cmd);
-  const configPath = values.config as string | undefined;
+  const configPath = findConfig(values.config as string | undefined);
   // The daemon and the crypto are loaded only by the commands that use them:
   // every other command is a short-lived client that should start fast.
   if (name === 'start') {
     const { runDaemon } = await import('./daemon.js');
+    if (values['adopt-table']) process.env.MESHNODE_NFT_ADOPT_TABLE = '1';
     return runDaemon(configPath ? { configPath } : {});
+  }
+  if (name === 'config check') {
+    const file = parsed.positionals[0]!;
+    return report(
+      json,
+      () => {
+        loadConfig(file);
+        return Promise.resolve({ file, valid: true });
+      },
+      'config check',
+    );
   }
   if (name === 'init') {
     const newMesh = values['new-mesh'];
@@ -416,7 +472,7 @@ async function report(json: boolean, work: () => Promise<unknown>, name = ''): P
 
 async function socketFor(values: Record<string, string | boolean | undefined>): Promise<string> {
   if (typeof values.socket === 'string') return resolve(values.socket);
-  return adminSocketPath(loadConfig(values.config as string | undefined));
+  return adminSocketPath(loadConfig(findConfig(values.config as string | undefined)));
 }
 
 /**
@@ -462,7 +518,8 @@ commands:
 ${lines.join('\n')}
 
 options (every command):
-  -c, --config FILE   TOML config file (embedded defaults without it)
+  -c, --config FILE   TOML config file; else $MESHNODE_CONFIG, /etc/meshnode/meshnode.toml,
+                      ./meshnode.toml, or the embedded defaults (MESHNODE_CONFIG= forces them)
       --socket PATH   admin socket (default: from the config)
       --json          print one JSON envelope {"v":1,"ok":…}
   -h, --help          help for a command
@@ -471,11 +528,63 @@ exit codes: 0 ok, 1 node failed, 2 usage, 3 node not running, 4 refused, 5 inter
 `;
 }
 
-function usageError(message: string, json: boolean, cmd?: Command): number {
+/**
+ * A usage error: the message, then the command's usage line, or (`brief`)
+ * a pointer to `meshnode help` rather than every command (a typo should not
+ * scroll the screen).
+ */
+function usageError(message: string, json: boolean, cmd?: Command, brief = false): number {
   if (json) {
     const error = { code: 'ERR_USAGE', message };
     process.stdout.write(`${JSON.stringify({ v: ENVELOPE, ok: false, error })}\n`);
   }
-  process.stderr.write(`meshnode: ${message}\n${cmd ? `usage: meshnode ${cmd.usage}\n` : usage()}`);
+  const after = cmd
+    ? `usage: meshnode ${cmd.usage}\n`
+    : brief
+      ? "run 'meshnode help' for every command\n"
+      : usage();
+  process.stderr.write(`meshnode: ${message}\n${after}`);
   return EXIT.usage;
+}
+
+/** parseArgs' complaint in the CLI's words, with a suggestion for a mistyped option. */
+function argsProblem(err: unknown, options: Record<string, unknown>): string {
+  const e = err as { code?: string; message: string };
+  const flag = /'(--?[^' ]+)/.exec(e.message)?.[1] ?? '';
+  if (e.code?.endsWith('_PARSE_ARGS_UNKNOWN_OPTION')) {
+    const near = closest(flag.replace(/^-+/, ''), Object.keys(options));
+    return `unknown option ${flag}${near ? ` (did you mean --${near}?)` : ''}`;
+  }
+  if (/argument missing/.test(e.message)) return `option ${flag} needs a value`;
+  if (/does not take an argument/.test(e.message)) return `option ${flag} takes no value`;
+  return e.message;
+}
+
+/** The candidate nearest to `word` by edit distance, if it is near enough to be a typo. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best;
+}
+
+/** Edit distance with a swap of two neighbours as one edit (`stauts` is one from `status`). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
 }

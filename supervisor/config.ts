@@ -6,7 +6,7 @@
  * With no file, the embedded defaults run a complete node: state under
  * ./var, everything on loopback. That is what `npm start` does.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,14 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { isGossipUrl } from '../runtime/domain/gossip-url.js';
 import { invalidConfig } from '../runtime/errors.js';
-import { actorName, intIn, oneOf, parseOptions, positiveInt } from '../runtime/options.js';
+import {
+  actorName,
+  allProblems,
+  intIn,
+  oneOf,
+  parseOptions,
+  positiveInt,
+} from '../runtime/options.js';
 import { RESTARTS, STRATEGIES } from './child-spec.js';
 import {
   PACKAGE_VERSION,
@@ -80,6 +87,7 @@ function builtinSpec(
           stateDir,
           backend: config.nft.backend,
           table: config.nft.table,
+          adoptTable: config.nft.adopt_table,
           nft: config.nft.nft,
           meshCidrs: config.mesh.cidrs,
           reconcileMs: config.nft.reconcile_ms,
@@ -259,6 +267,12 @@ const meshSchema = z.strictObject({
 const nftSchema = z.strictObject({
   /** auto: nft when it can manage the table here (root or CAP_NET_ADMIN), else memory + a loud warning. */
   backend: oneOf(['auto', 'nft', 'memory'] as const).default('auto'),
+  /**
+   * Manage a table of our name that meshnode did not create (it carries no
+   * meshnode mark). Off: such a table is refused (ERR_NFT_FOREIGN_TABLE)
+   * rather than emptied of its sets within a reconcile.
+   */
+  adopt_table: z.boolean({ error: 'must be true or false' }).default(false),
   /** The executor's own table (family inet); it touches nothing else. */
   table: z
     .string({ error: 'must be a string' })
@@ -411,7 +425,8 @@ export type Config = z.output<typeof configSchema>;
 /**
  * Environment overrides, for the few settings a systemd unit sets (they win
  * over the file): MESHNODE_STATE_DIR (else systemd's STATE_DIRECTORY),
- * MESHNODE_LOG_LEVEL, MESHNODE_ADMIN_SOCKET (else RUNTIME_DIRECTORY/admin.sock).
+ * MESHNODE_LOG_LEVEL, MESHNODE_ADMIN_SOCKET (else RUNTIME_DIRECTORY/admin.sock),
+ * MESHNODE_NFT_ADOPT_TABLE=1 (what `start --adopt-table` sets).
  */
 export function applyEnv(data: unknown, env: NodeJS.ProcessEnv): unknown {
   const out = structuredClone((data ?? {}) as Record<string, Record<string, unknown>>);
@@ -421,6 +436,7 @@ export function applyEnv(data: unknown, env: NodeJS.ProcessEnv): unknown {
   };
   set('node', 'state_dir', env.MESHNODE_STATE_DIR ?? env.STATE_DIRECTORY?.split(':')[0]);
   set('node', 'log_level', env.MESHNODE_LOG_LEVEL);
+  if (env.MESHNODE_NFT_ADOPT_TABLE === '1') out.nft = { ...(out.nft ?? {}), adopt_table: true };
   set(
     'admin',
     'socket',
@@ -439,14 +455,43 @@ export function adminSocketPath(config: Config): string {
     : join(resolve(config.node.state_dir), 'admin.sock');
 }
 
+/** Where an installed node's config lives (install.sh puts it there). */
+export const SYSTEM_CONFIG = '/etc/meshnode/meshnode.toml';
+
+/**
+ * Which config file a command uses, in the order admins expect: the
+ * --config flag, then MESHNODE_CONFIG, then the system's
+ * /etc/meshnode/meshnode.toml, then ./meshnode.toml; none found means the
+ * embedded defaults. MESHNODE_CONFIG set but empty means the embedded
+ * defaults whatever exists (what `npm start` does: a development node never
+ * picks up an installed node's config).
+ */
+export function findConfig(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  exists: (path: string) => boolean = existsSync,
+): string | undefined {
+  if (flag !== undefined && flag !== '') return flag;
+  if (env.MESHNODE_CONFIG !== undefined) return env.MESHNODE_CONFIG || undefined;
+  for (const candidate of [SYSTEM_CONFIG, resolve('meshnode.toml')]) {
+    if (exists(candidate)) return candidate;
+  }
+  return undefined;
+}
+
 /** Read and validate a config file (with environment overrides); no path means the embedded defaults. */
 export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env): Config {
-  if (!path) return parseConfig(applyEnv({}, env));
+  // The embedded defaults never touch the host's firewall: a node started
+  // with no config (`npm start`) keeps grants in memory, loudly. A file
+  // that says nothing about [nft] gets `auto` (the installed service).
+  if (!path) return parseConfig(applyEnv({ nft: { backend: 'memory' } }, env));
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw invalidConfig(`cannot read config ${path}: ${(err as Error).message}`, err);
+    // Node's message repeats the path ("ENOENT: no such file or directory, open '…'").
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errnoText(err);
+    throw invalidConfig(`cannot read config ${path}: ${why}`, err);
   }
   let data: unknown;
   try {
@@ -457,9 +502,22 @@ export function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env):
   return parseConfig(applyEnv(data, env));
 }
 
-/** Validate parsed config data; errors name the field, e.g. `config.supervisor.max_restarts`. */
+/**
+ * Validate parsed config data: ERR_INVALID_CONFIG listing every problem, one
+ * per line, each naming its field (`config.supervisor.max_restarts must be …`).
+ */
 export function parseConfig(data: unknown): Config {
+  const problems = allProblems(configSchema, data, 'config');
+  if (problems.length === 1) throw invalidConfig(problems[0]!);
+  if (problems.length > 1) {
+    throw invalidConfig(`${problems.length} problems:\n  ${problems.join('\n  ')}`);
+  }
   return parseOptions(configSchema, data, 'config');
+}
+
+/** An fs error as an operator reads it: "EACCES: permission denied", without the path again. */
+function errnoText(err: unknown): string {
+  return (err as Error).message.replace(/, \w+ '[^']*'$/, '');
 }
 
 /** The supervisor's input for this config. */

@@ -28,6 +28,8 @@ import { Supervisor } from './supervisor.js';
 const DUPLICATE_SIGNAL_MS = 300;
 /** Exit code of a forced stop, as a shell reports death by SIGINT. */
 export const EXIT_FORCED = 130;
+/** A config that does not load: the command line's fault (the CLI's exit 2). */
+const EXIT_USAGE = 2;
 
 export interface DaemonOptions {
   configPath?: string;
@@ -39,11 +41,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<number> {
   try {
     config = loadConfig(options.configPath);
   } catch (err) {
-    createRootLogger('info').fatal(
-      { err, code: (err as { code?: string }).code },
-      'invalid configuration',
-    );
-    return 1;
+    return configRefused(err);
   }
   const log = createRootLogger(config.node.log_level);
   const stateDir = resolve(config.node.state_dir);
@@ -66,9 +64,8 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<number> {
   try {
     checkAdminOptions(adminOptions);
   } catch (err) {
-    log.fatal({ err, code: (err as { code?: string }).code }, 'invalid configuration');
     lock.release();
-    return 1;
+    return configRefused(err);
   }
   const sup = new Supervisor(supervisorInput(config), { logger: log });
   const removeSignals = handleSignals(sup, log);
@@ -127,4 +124,14 @@ function handleSignals(sup: Supervisor, log: Logger): () => void {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   };
+}
+
+/**
+ * A config that cannot run: a line for the operator, as every other command
+ * prints it (not a JSON log record with a stack), and the usage exit code.
+ */
+function configRefused(err: unknown): number {
+  const code = (err as { code?: string }).code ?? 'ERR_INVALID_CONFIG';
+  process.stderr.write(`meshnode: ${code}: ${(err as Error).message}\n`);
+  return EXIT_USAGE;
 }

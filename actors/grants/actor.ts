@@ -21,6 +21,7 @@ import type { AppendResult, EntrySummary } from '../../runtime/protocol/journal.
 import { PolicyGate } from '../../sandbox/policy.js';
 import type { PolicyOptions } from '../../sandbox/policy.js';
 import { Activations } from './activations.js';
+import { disruption } from './disruption.js';
 import { meshBlocks } from './checks.js';
 import { Consumer } from './consumer.js';
 import { ViewLookup } from './lookup.js';
@@ -72,7 +73,15 @@ export default class GrantsActor extends Actor {
         live: [...this.provider.live.values()],
         activations: this.activations.all(),
       }),
-      offer: ({ requestId, ...body }) => this.append('offer', body, requestId),
+      offer: ({ requestId, force, ...body }) => {
+        // A port we already guard drops nothing new; a new one may lock people out.
+        const guarded = this.lookup
+          .offeredServices()
+          .some((o) => o.proto === body.proto && o.port === body.port);
+        const hurt = force || guarded ? null : disruption(body.proto, body.port);
+        if (hurt) throw E.ERR_OFFER_DISRUPTS(hurt.reason);
+        return this.append('offer', body, requestId);
+      },
       subscribe: (req) => this.adminOnSubscribe(req.provider, req.service, req.requestId),
       approve: (req) => this.adminOnApprove(resolveId(this.views, req.subscription), req.requestId),
       revoke: (req) => this.adminOnRevoke(resolveId(this.views, req.target), req.requestId),

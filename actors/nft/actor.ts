@@ -134,7 +134,7 @@ export default class NftActor extends Actor {
   private async openBackend(o: NftOptions): Promise<Backend> {
     if (o.backend !== 'memory') {
       try {
-        return await NftBackend.open(o.nft, o.table, o.stateDir);
+        return await NftBackend.open(o.nft, o.table, o.stateDir, o.adoptTable);
       } catch (err) {
         if (o.backend === 'nft' || (err as MeshError).code !== 'ERR_NFT_UNAVAILABLE') throw err;
         this.warnUnenforced(`backend auto: ${(err as Error).message}`);

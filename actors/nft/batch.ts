@@ -36,6 +36,13 @@ const DOOMED_TIMEOUT = '1s';
 /** Characters a rendered batch may contain (comments are our own `"tcp_22_v4"`). */
 const BATCH_CHARS = /^[a-z0-9_ .:,;{}@"\n]*$/;
 
+/**
+ * The comment of a table this node created. A table of our name without it
+ * was made by someone else: the executor refuses to manage it (it would
+ * delete that table's sets within a reconcile) unless told to adopt it.
+ */
+export const TABLE_MARK = 'meshnode: managed by the meshnode nft executor';
+
 export interface RuleSpec {
   proto: Proto;
   port: number;
@@ -117,7 +124,8 @@ export function render(b: Batch, table: string, refreshByAdd = false): string {
     out.push(`delete ${s.map ? 'map' : 'set'} ${t} ${checkName('set', s.name)}`);
   if (b.table) {
     out.push(
-      `add table ${t}`,
+      // The mark that says we created it (a no-op on a table that exists).
+      `add table ${t} { comment "${TABLE_MARK}"; }`,
       `add chain ${t} ${CHAIN} { type filter hook input priority filter; policy accept; }`,
     );
   }

@@ -46,6 +46,7 @@ const SCRIPT = [
   '    f) "$0" -f "$f" ;;',
   '    c) "$0" -c -f "$f" ;;',
   '    l) "$0" -j list table inet "$1" ;;',
+  '    t) "$0" list table inet "$1" ;;',
   '    s) "$0" -j list set inet "$1" "$2" ;;',
   '    *) echo "meshnode launcher: unknown job" >&2; false ;;',
   '  esac <"/dev/null" >"$f.out" 2>"$f.err"',
@@ -53,7 +54,8 @@ const SCRIPT = [
   'done',
 ].join('\n');
 
-export type JobMode = 'f' | 'c' | 'l' | 's';
+/** f: commit a file; c: check one; l: list our table (JSON); t: the same as text (JSON omits the table's comment); s: list the probe set. */
+export type JobMode = 'f' | 'c' | 'l' | 't' | 's';
 
 interface Job {
   resolve: (code: number) => void;

@@ -31,14 +31,15 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { nftFailed, nftUnavailable } from '../../runtime/errors.js';
+import { E, nftFailed, nftUnavailable } from '../../runtime/errors.js';
 import type { Backend } from './backend.js';
+import { TABLE_MARK } from './batch.js';
 import type { Batch } from './batch.js';
 import { NftLauncher } from './launcher.js';
 import type { JobMode } from './launcher.js';
 import { parseListing } from './listing.js';
 import type { Snapshot } from './listing.js';
-import { checkName } from './names.js';
+import { CHAIN, checkName } from './names.js';
 
 /** A healthy nft finishes 100,000 elements in about a second; a stuck one is killed. */
 const NFT_TIMEOUT_MS = 60_000;
@@ -74,7 +75,12 @@ export class NftBackend implements Backend {
   }
 
   /** Prepare the batch directory (clearing files a crash left) and check nft works. */
-  static async open(nft: string, table: string, stateDir?: string): Promise<NftBackend> {
+  static async open(
+    nft: string,
+    table: string,
+    stateDir?: string,
+    adoptTable = false,
+  ): Promise<NftBackend> {
     checkName('table', table);
     let dir: string;
     if (stateDir) {
@@ -89,6 +95,14 @@ export class NftBackend implements Backend {
     if (why) {
       await backend.close();
       throw nftUnavailable(why);
+    }
+    if (!adoptTable && (await backend.owner()) === 'foreign') {
+      await backend.close();
+      throw E.ERR_NFT_FOREIGN_TABLE(
+        `table inet ${table} exists and was not created by meshnode (no "${TABLE_MARK}" comment); ` +
+          'managing it would delete its sets and rules. Use another [nft] table, remove that one, ' +
+          'or set [nft] adopt_table = true (start --adopt-table) to hand it over',
+      );
     }
     backend.refreshByAdd = await backend.probeTimeoutUpdate();
     return backend;
@@ -106,7 +120,7 @@ export class NftBackend implements Backend {
     try {
       const made = await this.run(
         'f',
-        `add table ${t}\nadd set ${set} { type ipv4_addr; flags timeout; }\nadd element ${set} { ${PROBE_IP} timeout 1h }\n`,
+        `add table ${t} { comment "${TABLE_MARK}"; }\nadd set ${set} { type ipv4_addr; flags timeout; }\nadd element ${set} { ${PROBE_IP} timeout 1h }\n`,
       );
       if (made.code !== 0) return false;
       await this.run('f', `add element ${set} { ${PROBE_IP} timeout 2h }\n`);
@@ -117,6 +131,19 @@ export class NftBackend implements Backend {
     } finally {
       await this.run('f', `delete set ${set}\n`).catch(() => {});
     }
+  }
+
+  /** Whose our table is: absent, ours (it carries our mark), or foreign. */
+  async owner(): Promise<'absent' | 'ours' | 'foreign'> {
+    const r = await this.run('t');
+    if (r.code !== 0) {
+      if (/No such file or directory/.test(r.stderr)) return 'absent';
+      throw nftFailed('list', firstLines(r.stderr) || `exit ${r.code}`);
+    }
+    // `table inet NAME {` then, when it has one, `\tcomment "..."` first.
+    const comment = /^table inet \S+ \{\n\s*comment "([^"]*)"/.exec(r.stdout)?.[1];
+    if (comment === TABLE_MARK) return 'ours';
+    return comment === undefined && madeByEarlierMeshnode(r.stdout) ? 'ours' : 'foreign';
   }
 
   /** Why nft cannot manage our table here (null: it can). Checks, commits nothing. */
@@ -177,6 +204,28 @@ export class NftBackend implements Backend {
     }
   }
 }
+
+/**
+ * A table meshnode made before tables were marked (upgrades must take their
+ * own table back): no comment, and nothing in it but what the executor
+ * creates — its base chain and service sets (`tcp_22_v4`) or the probe set.
+ * Anything else in it (another chain, a set of another name) is someone's.
+ */
+function madeByEarlierMeshnode(listing: string): boolean {
+  const objects = [
+    ...listing.matchAll(
+      /^\s*(chain|set|map|flowtable|counter|quota|ct|limit|secmark|synproxy)\s+(\S+)\s*\{/gm,
+    ),
+  ];
+  return objects.every(
+    ([, kind, name]) =>
+      (kind === 'chain' && name === CHAIN) ||
+      (kind === 'set' && (LEGACY_SET.test(name!) || name === PROBE_SET)),
+  );
+}
+
+/** The executor's set names: `<proto>_<port>_v4|v6`. */
+const LEGACY_SET = /^(tcp|udp)_\d{1,5}_v[46]$/;
 
 /** Write `text` to a new file (O_EXCL, 0600), whole, before anyone may read it. */
 function writeWhole(path: string, text: string): void {

@@ -21,6 +21,8 @@ export interface NftOptions {
   backend: (typeof BACKENDS)[number];
   /** Our table, family inet; the executor owns it and touches nothing else. */
   table: string;
+  /** Manage a table of our name that carries no meshnode mark (else ERR_NFT_FOREIGN_TABLE). */
+  adoptTable: boolean;
   nft: string;
   meshCidrs: string[];
   /** Requests arriving within this window share one transaction. */
@@ -36,6 +38,7 @@ export interface NftOptions {
 const DEFAULTS: Omit<NftOptions, 'stateDir'> = {
   backend: 'auto',
   table: 'meshnode',
+  adoptTable: false,
   nft: '/usr/sbin/nft',
   meshCidrs: ['10.0.0.0/8', 'fd00::/8'],
   coalesceMs: 2,
@@ -54,6 +57,10 @@ export function parseNftOptions(input: unknown): NftOptions {
   }
   if (given('table'))
     o.table = matching('table', raw.table, NAME, 'must match ^[a-z][a-z0-9_]{0,31}$');
+  if (given('adoptTable')) {
+    if (typeof raw.adoptTable !== 'boolean') fail('adoptTable', 'must be true or false');
+    o.adoptTable = raw.adoptTable as boolean;
+  }
   if (given('nft')) o.nft = matching('nft', raw.nft, NFT_PATH, 'must be an absolute path');
   if (given('meshCidrs')) {
     const list = raw.meshCidrs;

@@ -123,6 +123,8 @@ export const offerRequest = z.strictObject({
   leaseSeconds: z.number(),
   /** Grant the observed source even if the subscriber's record lists other mesh IPs (NAT). */
   anySource: z.boolean().optional(),
+  /** Offer even port 22 or a port with established connections (they would be dropped). */
+  force: z.boolean().optional(),
   requestId,
 });
 export const subscribeRequest = z.strictObject({

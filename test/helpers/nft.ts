@@ -266,6 +266,9 @@ export class Driver {
 
   static async attach(proc: ChildProcess): Promise<Driver> {
     const d = new Driver(proc);
+    // What it said before dying: a start refused is asserted by its code.
+    let stderr = '';
+    proc.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-8192)));
     const lines = createInterface({ input: proc.stdout! });
     const ready = new Promise<void>((resolve, reject) => {
       lines.on('line', (text) => {
@@ -279,7 +282,9 @@ export class Driver {
         d.waiting.get(line.id as number)?.(line);
         d.waiting.delete(line.id as number);
       });
-      void d.exited.then((code) => reject(new Error(`driver exited ${code} before ready`)));
+      void d.exited.then((code) =>
+        reject(new Error(`driver exited ${code} before ready: ${stderr}`)),
+      );
     });
     await ready;
     return d;

@@ -63,6 +63,16 @@ if (skip) {
     assert.is(lstatSync(join(root, 'var/lib/meshnode/node.key')).uid, uid);
     assert.is(mode('etc/meshnode'), '750');
     assert.is(mode('etc/meshnode/meshnode.toml'), '640');
+    // The installed config names the service's directories (it said ./var).
+    const conf = readFileSync(join(root, 'etc/meshnode/meshnode.toml'), 'utf8');
+    assert.match(conf, /^state_dir = "\/var\/lib\/meshnode"/m);
+    assert.match(conf, /^socket = "\/run\/meshnode\/admin\.sock"/m);
+    // The CLI on PATH, running this install's program.
+    assert.is(mode('usr/local/bin/meshnode'), '755');
+    assert.match(
+      readFileSync(join(root, 'usr/local/bin/meshnode'), 'utf8'),
+      /^exec \S+ \/opt\/meshnode\/dist\/supervisor\/cli\.js "\$@"$/m,
+    );
     assert.ok(existsSync(join(root, 'opt/meshnode/dist/supervisor/cli.js')));
     assert.not.ok(existsSync(join(root, 'opt/meshnode/dist/test')), 'tests are not installed');
     const unit = readFileSync(join(root, 'etc/systemd/system/meshnode.service'), 'utf8');
@@ -107,7 +117,17 @@ if (skip) {
     );
     await install(root, '--uninstall', '--purge');
     assert.not.ok(existsSync(join(root, 'var/lib/meshnode')));
+    assert.not.ok(existsSync(join(root, 'usr/local/bin/meshnode')));
     assert.not.match(readFileSync(join(root, 'etc/passwd'), 'utf8'), /^meshnode:/m);
+    assert.not.match(readFileSync(join(root, 'etc/group'), 'utf8'), /^meshnode:/m, 'group purged');
+  });
+
+  test('--root works on an empty directory', async () => {
+    const root = tempDir('meshnode-empty-root-');
+    await install(root);
+    assert.match(readFileSync(join(root, 'etc/passwd'), 'utf8'), /^meshnode:/m);
+    assert.ok(existsSync(join(root, 'var/lib/meshnode/node.key')));
+    await install(root, '--uninstall', '--purge');
   });
 }
 

@@ -3,7 +3,7 @@
  * command's --help, the --json envelope, and the exit codes (0 ok, 2 usage,
  * 3 node not running, 4 refused, 5 internal error), against a real node.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
@@ -33,6 +33,7 @@ const COMMANDS: Record<string, string[]> = {
   'journal tail': ['journal', 'tail'],
   'journal verify': ['journal', 'verify'],
   'journal forceSelfHead': ['journal', 'forceSelfHead'],
+  'config check': ['config', 'check', '/dev/null'],
   restart: ['restart', 'nft'],
   trace: ['trace', 'nft', '--ms', '10'],
   'log-level': ['log-level', 'info'],
@@ -49,7 +50,7 @@ const COMMANDS: Record<string, string[]> = {
 };
 /** The commands that talk to a running node. */
 const NODE_COMMANDS = Object.keys(COMMANDS).filter(
-  (c) => !['init', 'start', 'console'].includes(c),
+  (c) => !['init', 'start', 'console', 'config check'].includes(c),
 );
 
 let node: RunningNode;
@@ -135,6 +136,55 @@ test('usage errors exit 2, with the envelope under --json', async () => {
     );
     assert.match(e.error!.message, message, `${what} --json`);
   }
+});
+
+test('conventions admins expect: --version, typo suggestions in two lines, group help, every config problem at once with exit 2 from every command', async () => {
+  const dir = tempDir('meshnode-cli-conf-');
+  const bad = join(dir, 'bad.toml');
+  writeFileSync(bad, '[metrics]\nlisten = "nonsense"\n[gossip]\nmax_peers = -1\n');
+  const [version, typo, option, group, check, start, status, init, ok] = await Promise.all([
+    cli(['--version']),
+    cli(['stauts']),
+    cli(['status', '--sockett', 'x']),
+    cli(['journal', '--help']),
+    cli(['config', 'check', bad]),
+    cli(['start', '--config', bad]),
+    cli(['status', '--config', bad]),
+    cli(['init', '--config', bad]),
+    cli(['config', 'check', '/dev/null']),
+  ]);
+  assert.is(version.code, 0);
+  assert.match(version.stdout, /^meshnode \d+\.\d+\.\d+ \(node \d+/);
+  assert.is(typo.code, 2);
+  assert.match(typo.stderr, /unknown command stauts \(did you mean status\?\)/);
+  assert.ok(typo.stderr.trim().split('\n').length <= 2, `a typo is two lines: ${typo.stderr}`);
+  assert.match(option.stderr, /unknown option --sockett \(did you mean --socket\?\)/);
+  assert.not.match(option.stderr, /Unknown option '/, "not Node's parseArgs text");
+  assert.is(group.code, 0);
+  assert.match(group.stdout, /journal tail/);
+  for (const [what, r] of [
+    ['config check', check],
+    ['start', start],
+    ['status', status],
+    ['init', init],
+  ] as const) {
+    assert.is(r.code, 2, `${what}: exit 2 for an invalid config (${r.stderr})`);
+    assert.match(r.stderr, /config\.metrics\.listen/, `${what}: the first problem`);
+    assert.match(r.stderr, /config\.gossip\.max_peers/, `${what}: and the second`);
+    assert.not.match(
+      r.stdout + r.stderr,
+      /"level"|at Object\./,
+      `${what}: no log record, no stack`,
+    );
+  }
+  assert.is(ok.code, 0);
+  assert.match(ok.stdout, /is valid/);
+  const missing = await cli(['status', '-c', '/nonexistent/meshnode.toml']);
+  assert.is(
+    (missing.stderr.match(/nonexistent\/meshnode\.toml/g) ?? []).length,
+    1,
+    'the path once',
+  );
 });
 
 test('node not running: every node command exits 3 with ERR_NOT_RUNNING', async () => {
@@ -284,7 +334,12 @@ test('the directory commands: open until founded, then the mesh, its members, no
   assert.is((await cli(on(['invite', '--expires', 'soon']))).code, 2);
   await refused(['invite', '--rights', 'root'], 'ERR_BAD_REQUEST');
   // Services and nodes: this node's offer and record, as tables and as JSON pages.
-  await json(['offer', '--service', 'ssh', '--port', '22', '--mode', 'auto']);
+  // Port 22 would cut SSH from every source not granted: refused without --force.
+  await refused(
+    ['offer', '--service', 'ssh', '--port', '22', '--mode', 'auto'],
+    'ERR_OFFER_DISRUPTS',
+  );
+  await json(['offer', '--service', 'ssh', '--port', '22', '--mode', 'auto', '--force']);
   const services = await cli(on(['services']));
   assert.match(
     services.stdout,

@@ -50,12 +50,13 @@ const cases: Array<[string, Sections, RegExp]> = [
 ];
 
 for (const [what, extra, field] of cases) {
-  test(`start refuses ${what}: exit 1, the field named, the process gone`, async () => {
+  test(`start refuses ${what}: exit 2 (an invalid config, as every command), the field named on stderr, the process gone`, async () => {
     const path = configWith(extra);
     const t0 = Date.now();
     const r = await cli(['start', '--config', path], 20_000);
-    assert.is(r.code, 1, `exit code (output: ${(r.stderr + r.stdout).slice(-600)})`);
-    assert.match(r.stdout + r.stderr, field);
+    assert.is(r.code, 2, `exit code (output: ${(r.stderr + r.stdout).slice(-600)})`);
+    assert.match(r.stderr, field);
+    assert.match(r.stderr, /^meshnode: ERR_INVALID_CONFIG: /);
     assert.ok(Date.now() - t0 < 15_000, 'exits promptly');
   });
 }

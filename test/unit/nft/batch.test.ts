@@ -1,5 +1,12 @@
 import * as assert from 'uvu/assert';
-import { elementsOf, emptyBatch, isEmpty, render, renderProbe } from '../../../actors/nft/batch.js';
+import {
+  TABLE_MARK,
+  elementsOf,
+  emptyBatch,
+  isEmpty,
+  render,
+  renderProbe,
+} from '../../../actors/nft/batch.js';
 import { describe } from '../../helpers/test.js';
 
 const test = describe('nft/batch', 2000);
@@ -32,7 +39,7 @@ test('render: deletes, then structure, then rules (accepts inserted, drops appen
       'delete chain inet meshnode other',
       'delete set inet meshnode intruder',
       'delete map inet meshnode m',
-      'add table inet meshnode',
+      `add table inet meshnode { comment "${TABLE_MARK}"; }`,
       'add chain inet meshnode input { type filter hook input priority filter; policy accept; }',
       'add set inet meshnode udp_53_v4 { type ipv4_addr; flags timeout; }',
       'add set inet meshnode udp_53_v6 { type ipv6_addr; flags timeout; }',

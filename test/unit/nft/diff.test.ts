@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
-import { render } from '../../../actors/nft/batch.js';
+import { TABLE_MARK, render } from '../../../actors/nft/batch.js';
 import { RECONCILE_SLACK_MS, diff } from '../../../actors/nft/diff.js';
 import type { Desired } from '../../../actors/nft/diff.js';
 import { parseListing } from '../../../actors/nft/listing.js';
@@ -61,7 +61,7 @@ test('no table: everything is created in one batch, elements with their remainin
     tableCreated: true,
   });
   const text = render(batch, 'meshnode');
-  assert.match(text, /^add table inet meshnode\n/);
+  assert.ok(text.startsWith(`add table inet meshnode { comment "${TABLE_MARK}"; }\n`), text);
   assert.match(text, /add element inet meshnode tcp_22_v4 \{ 10\.0\.0\.1 timeout 60000ms \}/);
   assert.match(text, /add element inet meshnode tcp_22_v6 \{ fd00::1 timeout 1500ms \}/);
   assert.not.match(text, /delete|flush/);
@@ -111,7 +111,7 @@ test('a flushed table (rules gone, sets kept): only the rules come back', () => 
   assert.is(
     render(batch, 'meshnode'),
     [
-      'add table inet meshnode',
+      `add table inet meshnode { comment "${TABLE_MARK}"; }`,
       'add chain inet meshnode input { type filter hook input priority filter; policy accept; }',
       'insert rule inet meshnode input ip saddr @tcp_22_v4 tcp dport 22 accept comment "tcp_22_v4"',
       'insert rule inet meshnode input ip6 saddr @tcp_22_v6 tcp dport 22 accept comment "tcp_22_v6"',

@@ -9,6 +9,7 @@ test('no options: every default', () => {
   assert.equal(parseNftOptions({}), {
     backend: 'auto',
     table: 'meshnode',
+    adoptTable: false,
     nft: '/usr/sbin/nft',
     meshCidrs: ['10.0.0.0/8', 'fd00::/8'],
     coalesceMs: 2,

@@ -4,7 +4,7 @@
  */
 import * as assert from 'uvu/assert';
 import { parseCidr } from '../../../actors/nft/addr.js';
-import { render } from '../../../actors/nft/batch.js';
+import { TABLE_MARK, render } from '../../../actors/nft/batch.js';
 import { TableModel } from '../../../actors/nft/model.js';
 import { conflicts, planApply, touches } from '../../../actors/nft/plan.js';
 import type { Service } from '../../../runtime/protocol/nft.js';
@@ -36,7 +36,7 @@ test('a first grant offers its service: sets, rules and the element in one batch
   assert.is(
     render(p.batch, 'meshnode'),
     [
-      'add table inet meshnode',
+      `add table inet meshnode { comment "${TABLE_MARK}"; }`,
       'add chain inet meshnode input { type filter hook input priority filter; policy accept; }',
       'add set inet meshnode tcp_22_v4 { type ipv4_addr; flags timeout; }',
       'add set inet meshnode tcp_22_v6 { type ipv6_addr; flags timeout; }',

@@ -23,7 +23,7 @@ function fails(data: Record<string, unknown>, field: RegExp): void {
   try {
     parseConfig(data);
   } catch (err) {
-    assert.is((err as { code?: string }).code, 'ERR_INVALID_OPTION');
+    assert.is((err as { code?: string }).code, 'ERR_INVALID_CONFIG');
     assert.match((err as Error).message, field);
     return;
   }

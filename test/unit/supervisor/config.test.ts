@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import {
   BUILTIN_ACTORS,
+  SYSTEM_CONFIG,
+  findConfig,
   loadConfig,
   parseConfig,
   supervisorInput,
@@ -55,7 +57,7 @@ test('a TOML file overrides defaults and tunes an actor', () => {
   assert.is(journal.resourceLimits.maxOldGenerationSizeMb, 64);
 });
 
-test('each bad field is refused with ERR_INVALID_OPTION naming it', () => {
+test('each bad field is refused with ERR_INVALID_CONFIG naming it', () => {
   const cases: Array<[unknown, string]> = [
     [{ supervisor: { max_restarts: -1 } }, 'config.supervisor.max_restarts'],
     [{ supervisor: { strategy: 'one_for_some' } }, 'config.supervisor.strategy'],
@@ -66,7 +68,7 @@ test('each bad field is refused with ERR_INVALID_OPTION naming it', () => {
   ];
   for (const [data, field] of cases) {
     const err = codeOf(() => parseConfig(data));
-    assert.is(err.code, 'ERR_INVALID_OPTION', `tried ${JSON.stringify(data)}`);
+    assert.is(err.code, 'ERR_INVALID_CONFIG', `tried ${JSON.stringify(data)}`);
     assert.ok(err.message.startsWith(field), `${err.message} should name ${field}`);
   }
 });
@@ -169,7 +171,7 @@ test('[gossip] listen "" (dial only) is accepted', () => {
   assert.is(parseConfig({ gossip: { listen: '' } }).gossip.listen, '');
 });
 
-test('[gossip] each bad field is refused with ERR_INVALID_OPTION naming it', () => {
+test('[gossip] each bad field is refused with ERR_INVALID_CONFIG naming it', () => {
   const cases: Array<[unknown, string]> = [
     [{ gossip: { mode: 'closed' } }, 'config.gossip.allowlist'],
     [{ gossip: { mode: 'closed', allowlist: '' } }, 'config.gossip.allowlist'],
@@ -219,7 +221,7 @@ test('[gossip] each bad field is refused with ERR_INVALID_OPTION naming it', () 
   ];
   for (const [data, field] of cases) {
     const err = codeOf(() => parseConfig(data));
-    assert.is(err.code, 'ERR_INVALID_OPTION', `tried ${JSON.stringify(data)}`);
+    assert.is(err.code, 'ERR_INVALID_CONFIG', `tried ${JSON.stringify(data)}`);
     assert.ok(err.message.startsWith(field), `${err.message} should name ${field}`);
   }
 });
@@ -240,6 +242,7 @@ test('[nft] defaults: auto backend, table meshnode, /usr/sbin/nft, mesh CIDRs; a
   const config = parseConfig({});
   assert.equal(config.nft, {
     backend: 'auto',
+    adopt_table: false,
     table: 'meshnode',
     nft: '/usr/sbin/nft',
     reconcile_ms: 60_000,
@@ -251,6 +254,7 @@ test('[nft] defaults: auto backend, table meshnode, /usr/sbin/nft, mesh CIDRs; a
     stateDir: join(process.cwd(), 'var'),
     backend: 'auto',
     table: 'meshnode',
+    adoptTable: false,
     nft: '/usr/sbin/nft',
     meshCidrs: ['10.0.0.0/8', 'fd00::/8'],
     reconcileMs: 60_000,
@@ -258,6 +262,42 @@ test('[nft] defaults: auto backend, table meshnode, /usr/sbin/nft, mesh CIDRs; a
     coalesceMs: 2,
   });
   assert.ok((child.mailbox?.concurrency ?? 0) >= 10_000);
+});
+
+test('the embedded defaults (no config file: npm start) keep grants in memory; a file gets auto', () => {
+  assert.is(loadConfig(undefined, {}).nft.backend, 'memory');
+  assert.is(parseConfig({}).nft.backend, 'auto');
+});
+
+test('config files are found in the order admins expect', () => {
+  const has =
+    (...paths: string[]) =>
+    (p: string) =>
+      paths.includes(p);
+  const local = join(process.cwd(), 'meshnode.toml');
+  assert.is(findConfig('/x.toml', { MESHNODE_CONFIG: '/y.toml' }, has(SYSTEM_CONFIG)), '/x.toml');
+  assert.is(findConfig(undefined, { MESHNODE_CONFIG: '/y.toml' }, has(SYSTEM_CONFIG)), '/y.toml');
+  assert.is(
+    findConfig(undefined, { MESHNODE_CONFIG: '' }, has(SYSTEM_CONFIG)),
+    undefined,
+    'MESHNODE_CONFIG= forces the defaults',
+  );
+  assert.is(findConfig(undefined, {}, has(SYSTEM_CONFIG, local)), SYSTEM_CONFIG);
+  assert.is(findConfig(undefined, {}, has(local)), local);
+  assert.is(findConfig(undefined, {}, has()), undefined);
+});
+
+test('every problem of a config is reported at once, one per line', () => {
+  try {
+    parseConfig({ metrics: { listen: 'nonsense' }, gossip: { max_peers: -1 } });
+    assert.unreachable('accepted');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'ERR_INVALID_CONFIG');
+    assert.match(
+      (err as Error).message,
+      /^2 problems:\n {2}config\.metrics\.listen .*\n {2}config\.gossip\.max_peers /,
+    );
+  }
 });
 
 test('[nft] and [mesh] become the nft actor options; [actors.nft] options still override', () => {
@@ -273,7 +313,7 @@ test('[nft] and [mesh] become the nft actor options; [actors.nft] options still 
   );
 });
 
-test('[nft] each bad field is refused with ERR_INVALID_OPTION naming it', () => {
+test('[nft] each bad field is refused with ERR_INVALID_CONFIG naming it', () => {
   const cases: Array<[unknown, string]> = [
     [{ nft: { backend: 'iptables' } }, 'config.nft.backend'],
     [{ nft: { table: 'Mesh' } }, 'config.nft.table'],
@@ -289,7 +329,7 @@ test('[nft] each bad field is refused with ERR_INVALID_OPTION naming it', () => 
   ];
   for (const [data, field] of cases) {
     const err = codeOf(() => parseConfig(data));
-    assert.is(err.code, 'ERR_INVALID_OPTION', `tried ${JSON.stringify(data)}`);
+    assert.is(err.code, 'ERR_INVALID_CONFIG', `tried ${JSON.stringify(data)}`);
     assert.ok(err.message.startsWith(field), `${err.message} should name ${field}`);
   }
 });

@@ -394,7 +394,10 @@ test('grants pane: live grants, activations, and subscriptions waiting for appro
   );
   let lines = text(s);
   assert.match(find(lines, 'eeeeeeeeeeee')!, /web\s+10\.1\.2\.3 tcp\/8080\s+1h00m\s+eeeeeeeeeeee/);
-  assert.match(find(lines, 'bbbbbbbbbbbb')!, /db\s+10\.9\.9\.9:5432\/tcp\s+expired\s+revoked\s+bbbbbbbbbbbb/);
+  assert.match(
+    find(lines, 'bbbbbbbbbbbb')!,
+    /db\s+10\.9\.9\.9:5432\/tcp\s+expired\s+revoked\s+bbbbbbbbbbbb/,
+  );
   assert.ok(find(lines, 'waiting for approval: 2'));
   assert.match(find(lines, '111111111111')!, /web\s+1m05s ago/);
   applyTail(s, [tail(4, hex('4'), ME, 'approve', { subscription: hex('1') })], ME);
