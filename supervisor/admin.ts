@@ -39,6 +39,7 @@ import { checkRequest, parseWith } from '../runtime/protocol/define.js';
 import type { Membership } from '../runtime/domain/membership.js';
 import type { GossipStatusAnswer } from '../runtime/protocol/gossip.js';
 import { actionSpec } from '../runtime/protocol/index.js';
+import { PACKAGE_VERSION } from './config-values.js';
 import { peerUid } from './peer-cred.js';
 import type { Supervisor } from './supervisor.js';
 
@@ -225,8 +226,11 @@ export class AdminServer {
       case 'status':
         return {
           protocol: ADMIN_PROTOCOL,
+          version: PACKAGE_VERSION,
+          did: await this.nodeDid(),
           pid: process.pid,
           uptime: process.uptime(),
+          firewall: await this.firewallSummary(),
           actors: this.sup.info(),
           gossip: await this.gossipSummary(),
           mesh: await this.meshSummary(),
@@ -264,6 +268,32 @@ export class AdminServer {
       }
       default:
         throw E.ERR_BAD_REQUEST(`unknown method ${req.method}`);
+    }
+  }
+
+  /** The node's DID (null while the journal, which holds the key, is down). */
+  private async nodeDid(): Promise<string | null> {
+    try {
+      return (
+        (await this.sup.ask('journal', 'identity', undefined, { timeoutMs: 1000 })) as {
+          did: string;
+        }
+      ).did;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Which backend the nft executor runs, so `status` says whether anything is enforced. */
+  private async firewallSummary(): Promise<{ backend: string; enforced: boolean } | null> {
+    try {
+      const st = (await this.sup.ask('nft', 'status', undefined, { timeoutMs: 1000 })) as {
+        backend?: string;
+      };
+      const backend = st.backend ?? 'unknown';
+      return { backend, enforced: backend === 'nft' };
+    } catch {
+      return null;
     }
   }
 

@@ -66,6 +66,9 @@ export function render(command: string, result: unknown): string {
 }
 
 interface StatusResult {
+  version?: string;
+  did?: string | null;
+  firewall?: { backend: string; enforced: boolean } | null;
   pid: number;
   uptime: number;
   actors: Array<{ name: string; state: string; restarts: number }>;
@@ -88,7 +91,17 @@ interface ActorRow {
 }
 
 function renderStatus(s: StatusResult): string {
-  const lines = [`pid ${s.pid}, up ${Math.round(s.uptime)} s`];
+  const lines = [
+    `meshnode ${s.version ?? '?'}, pid ${s.pid}, up ${Math.round(s.uptime)} s`,
+    `node ${s.did ?? '(journal down)'}`,
+  ];
+  if (s.firewall) {
+    lines.push(
+      s.firewall.enforced
+        ? `firewall nft: grants enforced`
+        : `firewall ${s.firewall.backend}: NOTHING ENFORCED (grants kept in memory only)`,
+    );
+  }
   if (s.gossip) {
     const how = s.gossip.transport === 'plaintext' ? 'PLAINTEXT (insecure_plaintext)' : 'TLS 1.3';
     lines.push(`gossip ${how}${s.gossip.listening ? `, port ${s.gossip.listening}` : ''}`);

@@ -368,7 +368,13 @@ test('the directory commands: open until founded, then the mesh, its members, no
 test('human output: status and actors as text', async () => {
   const status = await cli(on(['status']));
   assert.is(status.code, 0);
-  assert.match(status.stdout, new RegExp(`^pid ${node.proc.pid}, up \\d+ s\\n`));
+  assert.match(
+    status.stdout,
+    new RegExp(
+      `^meshnode \\d+\\.\\d+\\.\\d+, pid ${node.proc.pid}, up \\d+ s\\nnode did:key:z6Mk\\w+\\n`,
+    ),
+  );
+  assert.match(status.stdout, /^firewall (nft: grants enforced|memory: NOTHING ENFORCED)/m);
   assert.match(status.stdout, /journal\s+running\s+restarts 0/);
   assert.match(status.stdout, /^gossip TLS 1\.3, port \d+$/m, 'status says how links are secured');
   const actors = await cli(on(['actors']));
