@@ -159,6 +159,7 @@ export const ERROR_CODES = {
   ERR_NOT_FOUND: 'No such node, service, offer or entry (by name, DID or id prefix).',
   ERR_AMBIGUOUS: 'A name or id prefix matches more than one: the message lists the candidates.',
   ERR_NO_SUCH_SERVICE: 'The provider offers no such service.',
+  ERR_ALREADY_REVOKED: 'The target was revoked already: nothing is written.',
   // Runtime (the admin API's answer when a handler failed without a code)
   ERR_INTERNAL:
     'The node failed in a way it has no code for; the message says what failed. Report it: it is a bug.',

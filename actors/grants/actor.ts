@@ -222,6 +222,13 @@ export default class GrantsActor extends Actor {
     if (this.views.byId(target)?.author !== this.me) {
       throw E.ERR_BAD_REQUEST('revoke: target must be an entry of this node');
     }
+    // A second revoke would be a second permanent signed entry saying nothing new.
+    const earlier = this.views.view('revocations', `${target} ${this.me}`);
+    if (earlier) {
+      throw E.ERR_ALREADY_REVOKED(
+        `revoke: ${target.slice(0, 12)} was revoked already (by entry ${earlier.id.slice(0, 12)})`,
+      );
+    }
     return this.append('revoke', { target }, requestId);
   }
 

@@ -461,6 +461,13 @@ test('a withdrawn offer refuses ERR_GRANT_OFFER (and ends its grants as withdraw
     );
     assert.is((await view(P, 'ungrants', `${act!.grant} ${P.did}`))?.reason, 'withdrawn');
   }
+  // The same revoke again is refused and writes nothing: P's feed holds one revoke of it.
+  await rejectsWith(P.sup.ask('grants', 'revoke', { target: offer.id }), 'ERR_ALREADY_REVOKED');
+  const feed = (await P.sup.ask('journal', 'range', { author: P.did, from: 1 })) as Array<{
+    kind: string;
+    body: { target?: string };
+  }>;
+  assert.is(feed.filter((e) => e.kind === 'revoke' && e.body.target === offer.id).length, 1);
   await activateRefused(sub.id, 'ERR_GRANT_OFFER');
 });
 
