@@ -18,6 +18,7 @@ const SSH_PORT = 22;
 const NAMED_CONNECTIONS = 3;
 const TCP_TABLES = ['/proc/net/tcp', '/proc/net/tcp6'];
 const ESTABLISHED = '01';
+const LISTEN = '0A';
 
 export interface Disruption {
   /** Why the offer would hurt, in one sentence an operator acts on. */
@@ -47,9 +48,14 @@ export function disruption(
     : { reason: `${parts.join('; ')}. Offer again with --force to go ahead` };
 }
 
-/** Remote addresses of the established TCP connections whose local port is `port`. */
+/**
+ * Remote addresses of the established TCP connections to a service on
+ * `port`: only when something listens on it (an outbound connection that
+ * happens to use the port as its ephemeral source is not a service there).
+ */
 export function establishedTo(port: number, read: (path: string) => string): string[] {
   const out: string[] = [];
+  let listening = false;
   for (const table of TCP_TABLES) {
     let text: string;
     try {
@@ -59,13 +65,14 @@ export function establishedTo(port: number, read: (path: string) => string): str
     }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 4 || f[3] !== ESTABLISHED) continue;
+      if (f.length < 4) continue;
       const [, localPort] = f[1]!.split(':');
       if (parseInt(localPort ?? '', 16) !== port) continue;
-      out.push(remoteOf(f[2]!));
+      if (f[3] === LISTEN) listening = true;
+      else if (f[3] === ESTABLISHED) out.push(remoteOf(f[2]!));
     }
   }
-  return out;
+  return listening ? out : [];
 }
 
 /** `0100007F:D431` (little-endian words) as `127.0.0.1:54321`; IPv6 kept as hex words. */

@@ -167,6 +167,8 @@ test('SIGKILL of the whole node under mixed load: nothing acknowledged lost, fir
                 proto: 'tcp',
                 mode: 'manual',
                 leaseSeconds: 60,
+                // Appends under test: a port the node itself listens on must not refuse one.
+                force: true,
                 requestId,
               },
               5000,

@@ -76,6 +76,8 @@ if (skipReason) {
                       proto: 'tcp',
                       mode: 'manual',
                       leaseSeconds: 60,
+                      // Appends under test, not the guard (ports 22 and live ones).
+                      force: true,
                       requestId: `disk-${cycle}-${k}`,
                     },
                     10_000,

@@ -109,11 +109,17 @@ if (skipReason) {
       const tried = links.filter((l) => l.fromTarget !== undefined && l.fromDialer !== undefined);
       assert.ok(tried.length >= 1, `the relay was tried: ${JSON.stringify(links)}`);
       const seen = JSON.stringify(tried);
-      const full = tried.filter((l) => l.toTarget >= 2 && l.toDialer >= 2);
-      assert.ok(full.length >= 1, `hello and auth went through it both ways: ${seen}`);
-      for (const l of full) {
-        assert.is(l.fromTarget, CLOSE.handshake, `V refused the relayed proof: ${seen}`);
-        assert.is(l.fromDialer, CLOSE.handshake, `N refused the relayed proof: ${seen}`);
+      // Hello passed both ways and at least one proof reached the other side,
+      // which refused it (4001). Which side refuses first is timing: a side
+      // that checks the relayed proof before sending its own sends no auth,
+      // so "both auths through" is not asked (it failed CI under load).
+      for (const l of tried) {
+        assert.ok(l.toTarget >= 1 && l.toDialer >= 1, `hello went through both ways: ${seen}`);
+        assert.ok(l.toTarget >= 2 || l.toDialer >= 2, `a proof went through: ${seen}`);
+        assert.ok(
+          l.fromTarget === CLOSE.handshake || l.fromDialer === CLOSE.handshake,
+          `a side refused the relayed proof: ${seen}`,
+        );
       }
       const sv = await v.status();
       const sn = await n.status();

@@ -44,12 +44,16 @@ test('a port with a live connection names it; the port closed again, nothing', a
 test('IPv6 remotes are shown as addresses; unreadable tables mean nothing known', () => {
   const v6 =
     'sl local_address rem_address st\n' +
-    '0: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:D431 01 0\n';
+    '0: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:D431 01 0\n' +
+    '1: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 0\n';
   const read = (p: string) => {
     if (p.endsWith('tcp6')) return v6;
     throw new Error('ENOENT');
   };
   assert.equal(establishedTo(8080, read), ['[0:0:0:0:0:0:0:1]:54321']);
+  // The same connection with nothing listening on 8080: our own outbound one.
+  const outbound = (p: string) => (p.endsWith('tcp6') ? v6.split('\n').slice(0, 2).join('\n') : '');
+  assert.equal(establishedTo(8080, outbound), []);
 });
 
 test.run();
