@@ -9,9 +9,10 @@
  * Requests on one connection may be answered out of order (match by id).
  * Every request is validated; a bad one gets ERR_BAD_REQUEST and the
  * connection stays usable, except a line over MAX_LINE_BYTES, which closes
- * it (we cannot tell where the next request starts). Destructive methods
- * (restart, kill, stop, revoke, log level) are written to the admin audit
- * log with the caller's uid as the OS reports it (see peer-cred.ts), and
+ * it (we cannot tell where the next request starts). Every method that
+ * changes something (restart, kill, stop, log level, and the forwards
+ * marked `audited`: offer, approve, revoke, expel, …) is written to the
+ * admin audit log with the caller's uid as the OS reports it (see peer-cred.ts), and
  * the uid the client claims (under the hardened unit, ProtectProc=invisible
  * hides other users' processes from the node, so the OS answer can be null;
  * the socket's mode already limits callers to the node's user, its group and
@@ -22,7 +23,7 @@ import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
-import { AuditLog } from '../runtime/audit-log.js';
+import { AuditLog, verifyAuditLog } from '../runtime/audit-log.js';
 import { E, tooDeep, toPayload } from '../runtime/errors.js';
 import { jsonDepth } from '../runtime/json-depth.js';
 import { LineReader } from '../runtime/lines.js';
@@ -214,12 +215,12 @@ export class AdminServer {
     // Own keys only: `toString`, `constructor`, … match the method pattern too.
     const forward = Object.hasOwn(FORWARDS, req.method) ? FORWARDS[req.method] : undefined;
     if (forward) {
-      const { actor, action, destructive } = forward;
+      const { actor, action, audited } = forward;
       // The action's own declaration checks the params (runtime/protocol/), here and
       // again where it arrives; checked before it is audited: a refused request changed nothing.
       const check = actionSpec(actor, action)?.request;
       const data: unknown = check ? checkRequest(check, params, 'params') : params;
-      if (destructive) await this.record(req, socket);
+      if (audited) await this.record(req, socket);
       return this.sup.ask(actor, action, data, { timeoutMs: ASK_TIMEOUT_MS });
     }
     switch (req.method) {
@@ -238,8 +239,14 @@ export class AdminServer {
         };
       case 'actors':
         return this.actors();
-      case 'inspect':
-        return this.sup.inspect(parseParams(actorParam, params).actor);
+      case 'audit.verify':
+        return this.auditVerify();
+      case 'inspect': {
+        // What the supervisor knows (state, restarts, the last exit) beside what the actor says.
+        const { actor } = parseParams(actorParam, params);
+        const inspected = await this.sup.inspect(actor);
+        return { supervision: this.sup.info().find((i) => i.name === actor) ?? null, ...inspected };
+      }
       case 'restart': {
         const { actor } = parseParams(actorParam, params);
         await this.record(req, socket);
@@ -285,13 +292,18 @@ export class AdminServer {
   }
 
   /** Which backend the nft executor runs, so `status` says whether anything is enforced. */
-  private async firewallSummary(): Promise<{ backend: string; enforced: boolean } | null> {
+  private async firewallSummary(): Promise<{
+    backend: string;
+    enforced: boolean;
+    why: string;
+  } | null> {
     try {
       const st = (await this.sup.ask('nft', 'status', undefined, { timeoutMs: 1000 })) as {
         backend?: string;
+        why?: string;
       };
       const backend = st.backend ?? 'unknown';
-      return { backend, enforced: backend === 'nft' };
+      return { backend, enforced: backend === 'nft', why: st.why ?? '' };
     } catch {
       return null;
     }
@@ -353,14 +365,34 @@ export class AdminServer {
     );
   }
 
+  /** An operator's change: fsynced to the admin audit log, and a line in the node log, before it runs. */
   private async record(req: AdminRequest, socket: Socket): Promise<void> {
-    this.audit.append({
+    const uid = await peerUid(socket);
+    const params = req.params ?? {};
+    const { seq } = this.audit.append({
       kind: 'admin',
       method: req.method,
-      params: req.params ?? {},
-      uid: await peerUid(socket),
+      params,
+      uid,
       claimedUid: req.caller?.uid ?? null,
     });
+    // Params come from the operator (a local, trusted caller); an invite token is a bearer secret.
+    const { token: _secret, ...shown } = params;
+    this.sup.log.info({ method: req.method, params: shown, uid, audit: seq }, 'operator action');
+  }
+
+  /** Both hash-chained audit logs, checked from their first line (`meshnode audit verify`). */
+  private async auditVerify(): Promise<unknown> {
+    const admin = { path: this.options.auditPath, ...verifyAuditLog(this.options.auditPath) };
+    let grants: unknown;
+    try {
+      grants = await this.sup.ask('grants', 'auditVerify', undefined, {
+        timeoutMs: ASK_TIMEOUT_MS,
+      });
+    } catch (err) {
+      grants = { ok: false, reason: `grants actor did not answer: ${(err as Error).message}` };
+    }
+    return { admin, grants };
   }
 
   private reply(

@@ -2,11 +2,12 @@
  * The directory commands of the CLI (`nodes`, `services`, `subscriptions`,
  * `members`, `mesh show`, `invite`, `join`, `expel`): merging what two
  * actors know, resolving a member by name, and the human tables. Every
- * string in these rows was written by some peer: `safe` strips what a
- * terminal would interpret (escapes, control and bidi characters) before
- * it is printed; `--json` prints them as JSON strings, escaped.
+ * string in these rows was written by some peer: `safe` (cli-format.ts)
+ * strips what a terminal would interpret before it is printed; `--json`
+ * prints them as JSON strings, escaped.
  */
 import { E } from '../runtime/errors.js';
+import { ago, safe, shortDid, table } from './cli-format.js';
 import type {
   CatalogPage,
   MemberRow,
@@ -14,16 +15,6 @@ import type {
   ServiceRow,
   SubscriptionRow,
 } from '../runtime/protocol/journal.js';
-
-/** C0/C1 controls, DEL, and the bidi overrides and isolates: nothing a peer may send to a terminal. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-export function safe(text: string | null | undefined, max = 64): string {
-  if (text === null || text === undefined) return '-';
-  const clean = text.replace(UNSAFE, '?');
-  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
-}
 
 export type NodesPage = CatalogPage<NodeRow>;
 
@@ -75,34 +66,6 @@ export function pickMember(
   throw E.ERR_AMBIGUOUS(
     `${JSON.stringify(who)} names ${found.length} members: ${found.map((r) => r.did).join(', ')}`,
   );
-}
-
-// --- tables --------------------------------------------------------------------
-
-/** Fixed columns, each padded to its widest cell. */
-export function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return `${[line(head), ...rows.map(line)].join('\n')}\n`;
-}
-
-/** A DID as a table shows it: did:key:z6Mk + the first 8 characters after it. */
-export function shortDid(did: string | null): string {
-  if (!did) return '-';
-  return did.length > 20 ? `${did.slice(0, 20)}…` : did;
-}
-
-function ago(ms: number | null): string {
-  if (ms === null || ms === 0) return '-';
-  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  if (s < 120) return `${s}s ago`;
-  if (s < 7200) return `${Math.round(s / 60)}m ago`;
-  if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
-  return `${Math.round(s / 86_400)}d ago`;
 }
 
 function more(next: string | null): string {

@@ -1,11 +1,26 @@
 /**
- * Human output of the CLI commands (`--json` bypasses this). Plain text,
- * fixed columns, fits 80 columns; anything without a renderer is printed as
- * indented JSON.
+ * Human output of the CLI commands (`--json` bypasses this): every verb
+ * has its renderer, in one style (cli-format.ts); the directory's are in
+ * cli-directory.ts, the node's operating verbs in cli-render-ops.ts.
  */
 import type { MeshSummary } from '../runtime/protocol/admin.js';
+import { clock, duration, safe, shortId } from './cli-format.js';
 import {
-  safe,
+  renderActivation,
+  renderAppended,
+  renderAudit,
+  renderDone,
+  renderGrants,
+  renderInspect,
+  renderNftList,
+  renderPeers,
+  renderPlan,
+  renderReconcile,
+  renderTail,
+  renderTrace,
+  renderVerify,
+} from './cli-render-ops.js';
+import {
   renderMembers,
   renderMembership,
   renderNodes,
@@ -34,7 +49,7 @@ export function render(command: string, result: unknown): string {
     }
     case 'invite': {
       const r = result as { token: string; expires: number; rights: string[]; for: string | null };
-      return `${r.token}\n\nrights ${r.rights.join(',') || '-'}, expires ${new Date(r.expires).toISOString()}${r.for ? `, only for ${r.for}` : ''}\non the new node: meshnode join <token>\n`;
+      return `${r.token}\n\nrights ${r.rights.join(',') || '-'}, expires ${clock(r.expires)}${r.for ? `, only for ${r.for}` : ''}\non the new node: meshnode join <token>\n`;
     }
     case 'join': {
       const r = result as { mesh: string; inviter: string; rights: string[] };
@@ -44,6 +59,44 @@ export function render(command: string, result: unknown): string {
       const r = result as { cut: number; id: string };
       return `expelled: feed cut at seq ${r.cut} (entry ${r.id.slice(0, 12)})\n`;
     }
+    case 'offer':
+      return renderAppended('offered', result as AppendShape);
+    case 'subscribe':
+      return `${renderAppended('subscribed', result as AppendShape)}the provider approves it (or its policy does); then: meshnode activate ${shortId((result as AppendShape).id)}\n`;
+    case 'approve':
+      return renderAppended('approved', result as AppendShape);
+    case 'revoke':
+      return renderAppended('revoked', result as AppendShape);
+    case 'activate':
+      return renderActivation(result as Parameters<typeof renderActivation>[0]);
+    case 'grants':
+      return renderGrants(result as Parameters<typeof renderGrants>[0]);
+    case 'peers':
+      return renderPeers(result as Parameters<typeof renderPeers>[0]);
+    case 'journal tail':
+      return renderTail(result as Parameters<typeof renderTail>[0]);
+    case 'journal verify':
+      return renderVerify(result as Parameters<typeof renderVerify>[0]);
+    case 'audit verify':
+      return renderAudit(result as Parameters<typeof renderAudit>[0]);
+    case 'nft list':
+      return renderNftList(result as Parameters<typeof renderNftList>[0]);
+    case 'nft plan':
+      return renderPlan(result as Parameters<typeof renderPlan>[0]);
+    case 'nft reconcile':
+      return renderReconcile(result as Parameters<typeof renderReconcile>[0]);
+    case 'trace':
+      return renderTrace(result as Parameters<typeof renderTrace>[0]);
+    case 'inspect':
+      return renderInspect(result as Parameters<typeof renderInspect>[0]);
+    case 'restart':
+    case 'kill':
+    case 'log-level':
+    case 'stop':
+    case 'unban':
+    case 'undial':
+    case 'journal forceSelfHead':
+      return renderDone(command, result as Record<string, unknown>);
     case 'status':
       return renderStatus(result as StatusResult);
     case 'actors':
@@ -61,14 +114,21 @@ export function render(command: string, result: unknown): string {
       return `${r.created ? 'created' : 'kept'} ${r.keyFile}\n${r.did}\n${mesh}`;
     }
     default:
+      // Every verb has a case above (a unit test walks the table); this is for a newer node's answer.
       return `${JSON.stringify(result, null, 2)}\n`;
   }
+}
+
+interface AppendShape {
+  id: string;
+  seq: number;
+  ts: number;
 }
 
 interface StatusResult {
   version?: string;
   did?: string | null;
-  firewall?: { backend: string; enforced: boolean } | null;
+  firewall?: { backend: string; enforced: boolean; why?: string } | null;
   pid: number;
   uptime: number;
   actors: Array<{ name: string; state: string; restarts: number }>;
@@ -92,14 +152,14 @@ interface ActorRow {
 
 function renderStatus(s: StatusResult): string {
   const lines = [
-    `meshnode ${s.version ?? '?'}, pid ${s.pid}, up ${Math.round(s.uptime)} s`,
+    `meshnode ${s.version ?? '?'}, pid ${s.pid}, up ${duration(s.uptime * 1000)}`,
     `node ${s.did ?? '(journal down)'}`,
   ];
   if (s.firewall) {
     lines.push(
       s.firewall.enforced
         ? `firewall nft: grants enforced`
-        : `firewall ${s.firewall.backend}: NOTHING ENFORCED (grants kept in memory only)`,
+        : `firewall ${s.firewall.backend}: NOTHING ENFORCED (grants kept in memory only)${s.firewall.why ? `: ${safe(s.firewall.why, 200)}` : ''}`,
     );
   }
   if (s.gossip) {

@@ -2,6 +2,12 @@
 /** The `meshnode` executable (package.json "bin"); the commands are in commands.ts. */
 import { main } from './commands.js';
 
+// `meshnode journal tail -f | head -3`: the reader is gone, so is our reason to run.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const argv = process.argv.slice(2);
 process.exitCode = await main(argv);
 // A node that failed to start has stopped everything it started; exit now,

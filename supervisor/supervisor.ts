@@ -247,7 +247,11 @@ export class Supervisor extends EventEmitter {
 
   private mustGet(name: string): Child {
     const child = this.byName.get(name);
-    if (!child) throw E.ERR_NO_ROUTE(`no actor named ${name}`);
+    if (!child) {
+      throw E.ERR_NO_ROUTE(
+        `no actor named ${name} (actors: ${[...this.byName.keys()].join(', ')})`,
+      );
+    }
     return child;
   }
 

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { Actor } from '../../runtime/actor.js';
 import type { ActorContext } from '../../runtime/actor.js';
-import { AuditLog } from '../../runtime/audit-log.js';
+import { AuditLog, verifyAuditLog } from '../../runtime/audit-log.js';
 import type { EntryKind } from '../../runtime/domain/entries.js';
 import { E } from '../../runtime/errors.js';
 import { JournalReader } from '../../runtime/journal-reader.js';
@@ -69,6 +69,7 @@ export default class GrantsActor extends Actor {
     super(ctx);
     this.serve(grantsProtocol, {
       status: () => this.adminOnStatus(),
+      auditVerify: () => ({ path: this.opts.auditLog, ...verifyAuditLog(this.opts.auditLog) }),
       grants: () => ({
         live: [...this.provider.live.values()],
         activations: this.activations.all(),

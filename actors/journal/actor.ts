@@ -122,7 +122,10 @@ export default class JournalActor extends Actor {
           : headsPage(this.store.versionVector(), req.after, req.limit),
       range: (req) => this.store.range(req.author, req.from, req.to, req.limit ?? MAX_RANGE),
       get: (req) => this.store.byId(req.id) ?? null,
-      tail: (req) => this.store.tail(req?.after ?? 0, req?.limit ?? 100),
+      tail: (req) =>
+        req?.last !== undefined
+          ? this.store.tailLast(req.last)
+          : this.store.tail(req?.after ?? 0, req?.limit ?? 100),
       view: (req) => this.anyOnView(req),
       verify: () => verifyJournal(this.store),
       // Only gossip and grants are authorities for it (runtime/protocol/journal.ts).

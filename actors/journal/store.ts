@@ -234,6 +234,18 @@ export class JournalStore implements ViewReader {
     return out;
   }
 
+  /** The newest `count` arrivals, oldest of them first (`journal tail -n`). */
+  tailLast(count: number): Array<{ arrival: number; id: string; entry: Entry }> {
+    const out: Array<{ arrival: number; id: string; entry: Entry }> = [];
+    // Removed entries leave their arrival rows behind: walk back past them.
+    for (const { key, value } of this.arrivals.getRange({ reverse: true })) {
+      if (out.length >= Math.min(count, MAX_RANGE)) break;
+      const entry = this.byId(value);
+      if (entry) out.push({ arrival: key, id: value, entry });
+    }
+    return out.reverse();
+  }
+
   request(requestId: string): RequestRecord | undefined {
     return this.requests.get(requestId);
   }

@@ -81,6 +81,8 @@ import type { NftOptions } from './options.js';
 export default class NftActor extends Actor {
   private executor: Executor | undefined;
   private backend: Backend | undefined;
+  /** Why this backend runs (status and doctor say it): configured, or what auto found. */
+  private why = '';
 
   constructor(ctx: ActorContext) {
     super(ctx);
@@ -90,7 +92,7 @@ export default class NftActor extends Actor {
       reconcile: (req, from) => this.exec().reconcile(req, from === ADMIN),
       list: () => this.exec().list(),
       plan: (req) => this.exec().plan(req),
-      status: () => this.exec().status(),
+      status: () => ({ ...this.exec().status(), why: this.why }),
     });
   }
 
@@ -134,7 +136,9 @@ export default class NftActor extends Actor {
   private async openBackend(o: NftOptions): Promise<Backend> {
     if (o.backend !== 'memory') {
       try {
-        return await NftBackend.open(o.nft, o.table, o.stateDir, o.adoptTable);
+        const nft = await NftBackend.open(o.nft, o.table, o.stateDir, o.adoptTable);
+        this.why = `backend ${o.backend}: ${o.nft} manages table inet ${o.table}`;
+        return nft;
       } catch (err) {
         if (o.backend === 'nft' || (err as MeshError).code !== 'ERR_NFT_UNAVAILABLE') throw err;
         this.warnUnenforced(`backend auto: ${(err as Error).message}`);
@@ -146,6 +150,7 @@ export default class NftActor extends Actor {
   }
 
   private warnUnenforced(why: string): void {
+    this.why = why;
     this.log.warn(
       { backend: 'memory', why },
       'NOTHING IS ENFORCED: the nft executor keeps grants in memory only; no packet is filtered. ' +

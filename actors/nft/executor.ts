@@ -219,8 +219,19 @@ export class Executor {
     return out;
   }
 
-  /** The exact batch an apply would run now, checked (nft -c) and not committed. */
+  /**
+   * The exact batch an apply would run now, checked (nft -c) and not
+   * committed; with no data (`meshnode nft plan`), the batch a reconcile
+   * would run: what differs between the kernel and the desired state.
+   */
   plan(data: unknown): Promise<PlanResult> {
+    if (
+      data === undefined ||
+      data === null ||
+      (typeof data === 'object' && Object.keys(data).length === 0)
+    ) {
+      return this.planReconcile();
+    }
     const intent = this.validator.apply(data, 'plan');
     return this.onLane(async () => {
       if (intent.withdraw.length > 0 && this.mirror.unknownHandles) await this.relist();
@@ -234,6 +245,17 @@ export class Executor {
       const text = render(planned.batch, this.opts.table, this.backend.refreshByAdd);
       await this.backend.check(planned.batch, text);
       return { batch: text, checkedBy: this.backend.kind, elements: elementCount(planned.batch) };
+    });
+  }
+
+  /** A reconcile's batch against a fresh listing, checked and not committed. */
+  private planReconcile(): Promise<PlanResult> {
+    return this.onLane(async () => {
+      const { batch } = diff(this.desired, await this.backend.read(), Date.now());
+      if (isEmpty(batch)) return { batch: '', checkedBy: this.backend.kind, elements: 0 };
+      const text = render(batch, this.opts.table, this.backend.refreshByAdd);
+      await this.backend.check(batch, text);
+      return { batch: text, checkedBy: this.backend.kind, elements: elementCount(batch) };
     });
   }
 

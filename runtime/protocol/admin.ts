@@ -45,48 +45,57 @@ export interface MeshSummary {
   expelled: number;
 }
 
-/** A method forwarded to `actor.action`; `destructive` ones are written to the admin audit log. */
+/**
+ * A method forwarded to `actor.action`. `audited` ones — every method that
+ * changes the journal, the firewall or who may talk to the node — are
+ * written to the admin audit log (and the node log) before they run.
+ */
 export interface Forward {
   actor: ActorName;
   action: string;
-  destructive: boolean;
+  audited: boolean;
 }
 
-function forward<T extends ActorName>(
-  actor: T,
-  action: ActionName<T>,
-  destructive = false,
-): Forward {
-  return { actor, action, destructive };
+function forward<T extends ActorName>(actor: T, action: ActionName<T>, audited = false): Forward {
+  return { actor, action, audited };
+}
+
+/** Reads: answered without a trace in the audit log. */
+const read = forward;
+/** Changes: the journal, the firewall, the links. */
+function change<T extends ActorName>(actor: T, action: ActionName<T>): Forward {
+  return forward(actor, action, true);
 }
 
 /** Methods that forward to an actor's action (the action must list `admin` among its senders). */
 export const FORWARDS: Readonly<Record<string, Forward>> = {
-  offer: forward('grants', 'offer'),
-  subscribe: forward('grants', 'subscribe'),
-  approve: forward('grants', 'approve'),
-  revoke: forward('grants', 'revoke', true),
-  activate: forward('grants', 'activate'),
-  grants: forward('grants', 'grants'),
-  peers: forward('gossip', 'peers'),
-  unban: forward('gossip', 'unban', true),
-  undial: forward('gossip', 'undial', true),
-  'journal.tail': forward('journal', 'tail'),
-  'journal.verify': forward('journal', 'verify'),
-  'journal.heads': forward('journal', 'heads'),
-  'journal.status': forward('journal', 'status'),
-  'journal.forceSelfHead': forward('journal', 'forceSelfHead', true),
+  offer: change('grants', 'offer'),
+  subscribe: change('grants', 'subscribe'),
+  // Opens the firewall to a peer: the action an operator most needs to account for.
+  approve: change('grants', 'approve'),
+  revoke: change('grants', 'revoke'),
+  activate: change('grants', 'activate'),
+  grants: read('grants', 'grants'),
+  'audit.grants': read('grants', 'auditVerify'),
+  peers: read('gossip', 'peers'),
+  unban: change('gossip', 'unban'),
+  undial: change('gossip', 'undial'),
+  'journal.tail': read('journal', 'tail'),
+  'journal.verify': read('journal', 'verify'),
+  'journal.heads': read('journal', 'heads'),
+  'journal.status': read('journal', 'status'),
+  'journal.forceSelfHead': change('journal', 'forceSelfHead'),
   // The mesh directory (docs/design.md §9).
-  'mesh.found': forward('journal', 'found'),
-  membership: forward('journal', 'membership'),
-  catalog: forward('journal', 'catalog'),
-  invite: forward('gossip', 'invite'),
-  join: forward('gossip', 'join'),
+  'mesh.found': change('journal', 'found'),
+  membership: read('journal', 'membership'),
+  catalog: read('journal', 'catalog'),
+  invite: change('gossip', 'invite'),
+  join: change('gossip', 'join'),
   // Cuts a member's feed on every node: no undo but a new invite to a new key.
-  expel: forward('journal', 'expel', true),
-  'nft.list': forward('nft', 'list'),
-  'nft.status': forward('nft', 'status'),
-  'nft.plan': forward('nft', 'plan'),
+  expel: change('journal', 'expel'),
+  'nft.list': read('nft', 'list'),
+  'nft.status': read('nft', 'status'),
+  'nft.plan': read('nft', 'plan'),
   // Makes the firewall match the journal now: removes what should not be there.
-  'nft.reconcile': forward('nft', 'reconcile', true),
+  'nft.reconcile': change('nft', 'reconcile'),
 };

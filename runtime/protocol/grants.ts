@@ -4,6 +4,7 @@
  * them, results, live grants, a consumer's activations.
  */
 import { z } from 'zod';
+import type { AuditVerdict } from '../audit-log.js';
 import type { Membership } from '../domain/membership.js';
 import type { AppendResult } from './journal.js';
 import type { EntrySummary } from './journal.js';
@@ -156,6 +157,8 @@ export const grantsProtocol = {
   approve: action<AppendResult>()(schema(approveRequest), ['admin']),
   revoke: action<AppendResult>()(schema(revokeRequest), ['admin']),
   activate: action<Activation>()(schema(activateRequest), ['admin']),
+  /** Re-check the grant audit log's hash chain (here: its one writer is this actor). */
+  auditVerify: action<AuditVerdict & { path: string }>()(none(), ['admin']),
   /** Provider side: a single-use nonce for the peer on this link. */
   challenge: action<{ nonce: string; expiresAt: number }>()(
     schema(z.strictObject({ peer: text(256) })),

@@ -50,6 +50,11 @@ export const tailRequest = z
   .strictObject({
     after: safeInt(0).optional(),
     limit: z.number().int().min(1).max(100_000).optional(),
+    /** The newest `last` arrivals (oldest of them first), as `tail -n` shows them; not with `after`. */
+    last: z.number().int().min(1).max(100_000).optional(),
+  })
+  .refine((r) => r.last === undefined || r.after === undefined, {
+    error: 'last and after are exclusive: the newest N, or the arrivals after N',
   })
   .optional();
 

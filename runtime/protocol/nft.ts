@@ -142,7 +142,11 @@ export interface ListResult {
   foreign: string[];
 }
 
-/** `plan` (grants, admin): the exact batch an ApplyRequest would run, checked but not committed. */
+/**
+ * `plan` (grants, admin): the exact batch an ApplyRequest would run, checked
+ * but not committed; with no request (the operator's `nft plan`), the batch
+ * a reconcile would run now.
+ */
 export interface PlanResult {
   batch: string;
   /** `nft`: checked by `nft -c -f -`; `memory`: checked against the memory model. */
@@ -172,6 +176,8 @@ export interface StatusResult {
   pending: number;
   lastReconcile: (ReconcileResult & { at: number }) | null;
   lastError: { code: string; message: string; at: number } | null;
+  /** Why this backend runs: configured, or what `auto` found (memory: why nothing is enforced). */
+  why?: string;
 }
 
 /** Limits on one request, and why: each bounds a structured clone and one transaction. */

@@ -130,6 +130,39 @@ export function cli(args: string[], timeoutMs = 30_000): Promise<CliResult> {
   });
 }
 
+/** A long-running `meshnode ARGS…` (`-f`, `--watch`): its output so far, and its exit once signalled. */
+export interface CliProcess {
+  proc: ChildProcess;
+  readonly stdout: string;
+  readonly stderr: string;
+  exited: Promise<number | null>;
+}
+
+export function cliProcess(args: string[]): CliProcess {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => resolve(code)),
+  );
+  return {
+    proc,
+    get stdout() {
+      return out;
+    },
+    get stderr() {
+      return err;
+    },
+    exited,
+  };
+}
+
 export interface AdminAnswer {
   v: number;
   id: string | number | null;

@@ -74,6 +74,11 @@ if (skip) {
       /^exec \S+ \/opt\/meshnode\/dist\/supervisor\/cli\.js "\$@"$/m,
     );
     assert.ok(existsSync(join(root, 'opt/meshnode/dist/supervisor/cli.js')));
+    assert.match(
+      readFileSync(join(root, 'etc/bash_completion.d/meshnode'), 'utf8'),
+      /^complete -F _meshnode meshnode$/m,
+      'bash completion installed',
+    );
     assert.not.ok(existsSync(join(root, 'opt/meshnode/dist/test')), 'tests are not installed');
     const unit = readFileSync(join(root, 'etc/systemd/system/meshnode.service'), 'utf8');
     assert.match(unit, /^ExecStart=\S+node \/opt\/meshnode\/dist\/supervisor\/cli\.js start/m);
@@ -118,6 +123,7 @@ if (skip) {
     await install(root, '--uninstall', '--purge');
     assert.not.ok(existsSync(join(root, 'var/lib/meshnode')));
     assert.not.ok(existsSync(join(root, 'usr/local/bin/meshnode')));
+    assert.not.ok(existsSync(join(root, 'etc/bash_completion.d/meshnode')), 'completion removed');
     assert.not.match(readFileSync(join(root, 'etc/passwd'), 'utf8'), /^meshnode:/m);
     assert.not.match(readFileSync(join(root, 'etc/group'), 'utf8'), /^meshnode:/m, 'group purged');
   });

@@ -602,8 +602,22 @@ test("every decision is in P's audit log, in order, and the log verifies", async
   if (!memory) {
     assert.is(recs.filter((r) => r.kind === 'applyFailed').length, allowed);
   } else {
-    const ungrants = recs.filter((r) => r.kind === 'ungrant').map((r) => r.reason);
-    assert.equal(ungrants.sort(), ['revoked', 'revoked', 'revoked', 'revoked', 'withdrawn']);
+    const ungrants = recs.filter((r) => r.kind === 'ungrant');
+    const reasons = (keep: (service: unknown) => boolean) =>
+      ungrants
+        .filter((r) => keep(r.service))
+        .map((r) => r.reason)
+        .sort();
+    assert.equal(
+      reasons((s) => s !== 'irc'),
+      ['revoked', 'revoked', 'revoked', 'withdrawn'],
+    );
+    // The 3 s irc lease may run out before its revoke lands on a loaded machine: then it expired.
+    const irc = reasons((s) => s === 'irc');
+    assert.ok(
+      irc.length >= 1 && irc.every((r) => r === 'revoked' || r === 'expired'),
+      `irc's grants ended revoked or expired: ${irc.join(',')}`,
+    );
   }
 
   const v = verifyAuditLog(auditPath(P));

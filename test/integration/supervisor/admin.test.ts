@@ -1,9 +1,9 @@
 /**
  * The admin API against a real node (`meshnode start` in a child process):
  * the socket's mode, every method, malformed requests, the audit log of
- * destructive actions, answers out of order.
+ * every change, answers out of order.
  */
-import { readFileSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import * as assert from 'uvu/assert';
 import { verifyAuditLog } from '../../../runtime/audit-log.js';
@@ -347,13 +347,23 @@ test('a caller in another network namespace is audited with its uid, not null (r
   }
 });
 
-test('destructive actions are in the audit log with the caller uid, hash chained', () => {
+test('every change (offer, subscribe, approve, revoke, …) is in the audit log with the caller uid, hash chained; reads are not', () => {
   const lines = auditLines();
   const methods = lines.map((l) => l.method);
-  for (const m of ['logLevel', 'revoke', 'restart', 'kill', 'journal.forceSelfHead', 'unban'])
+  for (const m of [
+    'logLevel',
+    'offer',
+    'subscribe',
+    'approve',
+    'revoke',
+    'restart',
+    'kill',
+    'journal.forceSelfHead',
+    'unban',
+  ])
     assert.ok(methods.includes(m), `${m} audited: ${methods.join(',')}`);
-  for (const m of ['status', 'actors', 'offer', 'trace', 'journal.tail'])
-    assert.not.ok(methods.includes(m), `${m} is not destructive`);
+  for (const m of ['status', 'actors', 'grants', 'trace', 'journal.tail'])
+    assert.not.ok(methods.includes(m), `${m} is a read, not audited`);
   for (const l of lines) {
     assert.is(l.kind, 'admin');
     assert.is(l.uid, process.getuid!(), `uid of ${String(l.method)}`);
@@ -363,6 +373,33 @@ test('destructive actions are in the audit log with the caller uid, hash chained
   assert.equal(kill.params, { actor: 'nft' });
   const verdict = verifyAuditLog(join(node.stateDir, 'audit', 'admin.log'));
   assert.ok(verdict.ok, JSON.stringify(verdict));
+});
+
+test('audit.verify checks both logs from the first line and names the line an edit broke', async () => {
+  const fine = ok(await admin.request('audit.verify', {}), 'audit.verify') as {
+    admin: { ok: boolean; records: number; path: string };
+    grants: { ok: boolean; records: number };
+  };
+  assert.ok(fine.admin.ok && fine.grants.ok, JSON.stringify(fine));
+  assert.ok(fine.admin.records >= 5, `admin records: ${fine.admin.records}`);
+  assert.type(fine.grants.records, 'number');
+  // What was tried: one audited uid rewritten in place, as someone covering tracks would.
+  const path = join(node.stateDir, 'audit', 'admin.log');
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  lines[1] = lines[1]!.replace(/"uid":\d+/, '"uid":4242');
+  assert.is.not(lines.join('\n'), text, 'the edit changed the line');
+  writeFileSync(path, lines.join('\n'));
+  try {
+    const broken = ok(await admin.request('audit.verify', {}), 'audit.verify') as {
+      admin: { ok: boolean; line: number; reason: string };
+    };
+    assert.is(broken.admin.ok, false);
+    assert.is(broken.admin.line, 2);
+    assert.match(broken.admin.reason, /hash mismatch/);
+  } finally {
+    writeFileSync(path, text);
+  }
 });
 
 test('a 0660 socket for an operator group', async () => {

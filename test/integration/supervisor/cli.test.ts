@@ -3,14 +3,15 @@
  * command's --help, the --json envelope, and the exit codes (0 ok, 2 usage,
  * 3 node not running, 4 refused, 5 internal error), against a real node.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import { cli, startNode } from '../../helpers/meshnode.js';
+import { cli, cliProcess, startNode } from '../../helpers/meshnode.js';
 import type { CliResult, RunningNode } from '../../helpers/meshnode.js';
-import { describe, tempDir } from '../../helpers/test.js';
+import { describe, tempDir, until } from '../../helpers/test.js';
 
 const test = describe('supervisor/cli', 90_000);
 
@@ -35,6 +36,16 @@ const COMMANDS: Record<string, string[]> = {
   'journal forceSelfHead': ['journal', 'forceSelfHead'],
   'config check': ['config', 'check', '/dev/null'],
   restart: ['restart', 'nft'],
+  kill: ['kill', 'nft'],
+  inspect: ['inspect', 'nft'],
+  unban: ['unban', DID],
+  undial: ['undial', 'wss://192.0.2.1:7946/gossip'],
+  'nft list': ['nft', 'list'],
+  'nft plan': ['nft', 'plan'],
+  'nft reconcile': ['nft', 'reconcile'],
+  'audit verify': ['audit', 'verify'],
+  doctor: ['doctor'],
+  completion: ['completion', 'bash'],
   trace: ['trace', 'nft', '--ms', '10'],
   'log-level': ['log-level', 'info'],
   'mesh found': ['mesh', 'found', 'lab'],
@@ -50,7 +61,7 @@ const COMMANDS: Record<string, string[]> = {
 };
 /** The commands that talk to a running node. */
 const NODE_COMMANDS = Object.keys(COMMANDS).filter(
-  (c) => !['init', 'start', 'console', 'config check'].includes(c),
+  (c) => !['init', 'start', 'console', 'config check', 'doctor', 'completion'].includes(c),
 );
 
 let node: RunningNode;
@@ -112,7 +123,27 @@ test('usage errors exit 2, with the envelope under --json', async () => {
       ['offer', '--service', 'x', '--port', 'eighty'],
       /--port must be a whole number/,
     ],
-    ['negative number', ['journal', 'tail', '--limit', '-5'], /limit/],
+    ['negative number', ['journal', 'tail', '-n', '-5'], /-n needs a value/],
+    [
+      'negative number, attached',
+      ['journal', 'tail', '--lines=-5'],
+      /--lines must be a whole number/,
+    ],
+    [
+      'a value not in the list',
+      ['offer', '--service', 'x', '--port', '80', '--proto', 'sctp'],
+      /--proto must be one of tcp, udp/,
+    ],
+    [
+      'not a duration',
+      ['status', '--watch', '--interval', 'soon'],
+      /--interval must be a duration/,
+    ],
+    [
+      '--watch on a command without it',
+      ['offer', '--service', 'x', '--port', '80', '--watch'],
+      /unknown option --watch/,
+    ],
     [
       'config that does not load',
       ['status', '-c', '/nonexistent/meshnode.toml'],
@@ -264,7 +295,7 @@ test('--json: one envelope {"v":1,"ok":true,"result":…} per command, exit 0', 
   assert.equal(level, { level: 'info' });
   const offer = await ok(['offer', '--service', 'web', '--port', '8080', '--lease', '60']);
   assert.match(String(offer.id), /^[0-9a-f]{64}$/);
-  const tail = (await ok(['journal', 'tail', '--limit', '100'])) as unknown as Array<{
+  const tail = (await ok(['journal', 'tail', '-n', '100'])) as unknown as Array<{
     id: string;
     entry: { kind: string; body: { service: string; leaseSeconds: number } };
   }>;
@@ -276,7 +307,7 @@ test('--json: one envelope {"v":1,"ok":true,"result":…} per command, exit 0', 
   // Revoking our own entry, by a unique 8-digit prefix of its id.
   const revoked = await ok(['revoke', String(offer.id).slice(0, 8)]);
   assert.match(String(revoked.id), /^[0-9a-f]{64}$/);
-  const rows = (await ok(['journal', 'tail', '--limit', '100'])) as unknown as Array<{
+  const rows = (await ok(['journal', 'tail', '-n', '100'])) as unknown as Array<{
     id: string;
     entry: { body: { target?: string } };
   }>;
@@ -371,7 +402,7 @@ test('human output: status and actors as text', async () => {
   assert.match(
     status.stdout,
     new RegExp(
-      `^meshnode \\d+\\.\\d+\\.\\d+, pid ${node.proc.pid}, up \\d+ s\\nnode did:key:z6Mk\\w+\\n`,
+      `^meshnode \\d+\\.\\d+\\.\\d+, pid ${node.proc.pid}, up \\d+[smhd]\\S*\\nnode did:key:z6Mk\\w+\\n`,
     ),
   );
   assert.match(status.stdout, /^firewall (nft: grants enforced|memory: NOTHING ENFORCED)/m);
@@ -380,6 +411,199 @@ test('human output: status and actors as text', async () => {
   const actors = await cli(on(['actors']));
   assert.match(actors.stdout, /^ACTOR\s+STATE\s+RESTARTS\s+MAILBOX\s+HANDLED/);
   assert.is(actors.stdout.trim().split('\n').length, 5);
+});
+
+test('every verb prints text, not a JSON dump, without --json', async () => {
+  const verbs: string[][] = [
+    ['peers'],
+    ['grants'],
+    ['journal', 'tail', '-n', '3'],
+    ['journal', 'verify'],
+    ['nft', 'list'],
+    ['nft', 'plan'],
+    ['nft', 'reconcile'],
+    ['audit', 'verify'],
+    ['inspect', 'grants'],
+    ['trace', 'nft', '--count', '1', '--ms', '50'],
+    ['log-level', 'info'],
+    ['unban', DID],
+    ['undial', 'wss://192.0.2.1:7946/gossip'],
+    ['members'],
+    ['mesh', 'show'],
+    ['nodes'],
+    ['services'],
+    ['subscriptions'],
+  ];
+  const runs = await Promise.all(verbs.map((v) => cli(on(v))));
+  for (const [i, r] of runs.entries()) {
+    const what = verbs[i]!.join(' ');
+    assert.is(r.code, 0, `${what}: ${r.stderr}`);
+    assert.not.match(r.stdout, /^\s*[[{]/, `${what} printed JSON: ${r.stdout}`);
+    assert.not.match(r.stdout, /\b1[7-9]\d{11}\b/, `${what}: no epoch-millisecond times`);
+  }
+  const [tail, audit, inspect] = [runs[2]!, runs[7]!, runs[8]!];
+  assert.match(tail.stdout, /^ARRIVAL\s+TIME\s+AUTHOR\s+SEQ\s+ID\s+KIND\s+BODY\n/);
+  assert.match(tail.stdout, /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/, 'local clock times');
+  assert.match(audit.stdout, /^admin\s+ok: \d+ records, chain intact/m);
+  assert.match(inspect.stdout, /^actor\s+grants \(permanent\), running/m);
+  assert.match(inspect.stdout, /^mailbox\s+\d+ waiting/m);
+});
+
+test('journal tail: -n N is the newest N, oldest of them first; --after pages forward; -f prints what arrives; Ctrl-C exits 0', async () => {
+  const services = ['t1', 't2', 't3', 't4'];
+  for (const [i, svc] of services.entries()) {
+    const r = await cli(on(['offer', '--service', svc, '--port', String(2310 + i), '--json']));
+    assert.is(r.code, 0, r.stderr);
+  }
+  type Row = { arrival: number; entry: { body: { service?: string } } };
+  const last2 = envelope(await cli(on(['journal', 'tail', '-n', '2', '--json'])), 'tail -n 2')
+    .result as Row[];
+  assert.equal(
+    last2.map((r) => r.entry.body.service),
+    ['t3', 't4'],
+    'the newest two, in arrival order',
+  );
+  assert.ok(last2[0]!.arrival < last2[1]!.arrival);
+  const after = envelope(
+    await cli(
+      on(['journal', 'tail', '--after', String(last2[0]!.arrival - 2), '-n', '2', '--json']),
+    ),
+    'tail --after',
+  ).result as Row[];
+  assert.equal(
+    after.map((r) => r.entry.body.service),
+    ['t2', 't3'],
+    'paging forward from an arrival',
+  );
+  assert.is(
+    (await cli(on(['journal', 'tail', '-n', '1', '--after', '1', '--json']))).code,
+    0,
+    '-n caps a page',
+  );
+  const follow = cliProcess(on(['journal', 'tail', '-f', '-n', '1']));
+  try {
+    await until(() => follow.stdout.includes('service=t4'), 15_000, 'the newest entry first');
+    assert.match(follow.stdout, /^ARRIVAL/);
+    await cli(on(['offer', '--service', 'followed', '--port', '2301']));
+    await until(
+      () => follow.stdout.includes('service=followed'),
+      15_000,
+      'the new arrival printed',
+    );
+    assert.is((follow.stdout.match(/^ARRIVAL/gm) ?? []).length, 1, 'one header');
+    follow.proc.kill('SIGINT');
+    assert.is(await follow.exited, 0, `Ctrl-C ends -f with exit 0: ${follow.stderr}`);
+  } finally {
+    follow.proc.kill('SIGKILL');
+  }
+  const json = cliProcess(on(['journal', 'tail', '-f', '-n', '1', '--json']));
+  try {
+    await until(() => json.stdout.includes('\n'), 15_000, 'the first envelope');
+    await cli(on(['offer', '--service', 'followed2', '--port', '2302']));
+    await until(() => json.stdout.includes('followed2'), 15_000, 'the new arrival as an envelope');
+    json.proc.kill('SIGINT');
+    assert.is(await json.exited, 0);
+    const lines = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { ok: boolean; result: Row });
+    assert.ok(
+      lines.length >= 2 && lines.every((l) => l.ok && typeof l.result.arrival === 'number'),
+    );
+  } finally {
+    json.proc.kill('SIGKILL');
+  }
+});
+
+test('--watch redraws status every --interval until Ctrl-C, which exits 0', async () => {
+  const w = cliProcess(on(['status', '--watch', '--interval', '1s']));
+  try {
+    await until(() => (w.stdout.match(/^meshnode \d/gm) ?? []).length >= 2, 20_000, 'two redraws');
+    w.proc.kill('SIGINT');
+    assert.is(await w.exited, 0, w.stderr);
+    assert.match(w.stdout, /\n\nmeshnode \d/, 'piped redraws set off by a blank line');
+  } finally {
+    w.proc.kill('SIGKILL');
+  }
+});
+
+test('help: each option with its default and valid values, and examples', async () => {
+  const [offer, tail, bare] = await Promise.all([
+    cli(['offer', '--help']),
+    cli(['journal', 'tail', '--help']),
+    cli(['help', 'offer']),
+  ]);
+  assert.match(offer.stdout, /--proto PROTO\s+protocol \(one of tcp, udp; default tcp\)/);
+  assert.match(offer.stdout, /--lease SECONDS\s+.*default 3600/);
+  assert.match(offer.stdout, /--service NAME\s+.*required/);
+  assert.match(offer.stdout, /examples:\n {2}meshnode offer --service web --port 8080/);
+  assert.match(tail.stdout, /-n, --lines N\s+how many entries \(default 20\)/);
+  assert.match(tail.stdout, /-f, --follow/);
+  assert.is(bare.stdout, offer.stdout, 'meshnode help offer is offer --help');
+});
+
+test('completion bash: a script bash accepts, completing commands, group verbs, options and actors', async () => {
+  const r = await cli(['completion', 'bash']);
+  assert.is(r.code, 0);
+  const script = join(tempDir(), 'meshnode.bash');
+  writeFileSync(script, r.stdout);
+  const complete = (words: string[]) =>
+    execFileSync('bash', [
+      '-c',
+      `source ${script}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _meshnode; echo "\${COMPREPLY[@]}"`,
+    ])
+      .toString()
+      .trim();
+  assert.is(complete(['meshnode', 'jou']), 'journal');
+  assert.equal(complete(['meshnode', 'journal', 't']).split(' '), ['tail']);
+  assert.match(complete(['meshnode', 'journal', 'tail', '--f']), /--follow/);
+  assert.match(complete(['meshnode', 'offer', '--p']), /--port.*--proto|--proto.*--port/);
+  assert.equal(complete(['meshnode', 'restart', 'g']).split(' ').sort(), ['gossip', 'grants']);
+  assert.is((await cli(['completion', 'zsh'])).code, 2, 'an unknown shell is a usage error');
+});
+
+test('doctor: each check ok/warn/fail with the fix; a taken port fails it with exit 1', async () => {
+  const r = await cli(on(['doctor', '--json', '-c', node.config]));
+  const e = envelope(r, 'doctor');
+  const checks = (e.result as { checks: Array<{ name: string; status: string; detail: string }> })
+    .checks;
+  const names = checks.map((c) => c.name);
+  for (const n of [
+    'config',
+    'nft',
+    'capabilities',
+    'firewall',
+    'admin socket',
+    'gossip port',
+    'disk',
+    'clock',
+  ])
+    assert.ok(names.includes(n), `doctor checks ${n}: ${names.join(', ')}`);
+  for (const c of checks) assert.ok(['ok', 'warn', 'fail'].includes(c.status), JSON.stringify(c));
+  assert.is(checks.find((c) => c.name === 'admin socket')!.status, 'ok', JSON.stringify(checks));
+  assert.is(r.code, checks.some((c) => c.status === 'fail') ? 1 : 0);
+  // A node that is not running, whose gossip port something else holds.
+  const holder = createServer();
+  await new Promise<void>((res) => holder.listen(0, '127.0.0.1', res));
+  const port = (holder.address() as { port: number }).port;
+  const dir = tempDir('meshnode-doctor-');
+  const conf = join(dir, 'meshnode.toml');
+  writeFileSync(
+    conf,
+    `[node]\nstate_dir = "${dir}/var"\n[gossip]\nlisten = "127.0.0.1:${port}"\n[metrics]\nlisten = ""\n[nft]\nbackend = "memory"\n`,
+  );
+  try {
+    const taken = await cli(['doctor', '-c', conf]);
+    assert.is(taken.code, 1, taken.stdout + taken.stderr);
+    assert.match(
+      taken.stdout,
+      new RegExp(`^fail\\s+gossip port\\s+127\\.0\\.0\\.1:${port} is in use`, 'm'),
+    );
+    assert.match(taken.stdout, /^\s+fix: ss -ltnp/m);
+    assert.match(taken.stdout, /^warn\s+firewall\s+node not running/m);
+  } finally {
+    holder.close();
+  }
 });
 
 test('init: state directory 0700 and a 0600 key, kept on a second run', async () => {

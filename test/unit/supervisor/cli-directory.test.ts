@@ -8,9 +8,9 @@ import {
   pickMember,
   renderNodes,
   renderServices,
-  safe,
   withLinks,
 } from '../../../supervisor/cli-directory.js';
+import { safe } from '../../../supervisor/cli-format.js';
 import { MeshError } from '../../../runtime/errors.js';
 import { describe } from '../../helpers/test.js';
 
