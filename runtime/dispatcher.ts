@@ -73,6 +73,12 @@ export class Dispatcher {
   private running = 0;
   /** Set while an operator traces this actor: called once per message, after it is handled or refused. */
   tracer: ((rec: TraceRecord) => void) | null = null;
+  /**
+   * Set while the actor logs at debug or trace (worker-main.ts keeps it in
+   * step with the level): the same record as the tracer's. Unset, a message
+   * costs no record at all.
+   */
+  observer: ((rec: TraceRecord) => void) | null = null;
   private accepting = true;
   /** Messages that arrive before init finished wait in the mailbox (OTP: init before the first message). */
   private held = true;
@@ -153,16 +159,23 @@ export class Dispatcher {
     }
   }
 
+  private notify(rec: TraceRecord): void {
+    this.tracer?.(rec);
+    this.observer?.(rec);
+  }
+
   private refuse(env: Envelope, sender: string, err: unknown): void {
     this.rejected++;
-    this.tracer?.({
-      at: Date.now(),
-      from: sender,
-      action: env.action,
-      kind: env.k === ASK ? 'ask' : 'tell',
-      us: 0,
-      outcome: (err as { code?: string }).code ?? 'ERR_HANDLER',
-    });
+    if (this.tracer || this.observer) {
+      this.notify({
+        at: Date.now(),
+        from: sender,
+        action: env.action,
+        kind: env.k === ASK ? 'ask' : 'tell',
+        us: 0,
+        outcome: (err as { code?: string }).code ?? 'ERR_HANDLER',
+      });
+    }
     if (env.k === ASK) this.endpoint.replyError(env, sender, err);
     else this.droppedTells++;
   }
@@ -199,14 +212,16 @@ export class Dispatcher {
     this.handled++;
     const us = (performance.now() - started) * 1000;
     this.latency.record(us);
-    this.tracer?.({
-      at: Date.now(),
-      from: sender,
-      action: env.action,
-      kind: env.k === ASK ? 'ask' : 'tell',
-      us: Math.round(us),
-      outcome: failed ? ((err as { code?: string })?.code ?? 'ERR_HANDLER') : 'ok',
-    });
+    if (this.tracer || this.observer) {
+      this.notify({
+        at: Date.now(),
+        from: sender,
+        action: env.action,
+        kind: env.k === ASK ? 'ask' : 'tell',
+        us: Math.round(us),
+        outcome: failed ? ((err as { code?: string })?.code ?? 'ERR_HANDLER') : 'ok',
+      });
+    }
     if (failed) {
       // Non-coded errors keep their message but not their stack: host
       // details stay on this thread (and in its log).

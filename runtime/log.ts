@@ -24,6 +24,8 @@ export interface Logger {
   warn(fields: Record<string, unknown>, msg: string): void;
   error(fields: Record<string, unknown>, msg: string): void;
   fatal(fields: Record<string, unknown>, msg: string): void;
+  /** Whether `level` is logged now: guard a record that costs something to build. */
+  enabled(level: Level): boolean;
 }
 
 /** A record as it crosses from a worker to the main thread. */
@@ -52,6 +54,7 @@ export function createForwardingLogger(
     warn: make('warn', 3),
     error: make('error', 4),
     fatal: make('fatal', 5),
+    enabled: (lvl: Level) => LEVELS.indexOf(lvl) >= min,
     setLevel: (next: string) => {
       const rank = LEVELS.indexOf(next as Level);
       if (rank >= 0) min = rank;

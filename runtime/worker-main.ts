@@ -67,7 +67,11 @@ const control: ControlApi = {
   connect: async (peer: string, port: MessagePort) => (await booted()).endpoint.attach(peer, port),
   peerDown: async (peer: string, final: boolean) => (await booted()).endpoint.peerDown(peer, final),
   health: () => ({ ok: true, ts: Date.now() }),
-  setLogLevel: async (level: string) => (await booted()).log.setLevel(level),
+  setLogLevel: async (level: string) => {
+    const b = await booted();
+    b.log.setLevel(level);
+    observeAtLevel(b.dispatcher, b.log);
+  },
   trace: async (count: number, ms: number) => {
     const { dispatcher } = await booted();
     if (dispatcher.tracer) throw E.ERR_BAD_REQUEST('a trace of this actor is running');
@@ -134,6 +138,7 @@ async function bootActor(boot: WorkerBoot): Promise<Booted> {
     concurrency: boot.mailbox.concurrency,
   });
   dispatcher.onTellError = (action, err) => log.error({ action, err }, 'tell handler failed');
+  observeAtLevel(dispatcher, log);
   const metrics = new MetricsRegistry();
   const mod = (await import(boot.moduleUrl)) as { default?: ActorClass };
   if (typeof mod.default !== 'function') {
@@ -149,6 +154,20 @@ async function bootActor(boot: WorkerBoot): Promise<Booted> {
     exit: () => process.exit(0),
   });
   return { boot, endpoint, dispatcher, metrics, actor, log };
+}
+
+/**
+ * Messages in the log at the levels that ask for them: at trace every
+ * message handled (who sent it, the action, how long, the outcome); at
+ * debug the refused and failed ones. Above debug nothing is built.
+ */
+function observeAtLevel(dispatcher: Dispatcher, log: Booted['log']): void {
+  if (log.enabled('trace')) dispatcher.observer = (rec) => log.trace({ ...rec }, 'message handled');
+  else if (log.enabled('debug')) {
+    dispatcher.observer = (rec) => {
+      if (rec.outcome !== 'ok') log.debug({ ...rec }, 'message failed');
+    };
+  } else dispatcher.observer = null;
 }
 
 function stats({ boot, endpoint, dispatcher, metrics }: Booted): ActorStats {

@@ -191,6 +191,8 @@ export class AdminServer {
 
   private async socketOnLine(socket: Socket, line: string): Promise<void> {
     let id: string | number | null = null;
+    let method = '?';
+    const started = performance.now();
     try {
       if (jsonDepth(line) > MAX_REQUEST_DEPTH) {
         throw tooDeep('request', MAX_REQUEST_DEPTH);
@@ -203,10 +205,18 @@ export class AdminServer {
       }
       const rawId = (raw as { id?: unknown })?.id;
       if (typeof rawId === 'string' || typeof rawId === 'number') id = rawId;
-      const result = await this.dispatch(parseWith(adminRequestSchema, raw, ''), socket);
+      const req = parseWith(adminRequestSchema, raw, '');
+      method = req.method;
+      const result = await this.dispatch(req, socket);
       this.reply(socket, id, undefined, result);
+      this.sup.log.debug({ method, ms: elapsed(started) }, 'admin request answered');
     } catch (err) {
-      this.reply(socket, id, toPayload(err));
+      const payload = toPayload(err);
+      this.reply(socket, id, payload);
+      this.sup.log.debug(
+        { method, ms: elapsed(started), code: payload.code, err: payload.message.slice(0, 200) },
+        'admin request refused',
+      );
     }
   }
 
@@ -407,6 +417,10 @@ export class AdminServer {
       : { v: ADMIN_PROTOCOL, id, ok: true, result: result ?? null };
     socket.write(`${JSON.stringify(body)}\n`);
   }
+}
+
+function elapsed(since: number): number {
+  return Math.round((performance.now() - since) * 100) / 100;
 }
 
 function parseParams<T>(schema: z.ZodType<T>, params: unknown): T {

@@ -422,6 +422,7 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
   }
 
   peerOnFrame(peer: Peer, frame: Frame): void {
+    if (this.log.enabled('trace')) this.log.trace({ peer: peer.did, t: frame.t }, 'frame in');
     if (peer.joining) return;
     switch (frame.t) {
       case 'joinRes':

@@ -303,6 +303,10 @@ export class Sync {
         this.log.warn({ err, peer: peer.did }, 'range read failed; answering empty');
       }
       peer.send({ t: 'entries', author: want.author, from: want.from, entries: entries as never });
+      this.log.debug(
+        { peer: peer.did, author: want.author, from: want.from, entries: entries.length },
+        'want answered',
+      );
       peer.serving.shift();
     }
   }
@@ -350,6 +354,16 @@ export class Sync {
       const r = await this.journal.ingest(frame.entries);
       this.host.counters.ingested += r.appended;
       this.host.counters.duplicates += r.duplicates;
+      this.log.debug(
+        {
+          peer: peer.did,
+          author: frame.author,
+          from: frame.from,
+          appended: r.appended,
+          duplicates: r.duplicates,
+        },
+        'entries ingested',
+      );
       if (last > (this.local.get(frame.author) ?? 0)) this.local.set(frame.author, last);
     } catch (err) {
       failed = err as MeshError;

@@ -154,6 +154,10 @@ export class Provider {
       proto: offer.proto,
       expires,
     });
+    this.d.log.debug(
+      { subscription: request.subscription, subscriber: request.did, ip: sourceIp, expires },
+      'grant allowed',
+    );
     // From the apply until the grant is live, a reconcile must keep the element:
     // the `grant` entry is appended in between, and a reconcile's desired state
     // taken in that window removed the element just put in (seen under load).
@@ -325,6 +329,17 @@ export class Provider {
     d: Exclude<Decision, { allow: true }>,
   ): GrantResult {
     this.countDecision(d.code);
+    // Bounded like the audit line: the request's strings are the peer's.
+    this.d.log.debug(
+      {
+        subscription: request.subscription.slice(0, 64),
+        subscriber: request.did.slice(0, 64),
+        ip: sourceIp,
+        code: d.code,
+        reason: d.reason,
+      },
+      'grant refused',
+    );
     this.d.audit.append({
       kind: 'decision',
       allow: false,

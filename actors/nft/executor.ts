@@ -483,6 +483,11 @@ export class Executor {
     this.m.elements.inc(elements);
     // Applies advance the mirror here; a reconcile rebuilds it from its listing.
     if (requests > 0) this.mirror.advance(batch, now);
+    this.log.debug(
+      { tx: this.txCount, requests, elements, ms: Math.round(ms * 100) / 100 },
+      'nft transaction committed',
+    );
+    if (this.log.enabled('trace')) this.log.trace({ tx: this.txCount, batch: text }, 'nft batch');
     return {
       id: this.txCount,
       requests,

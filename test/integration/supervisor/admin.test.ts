@@ -168,6 +168,34 @@ test('logLevel changes what the running node logs; trace records what an actor h
   assert.type(records[0]!.us, 'number');
 });
 
+test('debug and trace say what happens: admin requests at debug, every message an actor handles at trace; info silences both', async () => {
+  const count = (msg: string) => node.lines.filter((l) => l.msg === msg).length;
+  ok(await admin.request('logLevel', { level: 'debug' }), 'logLevel debug');
+  await admin.request('journal.status');
+  await until(() => count('admin request answered') > 0, 5000, 'a debug line per admin request');
+  const answered = node.lines.find((l) => l.msg === 'admin request answered')!;
+  assert.is(typeof answered.ms, 'number');
+  ok(await admin.request('logLevel', { level: 'trace' }), 'logLevel trace');
+  await admin.request('journal.status');
+  await until(
+    () =>
+      node.lines.some(
+        (l) => l.msg === 'message handled' && l.actor === 'journal' && l.action === 'status',
+      ),
+    5000,
+    "the journal's status ask at trace",
+  );
+  ok(await admin.request('logLevel', { level: 'info' }), 'logLevel info');
+  await new Promise((r) => setTimeout(r, 200));
+  const [debugBefore, traceBefore] = [count('admin request answered'), count('message handled')];
+  await admin.request('journal.status');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(count('admin request answered'), debugBefore, 'no debug line at info');
+  assert.is(count('message handled'), traceBefore, 'no trace line at info');
+  // The operator's change of level is itself at info, with the audit seq.
+  assert.ok(node.lines.some((l) => l.msg === 'operator action' && l.method === 'logLevel'));
+});
+
 test('restart and kill: restarts count up, the actor runs again', async () => {
   const restarts = async (name: string) => {
     const actors = ok(await admin.request('actors'), 'actors') as unknown as Array<{

@@ -70,7 +70,7 @@ function consumer(ports: ConsumerPorts, ended: Parameters<typeof lookupWith>[0] 
     activations,
     ports,
     renewAt: 0.5,
-    log: mem.logger,
+    log: Object.assign(mem.logger, { enabled: (l: string) => mem.logger.isLevelEnabled(l) }),
     retry: { firstMs: 200, capMs: 800 },
   });
   return { c, activations, records: mem.records };
