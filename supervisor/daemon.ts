@@ -79,7 +79,7 @@ export async function runDaemon(options: DaemonOptions = {}): Promise<number> {
     });
     log.info({ socket: adminOptions.socketPath }, 'admin socket listening');
     if (config.metrics.listen) {
-      metrics = await serveMetrics(createMetricsRegistry(sup), config.metrics.listen).catch(
+      metrics = await serveMetrics(createMetricsRegistry(sup), config.metrics.listen, sup).catch(
         (err: Error) => {
           throw invalidConfig(`metrics.listen ${config.metrics.listen}: ${err.message}`, err);
         },

@@ -7,7 +7,8 @@
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { PACKAGE_VERSION } from './config-values.js';
 import type { ActorStats } from '../runtime/types.js';
 import type { Supervisor } from './supervisor.js';
 
@@ -127,19 +128,9 @@ export function createMetricsRegistry(sup: Supervisor): Registry {
     },
   } as never);
   gauge('meshnode_actor_heap_used_bytes', 'V8 heap used by the actor thread', (s) => s.heapUsed);
-  // The actors' own metrics (journal_appends_total, …), one series per name.
-  new Gauge({
-    name: 'meshnode_actor_metric',
-    help: "An actor's own metric, by name (from its MetricsRegistry)",
-    labelNames: ['actor', 'metric'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const [actor, s] of await gather()) {
-        for (const [metric, value] of Object.entries(s.metrics)) this.set({ actor, metric }, value);
-      }
-    },
-  });
+  // The actors' own metrics, each its own Prometheus metric (it was one gauge
+  // with the name as a label): registered as each name is first seen.
+  const registerOwn = ownMetrics(registry, gather);
   new Gauge({
     name: 'meshnode_actor_up',
     help: '1 when the actor is running',
@@ -159,16 +150,52 @@ export function createMetricsRegistry(sup: Supervisor): Registry {
       for (const c of sup.info()) this.inc({ actor: c.name }, c.restarts);
     },
   });
+  // The process (CPU, RSS, fds) and Node (heap, event loop lag, GC) of the main thread.
+  collectDefaultMetrics({ register: registry });
+  // prom-client names these three gauges `_total`, which promtool (rightly)
+  // flags: a gauge is not a total. Dropped; nodejs_active_*_ by type remain.
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ])
+    registry.removeSingleMetric(name);
+  new Gauge({
+    name: 'meshnode_build_info',
+    help: 'Always 1: the version of meshnode and of Node.js this node runs',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version: PACKAGE_VERSION, node: process.versions.node }, 1);
+  // Each scrape begins with the actors' snapshot, so the own-metric names are registered before the text is built.
+  const metrics = registry.metrics.bind(registry);
+  registry.metrics = async () => {
+    await registerOwn();
+    return metrics();
+  };
   return registry;
 }
 
-/** Serve the registry at /metrics on `listen` (host:port). Resolves with the bound server. */
-export function serveMetrics(registry: Registry, listen: string): Promise<Server> {
+/**
+ * Serve on `listen` (host:port): /metrics (the registry), /healthz (200
+ * while the node runs and is not stopping), /readyz (200 when every actor
+ * runs, else 503 naming those that do not). A query string is ignored.
+ */
+export function serveMetrics(
+  registry: Registry,
+  listen: string,
+  sup?: Supervisor,
+): Promise<Server> {
   const i = listen.lastIndexOf(':');
   const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(listen.slice(i + 1));
   const server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === '/healthz' || path === '/readyz') {
+      const { ok, body } = path === '/healthz' ? health(sup) : readiness(sup);
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
+      return;
+    }
+    if (path !== '/metrics') {
       res.writeHead(404).end();
       return;
     }
@@ -181,4 +208,66 @@ export function serveMetrics(registry: Registry, listen: string): Promise<Server
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
   });
+}
+
+/** Live: the process answers and is not stopping. */
+function health(sup?: Supervisor): { ok: boolean; body: string } {
+  if (sup?.isStopping) return { ok: false, body: 'stopping\n' };
+  return { ok: true, body: 'ok\n' };
+}
+
+/** Ready: every actor runs (one restarting, or given up on, is not ready). */
+function readiness(sup?: Supervisor): { ok: boolean; body: string } {
+  if (!sup) return { ok: true, body: 'ok\n' };
+  if (sup.isStopping) return { ok: false, body: 'stopping\n' };
+  const down = sup.info().filter((c) => c.state !== 'running');
+  if (down.length === 0) return { ok: true, body: 'ok\n' };
+  return {
+    ok: false,
+    body: `not running: ${down.map((c) => `${c.name} (${c.state})`).join(', ')}\n`,
+  };
+}
+
+/** An actor's own metric name, in Prometheus' units: `_ms` becomes `_seconds` (value / 1000). */
+export function promName(name: string): { name: string; scale: number } {
+  const m = /^(.*)_ms(_total)?$/.exec(name);
+  if (m) return { name: `meshnode_${m[1]}_seconds${m[2] ?? ''}`, scale: 1 / 1000 };
+  return { name: `meshnode_${name}`, scale: 1 };
+}
+
+/**
+ * Each actor metric as its own Prometheus metric with an `actor` label:
+ * `_total` names are counters, the rest gauges. Names appear as actors
+ * start; each is registered the first time a scrape sees it.
+ */
+function ownMetrics(
+  registry: Registry,
+  gather: () => Promise<Map<string, ActorStats>>,
+): () => Promise<void> {
+  const known = new Set<string>();
+  const register = (raw: string) => {
+    const { name, scale } = promName(raw);
+    if (known.has(name) || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) return;
+    known.add(name);
+    const counter = name.endsWith('_total');
+    const Metric = counter ? Counter : Gauge;
+    new Metric({
+      name,
+      help: `The ${raw} metric each actor that has it reports`,
+      labelNames: ['actor'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const [actor, s] of await gather()) {
+          const v = s.metrics[raw];
+          if (v === undefined) continue;
+          if (this instanceof Counter) this.inc({ actor }, v * scale);
+          else (this as Gauge).set({ actor }, v * scale);
+        }
+      },
+    });
+  };
+  return async () => {
+    for (const [, s] of await gather()) for (const raw of Object.keys(s.metrics)) register(raw);
+  };
 }

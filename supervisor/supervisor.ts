@@ -104,6 +104,10 @@ export class Supervisor extends EventEmitter {
   private spareLimits: string | null = null;
   private readonly queue = new SerialLane();
   private stopping = false;
+  /** The node is shutting down (health endpoints say so). */
+  get isStopping(): boolean {
+    return this.stopping;
+  }
   private resolveDone!: (r: SupervisorResult) => void;
 
   constructor(input: unknown, deps: { logger?: PinoLogger } = {}) {

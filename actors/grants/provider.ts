@@ -314,10 +314,10 @@ export class Provider {
     if (this.grantLatency.length > MAX_LATENCY_SAMPLES) this.grantLatency.shift();
   }
 
-  /** Decisions by outcome, for the metrics: grants_decision_allowed, grants_decision_err_grant_rate, … */
+  /** Decisions by outcome, for the metrics: grants_decision_allowed_total, grants_decision_err_grant_rate_total, … */
   private countDecision(outcome: string): void {
     if (outcome !== 'allowed') this.denied.inc();
-    const name = `grants_decision_${outcome.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+    const name = `grants_decision_${outcome.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_total`;
     let c = this.byOutcome.get(name);
     if (!c) this.byOutcome.set(name, (c = this.d.metrics.counter(name)));
     c.inc();
