@@ -14,7 +14,8 @@
  * another). Each append is fsynced before it resolves: a decision is on disk
  * before it is acted on.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync } from 'node:fs';
+import { openSync, readFileSync, renameSync } from 'node:fs';
 import { mkdirSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { blake2b256Hex, canonicalize } from './crypto/index.js';
@@ -37,7 +38,18 @@ export class AuditLog {
   /** Open (creating 0600) and check the existing chain; a broken log refuses to open. */
   constructor(readonly path: string) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const verdict = verifyAuditLog(path);
+    let verdict = verifyAuditLog(path);
+    if (!verdict.ok && verdict.reason === 'last line is cut short') {
+      // A crash (or a full disk) mid-append: that record was never
+      // acknowledged (append returns after the fsync). Take it back.
+      // Only if the rest then holds with the head file: a line the head
+      // file counts was acknowledged, and its loss is damage, left as found.
+      const text = readFileSync(path, 'utf8');
+      writeFileSync(path, text.slice(0, text.lastIndexOf('\n') + 1));
+      const after = verifyAuditLog(path);
+      if (after.ok) verdict = after;
+      else writeFileSync(path, text);
+    }
     if (!verdict.ok) {
       throw E.ERR_AUDIT_BROKEN(
         `audit log ${path} is broken at line ${verdict.line}: ${verdict.reason}`,
@@ -57,10 +69,34 @@ export class AuditLog {
     const { hash: _hash, ...fields } = record;
     const body = { ...fields, seq: this.head.seq + 1, ts: Date.now(), prev: this.head.hash };
     const hash = blake2b256Hex(new TextEncoder().encode(canonicalize(body)));
-    writeSync(this.fd, `${JSON.stringify({ ...body, hash })}\n`);
-    fsyncSync(this.fd);
+    const before = fstatSync(this.fd).size;
+    try {
+      const line = Buffer.from(`${JSON.stringify({ ...body, hash })}\n`);
+      // A full disk may take part of the line and say so only by the count.
+      if (writeSync(this.fd, line) !== line.length) {
+        throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+      }
+      fsyncSync(this.fd);
+    } catch (err) {
+      // A line cut short by a full disk would break the chain for good (the
+      // log refuses to open): take it back, and refuse what was to be audited.
+      try {
+        ftruncateSync(this.fd, before);
+      } catch {
+        // nothing more to do: verify names the cut line
+      }
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') {
+        throw E.ERR_STORAGE_FULL(`audit log ${this.path}: the disk is full; nothing was done`);
+      }
+      throw err;
+    }
     this.head = { seq: body.seq, hash };
-    writeHead(this.path, this.head);
+    try {
+      writeHead(this.path, this.head);
+    } catch {
+      // The head file may lag the log by a line (verify allows it); the line is durable.
+    }
     return this.head;
   }
 
