@@ -159,23 +159,24 @@ export class Dispatcher {
     }
   }
 
-  private notify(rec: TraceRecord): void {
+  /** Tell the tracer and the observer, if any, how one message ended (no record is built otherwise). */
+  private notify(env: Envelope, sender: string, us: number, err: unknown, failed: boolean): void {
+    if (!this.tracer && !this.observer) return;
+    const rec: TraceRecord = {
+      at: Date.now(),
+      from: sender,
+      action: env.action,
+      kind: env.k === ASK ? 'ask' : 'tell',
+      us: Math.round(us),
+      outcome: failed ? ((err as { code?: string } | undefined)?.code ?? 'ERR_HANDLER') : 'ok',
+    };
     this.tracer?.(rec);
     this.observer?.(rec);
   }
 
   private refuse(env: Envelope, sender: string, err: unknown): void {
     this.rejected++;
-    if (this.tracer || this.observer) {
-      this.notify({
-        at: Date.now(),
-        from: sender,
-        action: env.action,
-        kind: env.k === ASK ? 'ask' : 'tell',
-        us: 0,
-        outcome: (err as { code?: string }).code ?? 'ERR_HANDLER',
-      });
-    }
+    this.notify(env, sender, 0, err, true);
     if (env.k === ASK) this.endpoint.replyError(env, sender, err);
     else this.droppedTells++;
   }
@@ -212,16 +213,7 @@ export class Dispatcher {
     this.handled++;
     const us = (performance.now() - started) * 1000;
     this.latency.record(us);
-    if (this.tracer || this.observer) {
-      this.notify({
-        at: Date.now(),
-        from: sender,
-        action: env.action,
-        kind: env.k === ASK ? 'ask' : 'tell',
-        us: Math.round(us),
-        outcome: failed ? ((err as { code?: string })?.code ?? 'ERR_HANDLER') : 'ok',
-      });
-    }
+    this.notify(env, sender, us, err, failed);
     if (failed) {
       // Non-coded errors keep their message but not their stack: host
       // details stay on this thread (and in its log).

@@ -6,6 +6,7 @@
  */
 import { E } from '../runtime/errors.js';
 import { pickMember, withLinks } from './cli-directory.js';
+import { BUILTIN_ACTORS } from './config-specs.js';
 import type { NodesPage, PeersAnswer } from './cli-directory.js';
 
 export interface OptionSpec {
@@ -66,7 +67,12 @@ export function durationMs(text: string): number {
   return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's']!;
 }
 
-const ACTOR_ARG = 'ACTOR is one of journal, nft, grants, gossip (see meshnode actors)';
+const ACTOR_ARG = `ACTOR is one of ${BUILTIN_ACTORS.join(', ')} (see meshnode actors)`;
+
+/** A verb that is one admin method with no params (`nft list`, `audit verify`, …). */
+function plain(usage: string, summary: string, method: string): Command {
+  return { usage, summary, request: () => [method, {}] };
+}
 
 export const COMMANDS: Record<string, Command> = {
   init: {
@@ -178,11 +184,11 @@ export const COMMANDS: Record<string, Command> = {
     examples: ['meshnode mesh found home'],
     request: ([n], v) => ['mesh.found', { name: n, admission: v.open ? 'open' : 'closed' }],
   },
-  'mesh show': {
-    usage: 'mesh show',
-    summary: 'the mesh this node belongs to: id, name, admission, founder, counts',
-    request: () => ['membership', {}],
-  },
+  'mesh show': plain(
+    'mesh show',
+    'the mesh this node belongs to: id, name, admission, founder, counts',
+    'membership',
+  ),
   invite: {
     usage: 'invite [--rights R,...] [--expires 24h] [--for DID]',
     summary: 'print a single-use invite token to this mesh',
@@ -439,36 +445,32 @@ export const COMMANDS: Record<string, Command> = {
     },
     examples: ['meshnode journal tail -n 5', 'meshnode journal tail -f --json | jq .kind'],
   },
-  'journal verify': {
-    usage: 'journal verify',
-    summary: 're-check every feed from its first entry (signatures, chains)',
-    request: () => ['journal.verify', {}],
-  },
-  'journal forceSelfHead': {
-    usage: 'journal forceSelfHead',
-    summary: 'append as this node without a peer confirming its feed head (risks a fork)',
-    request: () => ['journal.forceSelfHead', {}],
-  },
-  'nft list': {
-    usage: 'nft list',
-    summary: 'the sets and elements the nft executor holds (what the kernel enforces)',
-    request: () => ['nft.list', {}],
-  },
-  'nft plan': {
-    usage: 'nft plan',
-    summary: 'what a reconcile would change, without changing it',
-    request: () => ['nft.plan', {}],
-  },
-  'nft reconcile': {
-    usage: 'nft reconcile',
-    summary: 'make the firewall match the journal now (removes what should not be there)',
-    request: () => ['nft.reconcile', {}],
-  },
-  'audit verify': {
-    usage: 'audit verify',
-    summary: 'check the hash chains of the admin and grant audit logs from their first line',
-    request: () => ['audit.verify', {}],
-  },
+  'journal verify': plain(
+    'journal verify',
+    're-check every feed from its first entry (signatures, chains)',
+    'journal.verify',
+  ),
+  'journal forceSelfHead': plain(
+    'journal forceSelfHead',
+    'append as this node without a peer confirming its feed head (risks a fork)',
+    'journal.forceSelfHead',
+  ),
+  'nft list': plain(
+    'nft list',
+    'the sets and elements the nft executor holds (what the kernel enforces)',
+    'nft.list',
+  ),
+  'nft plan': plain('nft plan', 'what a reconcile would change, without changing it', 'nft.plan'),
+  'nft reconcile': plain(
+    'nft reconcile',
+    'make the firewall match the journal now (removes what should not be there)',
+    'nft.reconcile',
+  ),
+  'audit verify': plain(
+    'audit verify',
+    'check the hash chains of the admin and grant audit logs from their first line',
+    'audit.verify',
+  ),
   completion: {
     usage: 'completion bash',
     summary: 'print the bash completion script (source it, or install to /etc/bash_completion.d)',

@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AdminClient } from './admin-client.js';
 import type { Values } from './cli-commands.js';
-import { clock } from './cli-format.js';
+import { clock, okLine } from './cli-format.js';
 import { TAIL_HEAD, tailRow } from './cli-render-ops.js';
 import type { TailRow } from './cli-render-ops.js';
 
@@ -15,8 +15,6 @@ import type { TailRow } from './cli-render-ops.js';
 const FOLLOW_POLL_MS = 500;
 /** Arrivals fetched per ask while following (a burst is printed over several asks). */
 const FOLLOW_BATCH = 1000;
-/** The --json envelope's version (commands.ts prints the same). */
-const ENVELOPE = 1;
 
 /**
  * `journal tail`: the newest N (or those after an arrival), then, with
@@ -37,12 +35,12 @@ export async function follow(
   )) as TailRow[];
   const keepGoing = values.follow === true;
   if (json && !keepGoing) {
-    write(`${JSON.stringify({ v: ENVELOPE, ok: true, result: first })}\n`);
+    write(okLine(first));
     return;
   }
   const print = (rows: TailRow[]) => {
     for (const r of rows) {
-      write(json ? `${JSON.stringify({ v: ENVELOPE, ok: true, result: r })}\n` : tailRow(r));
+      write(json ? okLine(r) : tailRow(r));
     }
   };
   if (!json && (first.length > 0 || keepGoing)) write(TAIL_HEAD);

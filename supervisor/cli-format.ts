@@ -70,9 +70,10 @@ export function clock(ms: number): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/** A number of seconds as admins write them: 90s, 1h, 1h30m, 7d. */
-export function seconds(s: number): string {
-  if (s % 86_400 === 0 && s > 0) return `${s / 86_400}d`;
-  if (s % 3600 === 0 && s > 0) return `${s / 3600}h`;
-  return duration(s * 1000);
+/** The --json envelope's version. */
+export const ENVELOPE = 1;
+
+/** One --json success line: {"v":1,"ok":true,"result":…}. */
+export function okLine(result: unknown): string {
+  return `${JSON.stringify({ v: ENVELOPE, ok: true, result })}\n`;
 }

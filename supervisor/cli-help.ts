@@ -5,7 +5,9 @@
  * script (`meshnode completion bash`), all drawn from the one table in
  * cli-commands.ts so they cannot disagree with what the parser accepts.
  */
+import { LEVELS } from '../runtime/log.js';
 import { COMMANDS, GROUPS } from './cli-commands.js';
+import { BUILTIN_ACTORS } from './config-specs.js';
 import type { Command, OptionSpec } from './cli-commands.js';
 
 /** The options every command takes. */
@@ -149,11 +151,11 @@ ${groups.join('\n')}
   case "$cmd" in
     restart|kill|inspect|trace)
       if [ "$COMP_CWORD" -eq 2 ] && [[ "$cur" != -* ]]; then
-        COMPREPLY=( $(compgen -W "journal nft grants gossip" -- "$cur") ); return
+        COMPREPLY=( $(compgen -W "${BUILTIN_ACTORS.join(' ')}" -- "$cur") ); return
       fi ;;
     log-level)
       if [ "$COMP_CWORD" -eq 2 ]; then
-        COMPREPLY=( $(compgen -W "trace debug info warn error fatal" -- "$cur") ); return
+        COMPREPLY=( $(compgen -W "${LEVELS.join(' ')}" -- "$cur") ); return
       fi ;;
   esac
   case "$cmd" in

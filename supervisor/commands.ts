@@ -31,11 +31,10 @@ import {
 } from './cli-help.js';
 import { adminSocketPath, findConfig, loadConfig } from './config.js';
 import { PACKAGE_VERSION } from './config-values.js';
+import { ENVELOPE, okLine } from './cli-format.js';
 import { render } from './cli-render.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notRunning: 3, refused: 4, internal: 5 } as const;
-/** The --json envelope's version. */
-export const ENVELOPE = 1;
 /** What a command that printed as it went returns: nothing more to print. */
 const SILENT = Symbol('printed');
 
@@ -58,11 +57,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (name === 'version' || name === '--version' || name === '-V') {
     const v = { version: PACKAGE_VERSION, node: process.versions.node };
-    process.stdout.write(
-      json
-        ? `${JSON.stringify({ v: ENVELOPE, ok: true, result: v })}\n`
-        : `meshnode ${v.version} (node ${v.node})\n`,
-    );
+    process.stdout.write(json ? okLine(v) : `meshnode ${v.version} (node ${v.node})\n`);
     return EXIT.ok;
   }
   if (name.startsWith('-')) return usageError(`a command comes first, before ${name}`, json);
@@ -168,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'doctor': {
       const { runDoctor } = await import('./doctor.js');
-      return runDoctor(configPath, values, json);
+      return runDoctor(configPath, json);
     }
     case 'journal tail':
       return withClient(json, values, name, (client, signal) =>
@@ -187,8 +182,7 @@ export async function main(argv: string[]): Promise<number> {
         {
           intervalMs: durationMs(values.interval as string),
           title: `meshnode ${argv.filter((a) => a !== '--watch' && a !== '-w').join(' ')}`,
-          print: (result) =>
-            json ? `${JSON.stringify({ v: ENVELOPE, ok: true, result })}\n` : render(name, result),
+          print: (result) => (json ? okLine(result) : render(name, result)),
           clear: !json && process.stdout.isTTY === true,
           write,
         },
@@ -280,9 +274,7 @@ async function report(json: boolean, work: () => Promise<unknown>, name = ''): P
   try {
     const result = await work();
     if (result === SILENT) return EXIT.ok;
-    process.stdout.write(
-      json ? `${JSON.stringify({ v: ENVELOPE, ok: true, result })}\n` : render(name, result),
-    );
+    process.stdout.write(json ? okLine(result) : render(name, result));
     return EXIT.ok;
   } catch (err) {
     const code = err instanceof MeshError ? err.code : 'ERR_INTERNAL';

@@ -15,8 +15,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { GossipStatus } from '../runtime/protocol/gossip.js';
 import { AdminClient } from './admin-client.js';
-import type { Values } from './cli-commands.js';
-import { safe } from './cli-format.js';
+import { okLine, safe } from './cli-format.js';
 import { adminSocketPath, loadConfig } from './config.js';
 import type { Config } from './config.js';
 
@@ -48,17 +47,11 @@ export interface Check {
 
 const run = promisify(execFile);
 
-export async function runDoctor(
-  configPath: string | undefined,
-  _values: Values,
-  json: boolean,
-): Promise<number> {
+export async function runDoctor(configPath: string | undefined, json: boolean): Promise<number> {
   const checks = await diagnose(configPath);
   if (json) {
-    const ok = !checks.some((c) => c.status === 'fail');
-    process.stdout.write(
-      `${JSON.stringify({ v: 1, ok: true, result: { healthy: ok, checks } })}\n`,
-    );
+    const healthy = !checks.some((c) => c.status === 'fail');
+    process.stdout.write(okLine({ healthy, checks }));
   } else {
     process.stdout.write(renderChecks(checks));
   }

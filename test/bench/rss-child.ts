@@ -61,7 +61,8 @@ if (mode !== 'node') {
   };
 
   const real = async (): Promise<Sup> => {
-    const { parseConfig, supervisorInput } = await import('../../supervisor/config.js');
+    const { parseConfig } = await import('../../supervisor/config.js');
+    const { supervisorInput } = await import('../../supervisor/config-specs.js');
     stateDir = mkdtempSync(join(tmpdir(), 'meshnode-bench-rss-'));
     const input = supervisorInput(
       parseConfig({

@@ -438,7 +438,8 @@ async function realRestarts(r: Reporter): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'meshnode-bench-restart-'));
   let sup: Supervisor | null = null;
   try {
-    const { parseConfig, supervisorInput } = await import('../../supervisor/config.js');
+    const { parseConfig } = await import('../../supervisor/config.js');
+    const { supervisorInput } = await import('../../supervisor/config-specs.js');
     const input = supervisorInput(
       parseConfig({
         node: { state_dir: stateDir, log_level: 'warn' },

@@ -12,7 +12,8 @@ import { encodeEntry, entryId, sigToString, signingBytes } from '../../runtime/d
 import type { Entry, UnsignedEntry } from '../../runtime/domain/codec.js';
 import { checkEntry } from '../../actors/journal/validate.js';
 import type { CheckedEntry } from '../../actors/journal/validate.js';
-import { parseConfig, supervisorInput } from '../../supervisor/config.js';
+import { parseConfig } from '../../supervisor/config.js';
+import { supervisorInput } from '../../supervisor/config-specs.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import { memoryLogger } from './supervisor.js';
 import type { JournalStatus } from '../../runtime/protocol/journal.js';

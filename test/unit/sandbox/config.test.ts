@@ -4,7 +4,8 @@
  */
 import { resolve } from 'node:path';
 import * as assert from 'uvu/assert';
-import { parseConfig, supervisorInput } from '../../../supervisor/config.js';
+import { parseConfig } from '../../../supervisor/config.js';
+import { supervisorInput } from '../../../supervisor/config-specs.js';
 import { describe } from '../../helpers/test.js';
 
 const test = describe('sandbox/config', 2000);

@@ -1,14 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import {
-  BUILTIN_ACTORS,
-  SYSTEM_CONFIG,
-  findConfig,
-  loadConfig,
-  parseConfig,
-  supervisorInput,
-} from '../../../supervisor/config.js';
+import { SYSTEM_CONFIG, findConfig, loadConfig, parseConfig } from '../../../supervisor/config.js';
+import { BUILTIN_ACTORS, supervisorInput } from '../../../supervisor/config-specs.js';
 import { parseSupervisorOptions } from '../../../supervisor/child-spec.js';
 import { describe, tempDir } from '../../helpers/test.js';
 
