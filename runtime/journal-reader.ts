@@ -84,6 +84,18 @@ export class JournalReader implements ViewReader {
     return reader;
   }
 
+  /**
+   * Read the last commit from here on. lmdb-js keeps one read snapshot per
+   * thread until a zero-delay timer resets it, and a message from another
+   * thread can be handled before that timer fires: a reader told "entry X
+   * was appended" could then read a snapshot from before X, decide nothing
+   * changed, and never look again (a revoked grant stayed live for its whole
+   * lease on a loaded machine). Whoever acts on such a notice calls this first.
+   */
+  refresh(): void {
+    this.root.resetReadTxn();
+  }
+
   view<V extends ViewName>(view: V, key: string): ViewRowOf[V] | undefined {
     return this.views.get([view, key]) as ViewRowOf[V] | undefined;
   }

@@ -16,6 +16,7 @@ import type { EntryKind } from '../../runtime/domain/entries.js';
 import { E } from '../../runtime/errors.js';
 import { JournalReader } from '../../runtime/journal-reader.js';
 import { grantsProtocol } from '../../runtime/protocol/grants.js';
+import type { Handlers, Sender } from '../../runtime/protocol/define.js';
 import type { GrantsStatus } from '../../runtime/protocol/grants.js';
 import type { AppendResult, EntrySummary } from '../../runtime/protocol/journal.js';
 import { PolicyGate } from '../../sandbox/policy.js';
@@ -67,31 +68,52 @@ export default class GrantsActor extends Actor {
 
   constructor(ctx: ActorContext) {
     super(ctx);
-    this.serve(grantsProtocol, {
-      status: () => this.adminOnStatus(),
-      auditVerify: () => ({ path: this.opts.auditLog, ...verifyAuditLog(this.opts.auditLog) }),
-      grants: () => ({
-        live: [...this.provider.live.values()],
-        activations: this.activations.all(),
+    this.serve(
+      grantsProtocol,
+      this.freshViews({
+        status: () => this.adminOnStatus(),
+        auditVerify: () => ({ path: this.opts.auditLog, ...verifyAuditLog(this.opts.auditLog) }),
+        grants: () => ({
+          live: [...this.provider.live.values()],
+          activations: this.activations.all(),
+        }),
+        offer: ({ requestId, force, ...body }) => {
+          // A port we already guard drops nothing new; a new one may lock people out.
+          const guarded = this.lookup
+            .offeredServices()
+            .some((o) => o.proto === body.proto && o.port === body.port);
+          const hurt = force || guarded ? null : disruption(body.proto, body.port);
+          if (hurt) throw E.ERR_OFFER_DISRUPTS(hurt.reason);
+          return this.append('offer', body, requestId);
+        },
+        subscribe: (req) => this.adminOnSubscribe(req.provider, req.service, req.requestId),
+        approve: (req) =>
+          this.adminOnApprove(resolveId(this.views, req.subscription), req.requestId),
+        revoke: (req) => this.adminOnRevoke(resolveId(this.views, req.target), req.requestId),
+        activate: (req) => this.consumer.activate(resolveId(this.views, req.subscription)),
+        challenge: (req) => this.nonces.issue(req.peer),
+        authorize: (req) => this.provider.authorize(req),
+        appended: (req) => this.journalOnAppended(req.entries),
+        membership: (data) => this.journalOnMembership(data),
       }),
-      offer: ({ requestId, force, ...body }) => {
-        // A port we already guard drops nothing new; a new one may lock people out.
-        const guarded = this.lookup
-          .offeredServices()
-          .some((o) => o.proto === body.proto && o.port === body.port);
-        const hurt = force || guarded ? null : disruption(body.proto, body.port);
-        if (hurt) throw E.ERR_OFFER_DISRUPTS(hurt.reason);
-        return this.append('offer', body, requestId);
-      },
-      subscribe: (req) => this.adminOnSubscribe(req.provider, req.service, req.requestId),
-      approve: (req) => this.adminOnApprove(resolveId(this.views, req.subscription), req.requestId),
-      revoke: (req) => this.adminOnRevoke(resolveId(this.views, req.target), req.requestId),
-      activate: (req) => this.consumer.activate(resolveId(this.views, req.subscription)),
-      challenge: (req) => this.nonces.issue(req.peer),
-      authorize: (req) => this.provider.authorize(req),
-      appended: (req) => this.journalOnAppended(req.entries),
-      membership: (data) => this.journalOnMembership(data),
-    });
+    );
+  }
+
+  /**
+   * Each message is handled on the journal as it stands when it arrives: a
+   * notice of an append, or a peer's request about an entry just ingested,
+   * must not read the thread's older snapshot (JournalReader.refresh).
+   */
+  private freshViews<H extends Handlers<typeof grantsProtocol>>(handlers: H): H {
+    const out: Record<string, (req: unknown, from: Sender) => unknown> = {};
+    for (const [action, handler] of Object.entries(handlers)) {
+      const h = handler as (req: unknown, from: Sender) => unknown;
+      out[action] = (req, from) => {
+        this.views?.refresh();
+        return h(req, from);
+      };
+    }
+    return out as H;
   }
 
   override async init(): Promise<void> {
@@ -138,8 +160,22 @@ export default class GrantsActor extends Actor {
     await this.ask('journal', 'subscribe');
     this.lookup.membership = new MembershipIndex(await this.ask('journal', 'membership'));
     await this.provider.reconcile();
-    this.timers.push(setInterval(() => void this.provider.sweep(), this.opts.sweepMs));
-    this.timers.push(setInterval(() => void this.provider.reconcile(), this.opts.reconcileMs));
+    const onTick = (f: () => Promise<void>) => () => {
+      this.views.refresh();
+      void f();
+    };
+    this.timers.push(
+      setInterval(
+        onTick(() => this.provider.sweep()),
+        this.opts.sweepMs,
+      ),
+    );
+    this.timers.push(
+      setInterval(
+        onTick(() => this.provider.reconcile()),
+        this.opts.reconcileMs,
+      ),
+    );
     for (const t of this.timers) t.unref();
     this.consumer.start();
   }
