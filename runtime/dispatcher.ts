@@ -33,7 +33,7 @@ import type { Endpoint } from './endpoint.js';
 import { LatencyHistogram } from './metrics.js';
 import { checkRequest } from './protocol/define.js';
 import type { RequestCheck } from './protocol/define.js';
-import { ASK } from './types.js';
+import { ASK, OBSERVER_TAGS } from './types.js';
 import type { Envelope, ErrorPayload, TraceRecord } from './types.js';
 
 export type Handler = (data: unknown, env: Envelope) => unknown;
@@ -60,6 +60,8 @@ export interface DispatcherOptions {
 export class Dispatcher {
   received = 0;
   handled = 0;
+  /** Messages handled for an observer (OBSERVER_TAG): not in `handled`, latency or traces. */
+  observed = 0;
   rejected = 0;
   /** Refused tells: there was nobody to tell, so they are counted here. */
   droppedTells = 0;
@@ -176,7 +178,7 @@ export class Dispatcher {
 
   private refuse(env: Envelope, sender: string, err: unknown): void {
     this.rejected++;
-    this.notify(env, sender, 0, err, true);
+    if (!isObserver(env)) this.notify(env, sender, 0, err, true);
     if (env.k === ASK) this.endpoint.replyError(env, sender, err);
     else this.droppedTells++;
   }
@@ -210,10 +212,17 @@ export class Dispatcher {
     failed: boolean,
   ): void {
     this.running--;
-    this.handled++;
-    const us = (performance.now() - started) * 1000;
-    this.latency.record(us);
-    this.notify(env, sender, us, err, failed);
+    // An observer's poll (the console's) is not the actor's work: counted
+    // apart, so msgs/s, the latency histogram and a trace show the node's
+    // own traffic and not the console watching it.
+    if (isObserver(env)) {
+      this.observed++;
+    } else {
+      this.handled++;
+      const us = (performance.now() - started) * 1000;
+      this.latency.record(us);
+      this.notify(env, sender, us, err, failed);
+    }
     if (failed) {
       // Non-coded errors keep their message but not their stack: host
       // details stay on this thread (and in its log).
@@ -241,6 +250,10 @@ export class Dispatcher {
       for (const w of waiters) w();
     }
   }
+}
+
+function isObserver(env: Envelope): boolean {
+  return env.tags?.observer === OBSERVER_TAGS.observer;
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   ERR_HANDLER:
     'The handler threw something that was not a MeshError; its message is passed on, its stack is not.',
   ERR_STOPPING: 'The actor (or the node) is shutting down and accepts no new work.',
+  ERR_CANCELLED:
+    'A long job (journal verify) was cancelled: by its follower (Ctrl-C), by the node stopping, or because nobody asked about it for 30 s. It changed nothing.',
   ERR_CONTROL:
     'A control-plane call (health, stats, stop, …) failed because the worker is gone or did not answer in time.',
   ERR_INVALID_OPTION:

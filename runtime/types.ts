@@ -42,6 +42,14 @@ export interface ErrorPayload {
  * is the id of the ask being answered. `from` is checked by the receiver
  * against the channel it arrived on, so it cannot be forged.
  */
+/**
+ * Tags of an ask made for an observer — the console's once-a-second poll:
+ * the receiving dispatcher leaves it out of its handled count, latency and
+ * traces (it counts it as `observed`), so watching a node does not change
+ * what is watched.
+ */
+export const OBSERVER_TAGS: Readonly<Record<string, string>> = Object.freeze({ observer: '1' });
+
 export interface Envelope {
   k: EnvelopeKind;
   id: number;
@@ -72,6 +80,8 @@ export interface ActorStats {
   name: string;
   received: number;
   handled: number;
+  /** Handled for an observer (OBSERVER_TAGS): the console's polls, apart from `handled`. */
+  observed: number;
   rejected: number;
   deadLetters: number;
   depth: number;

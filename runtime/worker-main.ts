@@ -177,6 +177,7 @@ function stats({ boot, endpoint, dispatcher, metrics }: Booted): ActorStats {
     name: boot.name,
     received: dispatcher.received,
     handled: dispatcher.handled,
+    observed: dispatcher.observed,
     rejected: dispatcher.rejected,
     deadLetters: endpoint.deadLetters + dispatcher.droppedTells,
     depth: dispatcher.depth,

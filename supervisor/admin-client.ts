@@ -20,7 +20,14 @@ export class AdminClient {
   /** The connection is gone (the node stopped, or close()): every further call fails at once. */
   closed = false;
 
-  private constructor(private readonly socket: Socket) {
+  /**
+   * `observer`: every call is a read made to watch the node (the console),
+   * which its actors leave out of their counts and traces.
+   */
+  private constructor(
+    private readonly socket: Socket,
+    private readonly observer: boolean,
+  ) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.lines.push(chunk));
     // An error (EPIPE when the node went away) is followed by 'close', which settles the callers.
@@ -35,10 +42,10 @@ export class AdminClient {
     });
   }
 
-  static connect(path: string): Promise<AdminClient> {
+  static connect(path: string, options: { observer?: boolean } = {}): Promise<AdminClient> {
     return new Promise((resolve, reject) => {
       const socket = connect(path);
-      socket.once('connect', () => resolve(new AdminClient(socket)));
+      socket.once('connect', () => resolve(new AdminClient(socket, options.observer === true)));
       socket.once('error', (err: NodeJS.ErrnoException) => {
         const gone = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
         reject(
@@ -67,7 +74,8 @@ export class AdminClient {
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
       const caller = { uid: process.getuid?.() ?? 0 };
-      this.socket.write(`${JSON.stringify({ v: ADMIN_PROTOCOL, id, method, params, caller })}\n`);
+      const req = { v: ADMIN_PROTOCOL, id, method, params, caller };
+      this.socket.write(`${JSON.stringify(this.observer ? { ...req, observer: true } : req)}\n`);
     });
   }
 

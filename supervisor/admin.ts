@@ -40,6 +40,10 @@ import { checkRequest, parseWith } from '../runtime/protocol/define.js';
 import type { Membership } from '../runtime/domain/membership.js';
 import type { GossipStatusAnswer } from '../runtime/protocol/gossip.js';
 import { actionSpec } from '../runtime/protocol/index.js';
+import { OBSERVER_TAGS } from '../runtime/types.js';
+
+/** An ask's tags (OBSERVER_TAGS for an observer's read). */
+type Tags = Readonly<Record<string, string>>;
 import { PACKAGE_VERSION } from './config-values.js';
 import { peerUid } from './peer-cred.js';
 import type { Supervisor } from './supervisor.js';
@@ -51,6 +55,8 @@ const MAX_LINE_BYTES = 1024 * 1024;
 const MAX_CONNECTIONS = 32;
 /** After refusing an oversize line, the connection is destroyed this long after our end. */
 const CLOSE_GRACE_MS = 1000;
+/** The asks behind `status`: it must answer even while an actor is down or busy. */
+const SUMMARY_TIMEOUT_MS = 1000;
 /** Asks on behalf of the admin API wait at most this long (verify of a big journal is slow). */
 const ASK_TIMEOUT_MS = 120_000;
 /**
@@ -231,21 +237,27 @@ export class AdminServer {
       const check = actionSpec(actor, action)?.request;
       const data: unknown = check ? checkRequest(check, params, 'params') : params;
       if (audited) await this.record(req, socket);
-      return this.sup.ask(actor, action, data, { timeoutMs: ASK_TIMEOUT_MS });
+      // An observer's read is left out of the actor's counts; a change never is.
+      const tags = req.observer && !audited ? OBSERVER_TAGS : undefined;
+      return this.sup.ask(actor, action, data, {
+        timeoutMs: ASK_TIMEOUT_MS,
+        ...(tags && { tags }),
+      });
     }
+    const tags = req.observer ? OBSERVER_TAGS : undefined;
     switch (req.method) {
       case 'status':
         return {
           protocol: ADMIN_PROTOCOL,
           version: PACKAGE_VERSION,
-          did: await this.nodeDid(),
+          did: await this.nodeDid(tags),
           pid: process.pid,
           uptime: process.uptime(),
-          firewall: await this.firewallSummary(),
+          firewall: await this.firewallSummary(tags),
           actors: this.sup.info(),
-          gossip: await this.gossipSummary(),
-          mesh: await this.meshSummary(),
-          grants: await this.grantsSummary(),
+          gossip: await this.gossipSummary(tags),
+          mesh: await this.meshSummary(tags),
+          grants: await this.grantsSummary(tags),
         };
       case 'actors':
         return this.actors();
@@ -289,10 +301,15 @@ export class AdminServer {
   }
 
   /** The node's DID (null while the journal, which holds the key, is down). */
-  private async nodeDid(): Promise<string | null> {
+  /** A summary's ask: short (status must answer while an actor is down), an observer's if asked so. */
+  private summaryOptions(tags: Tags | undefined): { timeoutMs: number; tags?: Tags } {
+    return tags ? { timeoutMs: SUMMARY_TIMEOUT_MS, tags } : { timeoutMs: SUMMARY_TIMEOUT_MS };
+  }
+
+  private async nodeDid(tags?: Tags): Promise<string | null> {
     try {
       return (
-        (await this.sup.ask('journal', 'identity', undefined, { timeoutMs: 1000 })) as {
+        (await this.sup.ask('journal', 'identity', undefined, this.summaryOptions(tags))) as {
           did: string;
         }
       ).did;
@@ -302,13 +319,13 @@ export class AdminServer {
   }
 
   /** Which backend the nft executor runs, so `status` says whether anything is enforced. */
-  private async firewallSummary(): Promise<{
+  private async firewallSummary(tags?: Tags): Promise<{
     backend: string;
     enforced: boolean;
     why: string;
   } | null> {
     try {
-      const st = (await this.sup.ask('nft', 'status', undefined, { timeoutMs: 1000 })) as {
+      const st = (await this.sup.ask('nft', 'status', undefined, this.summaryOptions(tags))) as {
         backend?: string;
         why?: string;
       };
@@ -320,11 +337,16 @@ export class AdminServer {
   }
 
   /** How the node's links are secured and where it listens (null while gossip is down). */
-  private async gossipSummary(): Promise<{ transport: string; listening: number } | null> {
+  private async gossipSummary(
+    tags?: Tags,
+  ): Promise<{ transport: string; listening: number } | null> {
     try {
-      const g = (await this.sup.ask('gossip', 'status', undefined, {
-        timeoutMs: 1000,
-      })) as GossipStatusAnswer;
+      const g = (await this.sup.ask(
+        'gossip',
+        'status',
+        undefined,
+        this.summaryOptions(tags),
+      )) as GossipStatusAnswer;
       return 'transport' in g ? { transport: g.transport, listening: g.listening } : null;
     } catch {
       return null;
@@ -332,11 +354,14 @@ export class AdminServer {
   }
 
   /** The mesh this node belongs to, as `status` shows it (null while the journal is down). */
-  private async meshSummary(): Promise<MeshSummary | null> {
+  private async meshSummary(tags?: Tags): Promise<MeshSummary | null> {
     try {
-      const m = (await this.sup.ask('journal', 'membership', undefined, {
-        timeoutMs: 1000,
-      })) as Membership;
+      const m = (await this.sup.ask(
+        'journal',
+        'membership',
+        undefined,
+        this.summaryOptions(tags),
+      )) as Membership;
       return {
         id: m.mesh,
         name: m.name,
@@ -351,9 +376,9 @@ export class AdminServer {
   }
 
   /** The offers that grant any source (relaxing the record's mesh-IP check): `status` says so. */
-  private async grantsSummary(): Promise<{ anySource: string[] } | null> {
+  private async grantsSummary(tags?: Tags): Promise<{ anySource: string[] } | null> {
     try {
-      const g = (await this.sup.ask('grants', 'status', undefined, { timeoutMs: 1000 })) as {
+      const g = (await this.sup.ask('grants', 'status', undefined, this.summaryOptions(tags))) as {
         anySource?: string[];
       };
       return { anySource: g.anySource ?? [] };

@@ -73,6 +73,11 @@ export function clock(ms: number): string {
 /** The --json envelope's version. */
 export const ENVELOPE = 1;
 
+/** One --json failure line: {"v":1,"ok":false,"error":{code,message}}. */
+export function errorLine(code: string, message: string): string {
+  return `${JSON.stringify({ v: ENVELOPE, ok: false, error: { code, message } })}\n`;
+}
+
 /** One --json success line: {"v":1,"ok":true,"result":…}. */
 export function okLine(result: unknown): string {
   return `${JSON.stringify({ v: ENVELOPE, ok: true, result })}\n`;

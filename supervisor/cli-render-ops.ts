@@ -243,6 +243,7 @@ export function renderInspect(r: {
   stats: {
     received: number;
     handled: number;
+    observed?: number;
     rejected: number;
     deadLetters: number;
     depth: number;
@@ -270,7 +271,8 @@ export function renderInspect(r: {
     ['mailbox', `${st.depth} waiting (high water ${st.highWater})`],
     [
       'messages',
-      `${st.received} received, ${st.handled} handled, ${st.rejected} rejected, ${st.deadLetters} dead letters`,
+      `${st.received} received, ${st.handled} handled, ${st.rejected} rejected, ${st.deadLetters} dead letters` +
+        (st.observed ? ` (and ${st.observed} reads for the console, not counted)` : ''),
     ],
     [
       'latency',

@@ -9,7 +9,8 @@
  *
  * Exit codes (EXIT below): 0 ok, 1 the node failed or escalated (start),
  * 2 usage error, 3 node not running, 4 refused by the node, 5 internal
- * error, 130 forced stop by a second signal.
+ * error, 130 interrupted (a job cancelled by Ctrl-C; a forced stop by a
+ * second signal).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -20,6 +21,7 @@ import { AdminClient } from './admin-client.js';
 import { COMMANDS, DURATION, GROUPS, durationMs } from './cli-commands.js';
 import type { Command, OptionSpec, Values } from './cli-commands.js';
 import { follow, watch } from './cli-follow.js';
+import { verifyCommand } from './cli-job.js';
 import {
   GLOBAL_OPTIONS,
   bashCompletion,
@@ -31,10 +33,19 @@ import {
 } from './cli-help.js';
 import { adminSocketPath, findConfig, loadConfig } from './config.js';
 import { PACKAGE_VERSION } from './config-values.js';
-import { ENVELOPE, okLine } from './cli-format.js';
+import { errorLine, okLine } from './cli-format.js';
 import { render } from './cli-render.js';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, notRunning: 3, refused: 4, internal: 5 } as const;
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  notRunning: 3,
+  refused: 4,
+  internal: 5,
+  /** Interrupted (Ctrl-C) before the work was done: a cancelled job, a forced stop. */
+  interrupted: 130,
+} as const;
 /** What a command that printed as it went returns: nothing more to print. */
 const SILENT = Symbol('printed');
 
@@ -169,6 +180,11 @@ export async function main(argv: string[]): Promise<number> {
       return withClient(json, values, name, (client, signal) =>
         follow(client, values, json, write, signal),
       );
+    case 'journal verify':
+      return withClient(json, values, name, async (client, signal) => {
+        const end = await verifyCommand((m, p) => client.call(m, p), json, write, signal);
+        return end === 'ok' ? EXIT.ok : end === 'broken' ? EXIT.failed : EXIT.interrupted;
+      });
   }
   const once = (client: AdminClient) => {
     if (cmd.run) return cmd.run((m, p) => client.call(m, p), parsed.positionals, values);
@@ -237,18 +253,19 @@ async function withClient(
   json: boolean,
   values: Values,
   name: string,
-  work: (client: AdminClient, signal: AbortSignal) => Promise<void>,
+  work: (client: AdminClient, signal: AbortSignal) => Promise<number | void>,
 ): Promise<number> {
+  let exit: number | void = EXIT.ok;
   const stop = new AbortController();
   const onInt = () => stop.abort();
   process.once('SIGINT', onInt);
   try {
-    return await report(
+    const code = await report(
       json,
       async () => {
         const client = await AdminClient.connect(await socketFor(values));
         try {
-          await work(client, stop.signal);
+          exit = await work(client, stop.signal);
         } catch (err) {
           // An ask cut short by our own Ctrl-C is the end asked for, not a failure.
           if (!stop.signal.aborted) throw err;
@@ -259,6 +276,7 @@ async function withClient(
       },
       name,
     );
+    return code !== EXIT.ok ? code : (exit ?? EXIT.ok);
   } finally {
     process.off('SIGINT', onInt);
   }
@@ -279,10 +297,7 @@ async function report(json: boolean, work: () => Promise<unknown>, name = ''): P
   } catch (err) {
     const code = err instanceof MeshError ? err.code : 'ERR_INTERNAL';
     const message = (err as Error).message;
-    if (json)
-      process.stdout.write(
-        `${JSON.stringify({ v: ENVELOPE, ok: false, error: { code, message } })}\n`,
-      );
+    if (json) process.stdout.write(errorLine(code, message));
     else process.stderr.write(`meshnode: ${code}: ${message}\n`);
     if (code === 'ERR_NOT_RUNNING') return EXIT.notRunning;
     // A config file that does not load is the command line's fault, not the node's.
@@ -337,10 +352,7 @@ async function init(
  * scroll the screen).
  */
 function usageError(message: string, json: boolean, cmd?: Command, brief = false): number {
-  if (json) {
-    const error = { code: 'ERR_USAGE', message };
-    process.stdout.write(`${JSON.stringify({ v: ENVELOPE, ok: false, error })}\n`);
-  }
+  if (json) process.stdout.write(errorLine('ERR_USAGE', message));
   const after = cmd
     ? `usage: meshnode ${cmd.usage}\n`
     : brief

@@ -266,7 +266,7 @@ class ConsoleApp {
     if (this.polling || this.finished) return;
     this.polling = true;
     try {
-      this.client ??= await AdminClient.connect(this.state.socket);
+      this.client ??= await AdminClient.connect(this.state.socket, { observer: true });
       await this.refresh(this.client);
       this.state.connected = true;
       this.state.everConnected = true;

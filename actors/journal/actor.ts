@@ -67,6 +67,7 @@ import { VerifyPool } from './verify-pool.js';
 import type { CheckedEntry } from './validate.js';
 import { verifyJournal } from './verify.js';
 import { SerialLane } from '../../runtime/serial-lane.js';
+import { Jobs } from '../../runtime/jobs.js';
 
 const utf8 = new TextEncoder();
 
@@ -77,6 +78,8 @@ export default class JournalActor extends Actor {
   private store!: JournalStore;
   private key!: KeyPair;
   private readonly pool = new VerifyPool();
+  /** Long operator work: `journal verify` as a job (runtime/jobs.ts). */
+  private readonly jobs = new Jobs();
   /** Every write, one at a time (consecutive tickets have no other write between them). */
   private readonly lane = new SerialLane();
   private ingester!: Ingester;
@@ -127,7 +130,13 @@ export default class JournalActor extends Actor {
           ? this.store.tailLast(req.last)
           : this.store.tail(req?.after ?? 0, req?.limit ?? 100),
       view: (req) => this.anyOnView(req),
-      verify: () => verifyJournal(this.store),
+      verify: () => verifyJournal(this.store, { pool: this.pool }),
+      verifyStart: () =>
+        this.jobs.start('verify', (signal, progress) =>
+          verifyJournal(this.store, { pool: this.pool, signal, progress }),
+        ),
+      job: ({ id }) => this.jobs.status(id),
+      jobCancel: ({ id }) => this.jobs.cancel(id),
       // Only gossip and grants are authorities for it (runtime/protocol/journal.ts).
       subscribe: (_req, from) => void this.subscribers.add(from as 'gossip' | 'grants'),
       identity: () => ({ did: this.key.did }),
@@ -217,6 +226,7 @@ export default class JournalActor extends Actor {
 
   override async stop(): Promise<void> {
     this.audit?.stop();
+    this.jobs.cancelAll();
     // Everything accepted was drained by the dispatcher; wait for the lane's last commit.
     await this.lane.idle();
     await this.pool.destroy();

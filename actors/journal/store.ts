@@ -180,6 +180,11 @@ export class JournalStore implements ViewReader {
     return bytes ? entryId(bytes) : undefined;
   }
 
+  /** Where the id index says entry `id` is: [author, seq]. */
+  locate(id: string): readonly [string, number] | undefined {
+    return this.ids.get(id);
+  }
+
   byId(id: string): Entry | undefined {
     const at = this.ids.get(id);
     return at ? this.get(at[0], at[1]) : undefined;

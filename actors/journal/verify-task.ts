@@ -5,7 +5,8 @@
  * writer's thread. The writer then only chains and commits.
  *
  * `auditSignatures` (a named task): the signature audit of stored entries
- * that were taken on a later entry's signature.
+ * that were taken on a later entry's signature. `verifyStored` (named):
+ * `journal verify`'s check of stored entries.
  *
  * The answer is packed, so it crosses back to the writer as three values
  * instead of an object and a buffer per entry (each of which the writer's
@@ -16,7 +17,15 @@
  */
 import { loadFastHash } from '../../runtime/crypto/index.js';
 import { decodeEntry, entryId } from '../../runtime/domain/codec.js';
-import { badSignature, checkFields, checkSize, signatureValidBytes } from './validate.js';
+import { E } from '../../runtime/errors.js';
+import {
+  badSignature,
+  checkEntry,
+  checkFields,
+  checkSize,
+  signatureValid,
+  signatureValidBytes,
+} from './validate.js';
 
 export type ChunkResult =
   | { ok: true; bytes: Uint8Array; ends: Uint32Array; ids: string }
@@ -89,4 +98,58 @@ export function auditSignatures({ items }: { items: Uint8Array[] }): number {
     if (!signatureValidBytes(decodeEntry(bytes), bytes)) return i;
   }
   return -1;
+}
+
+/** A finding of `verifyStored`: the first entry of the chunk that is not what it should be. */
+export interface StoredFinding {
+  index: number;
+  code: string;
+  message: string;
+}
+
+/** Stands for "no prev" in `prevs` (an id is 64 hex digits; this is not one). */
+export const NO_PREV = '-'.repeat(64);
+
+/**
+ * `journal verify`'s check of stored entries (named task): every entry of
+ * the chunk — `bytes` end to end, entry i ending at `ends[i]`, expected at
+ * `authors[i]` seq `seqs[i]` — decoded, checked field by field, re-encoded
+ * canonically (the stored bytes must be that encoding), and its own
+ * signature verified. Answers each entry's id and prev, 64 characters each,
+ * so the writer's thread chains them without decoding anything; stops at
+ * the first finding.
+ */
+export function verifyStored({
+  bytes,
+  ends,
+  authors,
+  seqs,
+}: {
+  bytes: Uint8Array;
+  ends: Uint32Array;
+  authors: string[];
+  seqs: Uint32Array;
+}): { ids: string; prevs: string; finding?: StoredFinding } {
+  let ids = '';
+  let prevs = '';
+  let start = 0;
+  for (let i = 0; i < ends.length; i++) {
+    const stored = bytes.subarray(start, ends[i]);
+    start = ends[i]!;
+    try {
+      // Decode inside the try: stored bytes that are not even JSON are a finding.
+      const c = checkEntry(decodeEntry(stored), `${authors[i]}#${seqs[i]}`);
+      if (entryId(stored) !== c.id || c.entry.seq !== seqs[i] || c.entry.author !== authors[i])
+        throw E.ERR_MALFORMED_ENTRY('stored bytes are not this entry in canonical form');
+      if (!signatureValid(c.entry, c.json)) throw E.ERR_BAD_SIGNATURE('invalid signature');
+      ids += c.id;
+      prevs += c.entry.prev ?? NO_PREV;
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      const code =
+        typeof e.code === 'string' && e.code.startsWith('ERR_') ? e.code : 'ERR_MALFORMED_ENTRY';
+      return { ids, prevs, finding: { index: i, code, message: e.message ?? String(err) } };
+    }
+  }
+  return { ids, prevs };
 }

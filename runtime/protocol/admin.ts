@@ -19,6 +19,12 @@ export const adminRequestSchema = z.strictObject({
   params: z.record(z.string(), z.unknown()).optional(),
   /** Who the client says it is; recorded beside what the OS says (supervisor/peer-cred.ts). */
   caller: z.strictObject({ uid: z.number().int().min(0) }).optional(),
+  /**
+   * A read made to watch the node (the console's poll): the actors asked
+   * leave it out of their msgs/s, latency and traces (runtime/types.ts
+   * OBSERVER_TAGS). Ignored on a method that changes something.
+   */
+  observer: z.literal(true).optional(),
 });
 export type AdminRequest = z.output<typeof adminRequestSchema>;
 
@@ -81,7 +87,10 @@ export const FORWARDS: Readonly<Record<string, Forward>> = {
   unban: change('gossip', 'unban'),
   undial: change('gossip', 'undial'),
   'journal.tail': read('journal', 'tail'),
-  'journal.verify': read('journal', 'verify'),
+  // A job: answers at once; the CLI follows it with journal.job (no ask waits the whole verify).
+  'journal.verify': read('journal', 'verifyStart'),
+  'journal.job': read('journal', 'job'),
+  'journal.job.cancel': read('journal', 'jobCancel'),
   'journal.heads': read('journal', 'heads'),
   'journal.status': read('journal', 'status'),
   'journal.forceSelfHead': change('journal', 'forceSelfHead'),

@@ -13,6 +13,8 @@ import type { ErrorCode } from '../errors.js';
 import type { Membership } from '../domain/membership.js';
 import { MAX_INVITE_MS, MAX_TOKEN_CHARS } from '../domain/invite.js';
 import { action, none, schema, trusted } from './define.js';
+import { jobRequest } from './jobs.js';
+import type { JobState } from './jobs.js';
 
 /** Request ids are printable ASCII, bounded: they are stored as LMDB keys. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -326,7 +328,12 @@ export const journalProtocol = {
   ]),
   tail: action<TailRow[]>()(schema(tailRequest), ['admin']),
   view: action<ViewAnswer>()(schema(viewRequest), ['gossip', 'grants', 'admin']),
+  /** `journal verify` of the whole journal, in one answer (tests; small journals). */
   verify: action<VerifyReport>()(none(), ['admin']),
+  /** The same as a job (runtime/jobs.ts): answers at once; `job` follows it, `jobCancel` ends it. */
+  verifyStart: action<JobState>()(none(), ['admin']),
+  job: action<JobState>()(schema(jobRequest), ['admin']),
+  jobCancel: action<JobState>()(schema(jobRequest), ['admin']),
   /** The sender hears of every commit from now on (`appended` tells). */
   subscribe: action<void>()(none(), ['gossip', 'grants']),
   identity: action<{ did: string }>()(none(), ['gossip', 'grants', 'admin']),

@@ -23,6 +23,9 @@
  *    printed as ingest_audited. All three: both
  *    after the same warm-up (whose rates are printed as the cold figure),
  *    the round with the median ratio of rounds that alternate the sides;
+ *  - verify_vs_verify: `journal verify` (the job the CLI follows) over
+ *    40,000 ingested entries vs pure signature verification of the same
+ *    entries on a pool as large, >= 0.7;
  *  - the crypto figures (node:crypto vs noble) from crypto.ts.
  */
 import { rmSync } from 'node:fs';
@@ -48,6 +51,7 @@ import { viewRows } from '../../actors/journal/views.js';
 import type { ViewRow } from '../../actors/journal/views.js';
 import { generateKeyPair, loadFastHash, sign } from '../../runtime/crypto/index.js';
 import type { KeyPair } from '../../runtime/crypto/index.js';
+import type { JobState } from '../../runtime/protocol/jobs.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import { nodeInput } from '../helpers/journal.js';
 import { tempDir } from '../helpers/test.js';
@@ -67,6 +71,10 @@ const PER_AUTHOR = 100;
 const WARM_AUTHORS = AUTHORS;
 /** Measured ingest rounds (see ingest). */
 const INGEST_ROUNDS = 5;
+/** The verify figure's journal: 40,000 entries, 200 per feed (see verifyFigure). */
+const VERIFY_AUTHORS = 200;
+const VERIFY_PER_AUTHOR = 200;
+const VERIFY_ROUNDS = 3;
 const VERIFY_TASK = fileURLToPath(new URL('./verify-only-task.js', import.meta.url));
 
 // Baselines that seal entries hash them as the journal writer does (runtime/crypto/hash.ts).
@@ -84,7 +92,71 @@ await runSuite('journal', async (r) => {
   } finally {
     await sup.stop('bench over');
   }
+  await verifyFigure(r);
 });
+
+/**
+ * `journal verify` (the job the CLI follows: verifyStart, then `job` asks)
+ * over a journal of VERIFY_AUTHORS × VERIFY_PER_AUTHOR ingested entries, vs
+ * pure signature verification of the same entries on a pool of as many
+ * threads; rounds alternate the sides, the figure is the median-ratio round.
+ */
+async function verifyFigure(r: Reporter): Promise<void> {
+  const sup = await startNode();
+  const pool = new Piscina({
+    filename: VERIFY_TASK,
+    minThreads: availableParallelism(),
+    maxThreads: availableParallelism(),
+  });
+  try {
+    const entries = interleaved(VERIFY_AUTHORS, VERIFY_PER_AUTHOR / PER_AUTHOR).flat();
+    await ingestAll(sup, entries);
+    await audited(sup);
+    await verifyAll(pool, entries.slice(0, 5000)); // the baseline's threads started and warm
+    const rows: Array<{ verify: number; pure: number }> = [];
+    for (let round = 0; round < VERIFY_ROUNDS; round++) {
+      const t = performance.now();
+      const report = await verifyJob(sup);
+      const verify = report.entries / ((performance.now() - t) / 1000);
+      if (!report.ok || report.entries < entries.length)
+        throw new Error(`verify: ${JSON.stringify(report)}`);
+      const p = performance.now();
+      await verifyAll(pool, entries);
+      rows.push({ verify, pure: entries.length / ((performance.now() - p) / 1000) });
+    }
+    const mid = [...rows].sort((a, b) => a.verify / a.pure - b.verify / b.pure)[
+      (rows.length - 1) >> 1
+    ]!;
+    r.info(
+      'verify_rounds',
+      `journal verify ${rows.map((x) => x.verify.toFixed(0)).join(' ')}, pure ${rows.map((x) => x.pure.toFixed(0)).join(' ')} entries/s ` +
+        `(${entries.length} entries from ${VERIFY_AUTHORS} authors, ${availableParallelism()} threads each side)`,
+    );
+    r.figure({
+      name: 'verify_vs_verify',
+      value: mid.verify,
+      unit: 'entries/s',
+      baseline: mid.pure,
+      op: '>=',
+      target: 0.7,
+      on: 'ratio',
+    });
+  } finally {
+    await pool.destroy();
+    await sup.stop('bench over');
+  }
+}
+
+/** The verify job, followed as the CLI follows it (a short poll: the bench times its end). */
+async function verifyJob(sup: Supervisor): Promise<{ ok: boolean; entries: number }> {
+  let s = (await sup.ask('journal', 'verifyStart')) as JobState;
+  while (s.state === 'running') {
+    await new Promise((res) => setTimeout(res, 10));
+    s = (await sup.ask('journal', 'job', { id: s.id })) as JobState;
+  }
+  if (s.state !== 'done') throw new Error(`verify job ${s.state}: ${JSON.stringify(s.error)}`);
+  return s.result as { ok: boolean; entries: number };
+}
 
 async function startNode(): Promise<Supervisor> {
   const dir = tempDir('meshnode-bench-');

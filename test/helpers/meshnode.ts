@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jsonLines } from './process.js';
 import { tempDir, until } from './test.js';
+import type { AdminClient } from '../../supervisor/admin-client.js';
+import { followJob } from '../../supervisor/cli-job.js';
+import type { VerifyReport } from '../../runtime/protocol/journal.js';
 
 /** The compiled `meshnode` executable (package.json "bin"). */
 export const CLI = fileURLToPath(new URL('../../supervisor/cli.js', import.meta.url));
@@ -232,4 +235,15 @@ export class RawAdmin {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** `journal verify` over the admin API, followed to its report as the CLI follows it. */
+export async function verifyOver(client: AdminClient): Promise<VerifyReport> {
+  const end = await followJob((m, p) => client.call(m, p), {
+    methods: { start: 'journal.verify', status: 'journal.job', cancel: 'journal.job.cancel' },
+    pollMs: 100,
+  });
+  if (end.state !== 'done')
+    throw new Error(`verify ended ${end.state}: ${JSON.stringify(end.error)}`);
+  return end.result as VerifyReport;
 }

@@ -37,7 +37,7 @@ import * as assert from 'uvu/assert';
 import { JournalStore } from '../../actors/journal/store.js';
 import { AdminClient } from '../../supervisor/admin-client.js';
 import { freePort, gossipUrl } from '../helpers/mesh.js';
-import { startNode } from '../helpers/meshnode.js';
+import { startNode, verifyOver } from '../helpers/meshnode.js';
 import type { RunningNode } from '../helpers/meshnode.js';
 import { NetnsLan } from '../helpers/netns.js';
 import { listTable } from '../helpers/nft.js';
@@ -278,7 +278,7 @@ test('SIGKILL of the whole node under mixed load: nothing acknowledged lost, fir
       pc = await client(p);
 
       try {
-        const report = (await pc.call('journal.verify')) as { ok: boolean };
+        const report = await verifyOver(pc);
         assert.ok(report.ok, `iteration ${it}: journal verify ${JSON.stringify(report)}`);
         // Every acknowledged append and grant is in P's journal (read-only, beside the writer).
         const store = await JournalStore.open(join(pDir, 'state', 'journal'), { readOnly: true });

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { JournalStore } from '../../actors/journal/store.js';
 import { AdminClient } from '../../supervisor/admin-client.js';
-import { startNode } from '../helpers/meshnode.js';
+import { startNode, verifyOver } from '../helpers/meshnode.js';
 import type { RunningNode } from '../helpers/meshnode.js';
 import { describe, rootOnly, tempDir } from '../helpers/test.js';
 import { LONG, report } from './report.js';
@@ -133,7 +133,7 @@ if (skipReason) {
           recoveries.push(Date.now() - t0);
           const c = await AdminClient.connect(node.socket);
           try {
-            const v = (await c.call('journal.verify', {}, 20_000)) as { ok: boolean };
+            const v = await verifyOver(c);
             console.log('disk: verified');
             assert.ok(v.ok, `cycle ${cycle}: verify after a crash on a full disk`);
             const store = await JournalStore.open(join(dir, 'state', 'journal'), {

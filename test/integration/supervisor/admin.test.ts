@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { verifyAuditLog } from '../../../runtime/audit-log.js';
 import { RawAdmin, startNode } from '../../helpers/meshnode.js';
 import type { AdminAnswer, RunningNode } from '../../helpers/meshnode.js';
-import { describe, until } from '../../helpers/test.js';
+import { describe, sleep, until } from '../../helpers/test.js';
 import { join } from 'node:path';
 
 const test = describe('supervisor/admin', 60_000);
@@ -123,8 +123,17 @@ test('gossip and journal reads, verify, force self head, unban', async () => {
   assert.equal(page, { heads: heads, next: null }, 'one feed: one page, no next');
   const tail = ok(await admin.request('journal.tail', { after: 0, limit: 2 }), 'journal.tail');
   assert.is((tail as unknown as unknown[]).length, 2);
-  const verify = ok(await admin.request('journal.verify'), 'journal.verify');
-  assert.ok(verify.ok, JSON.stringify(verify));
+  // A job: answered at once, then followed to its end.
+  const job = ok(await admin.request('journal.verify'), 'journal.verify');
+  assert.ok(['running', 'done'].includes(job.state as string), JSON.stringify(job));
+  let end = job;
+  for (let i = 0; i < 200 && end.state === 'running'; i++) {
+    await sleep(50);
+    end = ok(await admin.request('journal.job', { id: job.id }), 'journal.job');
+  }
+  assert.is(end.state, 'done', JSON.stringify(end));
+  assert.ok((end.result as { ok: boolean }).ok, JSON.stringify(end));
+  refused(await admin.request('journal.job', { id: 'nope' }), 'ERR_BAD_REQUEST', 'job id');
   ok(await admin.request('journal.forceSelfHead'), 'journal.forceSelfHead');
   ok(
     await admin.request('unban', {
@@ -166,6 +175,35 @@ test('logLevel changes what the running node logs; trace records what an actor h
   assert.is(records[0]!.action, 'heads');
   assert.is(records[0]!.outcome, 'ok');
   assert.type(records[0]!.us, 'number');
+});
+
+test("an observer's reads (the console's poll) are answered, counted apart (observed), and not traced", async () => {
+  const observe = (method: string, id: string) => {
+    admin.write(`${JSON.stringify({ v: 1, id, method, observer: true })}\n`);
+    return admin.answer(id);
+  };
+  const handled = async () => {
+    const rows = ok(await admin.request('actors'), 'actors') as unknown as Array<{
+      name: string;
+      stats: { handled: number; observed: number };
+    }>;
+    return rows.find((r) => r.name === 'journal')!.stats;
+  };
+  const before = await handled();
+  const pending = admin.request('trace', { actor: 'journal', count: 1, ms: 3000 }, 'tr-obs');
+  await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 5; i++) ok(await observe('journal.status', `obs${i}`), 'observed read');
+  ok(await observe('status', 'obs-status'), 'observed status');
+  await admin.request('journal.heads');
+  const records = (await pending).result as Array<Record<string, unknown>>;
+  assert.equal(
+    records.map((r) => r.action),
+    ['heads'],
+    'the trace skipped the observer',
+  );
+  const after = await handled();
+  // status asked the journal for identity and membership: 7 observed reads in all.
+  assert.ok(after.observed - before.observed >= 7, JSON.stringify({ before, after }));
 });
 
 test('debug and trace say what happens: admin requests at debug, every message an actor handles at trace; info silences both', async () => {

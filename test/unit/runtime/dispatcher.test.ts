@@ -10,6 +10,7 @@ import { E, mailboxFull, MeshError } from '../../../runtime/errors.js';
 import { deferred, dispatcher, endpoint, isSettled, join, track } from '../../helpers/runtime.js';
 import type { Deferred } from '../../helpers/runtime.js';
 import { describe, rejectsWith, sleep, until } from '../../helpers/test.js';
+import { OBSERVER_TAGS } from '../../../runtime/types.js';
 
 const test = describe('runtime/dispatcher', 3000);
 
@@ -235,4 +236,15 @@ test('describeRoutes lists each action with its authorities', () => {
   ]);
 });
 
+test("an observer's ask (OBSERVER_TAGS) is answered but left out of handled, latency and the trace", async () => {
+  const { a, d } = setup();
+  d.on('x', ['a'], () => 'answer');
+  const traced: string[] = [];
+  d.tracer = (rec) => traced.push(rec.action);
+  assert.is(await a.ask('b', 'x', undefined, { tags: { ...OBSERVER_TAGS } }), 'answer');
+  assert.is(await a.ask('b', 'x', undefined, { tags: { ...OBSERVER_TAGS } }), 'answer');
+  assert.equal([d.handled, d.observed, d.latency.snapshot().count, traced.length], [0, 2, 0, 0]);
+  assert.is(await a.ask('b', 'x'), 'answer');
+  assert.equal([d.handled, d.observed, d.latency.snapshot().count, traced], [1, 2, 1, ['x']]);
+});
 test.run();
