@@ -36,6 +36,9 @@ import type { RequestCheck } from './protocol/define.js';
 import { ASK, OBSERVER_TAGS } from './types.js';
 import type { Envelope, ErrorPayload, TraceRecord } from './types.js';
 
+/** Handler errors kept for the inspector: enough to see a pattern, bounded per actor. */
+const RECENT_ERRORS = 8;
+
 export type Handler = (data: unknown, env: Envelope) => unknown;
 
 interface Route {
@@ -66,6 +69,8 @@ export class Dispatcher {
   /** Refused tells: there was nobody to tell, so they are counted here. */
   droppedTells = 0;
   lastError: ErrorPayload | undefined;
+  /** The last RECENT_ERRORS handler errors, oldest first (the console's inspect view shows them). */
+  readonly recentErrors: Array<ErrorPayload & { at: number; action: string }> = [];
   readonly latency = new LatencyHistogram();
   /** Called with errors of handlers for tells (nobody else hears of them). */
   onTellError: (action: string, err: unknown) => void = () => {};
@@ -231,6 +236,8 @@ export class Dispatcher {
           ? err
           : handlerFailed(this.options.name, env.action, toPayload(err).message);
       this.lastError = toPayload(coded);
+      this.recentErrors.push({ at: Date.now(), action: env.action, ...this.lastError });
+      if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
       if (env.k === ASK) this.endpoint.replyError(env, sender, coded);
       else this.onTellError(env.action, err);
     } else if (env.k === ASK) {

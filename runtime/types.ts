@@ -98,6 +98,8 @@ export interface ActorStats {
   /** The actor's own metrics (name → value), from its registry. */
   metrics: Record<string, number>;
   lastError?: ErrorPayload;
+  /** The last few handler errors, oldest first, with when and on which action. */
+  recentErrors?: Array<ErrorPayload & { at: number; action: string }>;
 }
 
 /** What `inspect()` returns: stats plus the actor's own view of itself. */

@@ -189,5 +189,6 @@ function stats({ boot, endpoint, dispatcher, metrics }: Booted): ActorStats {
     loop: { activeMs: elu.active, idleMs: elu.idle },
     metrics: metrics.snapshot(),
     ...(dispatcher.lastError ? { lastError: dispatcher.lastError } : {}),
+    ...(dispatcher.recentErrors.length > 0 ? { recentErrors: [...dispatcher.recentErrors] } : {}),
   };
 }

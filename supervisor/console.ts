@@ -27,6 +27,7 @@ import type {
   ConsoleState,
   DirectoryResult,
   GrantsResult,
+  InspectResult,
   MembersResult,
   PeersResult,
   TailRecord,
@@ -162,6 +163,8 @@ class ConsoleApp {
         return;
       case 'trace':
         return this.runTrace(effect.actor, effect.count, effect.ms);
+      case 'inspect':
+        return this.inspectActor(effect.actor);
       case 'restart':
         say(this.state, `restarting ${effect.actor} ...`, now);
         return this.action('restart', { actor: effect.actor }, () => `${effect.actor} restarted`);
@@ -349,6 +352,25 @@ class ConsoleApp {
       this.state.journal = journal.value as ConsoleState['journal'];
       await this.followTail(c);
     }
+    if (this.state.inspect) await this.inspectActor(this.state.inspect.actor);
+  }
+
+  /** Fill the inspect view of `actor` (asked on opening it, and on every poll while it is open). */
+  private async inspectActor(actor: string): Promise<void> {
+    const c = this.client;
+    if (!c) return;
+    let result: InspectResult | null = null;
+    let error: string | null = null;
+    try {
+      result = (await c.call('inspect', { actor }, CALL_TIMEOUT_MS)) as InspectResult;
+    } catch (err) {
+      error = describe(err);
+    }
+    // The operator may have closed it, or moved to another actor, meanwhile.
+    const v = this.state.inspect;
+    if (v?.actor !== actor) return;
+    Object.assign(v, { result, error, at: Date.now() });
+    this.draw();
   }
 
   /** Read the journal's arrivals since the last poll (at first only the newest TAIL_BACKLOG). */

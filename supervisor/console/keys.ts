@@ -6,14 +6,17 @@
  */
 import {
   invertSort,
+  movePick,
   moveSelection,
   PANES,
   parseTraceInput,
+  pickedRow,
   resolveId,
   say,
   stepSort,
 } from './model.js';
-import type { ConsoleState } from './model.js';
+import type { Confirmable, ConsoleState } from './model.js';
+import { shortId } from './cells.js';
 
 export type Key =
   | 'up'
@@ -37,7 +40,9 @@ export type Effect =
   | { type: 'approve'; subscription: string }
   | { type: 'revoke'; target: string }
   | { type: 'trace'; actor: string; count: number; ms: number }
-  | { type: 'traceStop' };
+  | { type: 'traceStop' }
+  /** Open (or refresh) the inspect view of an actor. */
+  | { type: 'inspect'; actor: string };
 
 /** What a trace prompt left empty means: the next 100 messages, for at most 10 s. */
 export const TRACE_DEFAULTS = { count: 100, ms: 10_000 };
@@ -94,9 +99,34 @@ export function handleKey(state: ConsoleState, key: Key, now: number): Effect[] 
   // Ctrl-C always leaves, even from a prompt: it is what an operator presses to get out.
   if (key === 'ctrl-c') return [{ type: 'quit' }];
   if (state.prompt) return promptKey(state, key, now);
+  // The help screen: any key closes it (and does nothing else).
+  if (state.help) {
+    state.help = false;
+    return [];
+  }
+  if (state.inspect && (key === 'escape' || key === 'enter' || key === 'backspace')) {
+    state.inspect = null;
+    return [];
+  }
   switch (key) {
     case 'q':
       return [{ type: 'quit' }];
+    case '?':
+    case 'h':
+      state.help = true;
+      return [];
+    case 'enter':
+      if (!state.selected || !state.connected) return [];
+      state.inspect = { actor: state.selected, result: null, error: null, at: now };
+      return [{ type: 'inspect', actor: state.selected }];
+    case '[':
+    case ']':
+      if (state.pane !== 'grants') {
+        say(state, 'rows are picked in the grants pane (3)', now);
+        return [];
+      }
+      movePick(state, key === ']' ? 1 : -1);
+      return [];
     case '1':
     case '2':
     case '3':
@@ -111,10 +141,12 @@ export function handleKey(state: ConsoleState, key: Key, now: number): Effect[] 
     case 'up':
     case 'k':
       moveSelection(state, -1, now);
+      if (state.inspect) return reinspect(state, now);
       return [];
     case 'down':
     case 'j':
       moveSelection(state, 1, now);
+      if (state.inspect) return reinspect(state, now);
       return [];
     case '<':
     case 'left':
@@ -132,7 +164,7 @@ export function handleKey(state: ConsoleState, key: Key, now: number): Effect[] 
       const actor = state.selected;
       if (!actor || !state.connected) return [];
       const type = key === 'r' ? 'restart' : 'kill';
-      state.prompt = { kind: 'confirm', text: `${type} ${actor}? (y/N)`, action: { type, actor } };
+      confirm(state, { type, actor }, `${type} ${actor}`);
       return [];
     }
     case 't':
@@ -146,7 +178,16 @@ export function handleKey(state: ConsoleState, key: Key, now: number): Effect[] 
       return [];
     case 'x':
       return state.trace && !state.trace.done ? [{ type: 'traceStop' }] : [];
-    case 'a':
+    case 'a': {
+      const row = state.pane === 'grants' ? pickedRow(state) : undefined;
+      if (row?.kind === 'pending') {
+        confirm(state, { type: 'approve', subscription: row.id }, `approve ${row.what}`);
+        return [];
+      }
+      if (row) {
+        say(state, 'only a subscription waiting for approval can be approved', now, true);
+        return [];
+      }
       state.prompt = {
         kind: 'input',
         purpose: 'approve',
@@ -154,9 +195,16 @@ export function handleKey(state: ConsoleState, key: Key, now: number): Effect[] 
         value: '',
       };
       return [];
-    case 'v':
+    }
+    case 'v': {
+      const row = state.pane === 'grants' ? pickedRow(state) : undefined;
+      if (row) {
+        confirm(state, { type: 'revoke', target: row.id }, `revoke ${row.what}`);
+        return [];
+      }
       state.prompt = { kind: 'input', purpose: 'revoke', text: 'revoke entry id:', value: '' };
       return [];
+    }
     default:
       return [];
   }
@@ -170,7 +218,7 @@ function promptKey(state: ConsoleState, key: Key, now: number): Effect[] {
       say(state, `${prompt.action.type} cancelled`, now);
       return [];
     }
-    return [{ type: prompt.action.type, actor: prompt.action.actor }];
+    return [{ ...prompt.action }];
   }
   switch (key) {
     case 'escape':
@@ -215,7 +263,20 @@ function submit(
     say(state, resolved.error, now, true);
     return [];
   }
-  return purpose === 'approve'
-    ? [{ type: 'approve', subscription: resolved.id }]
-    : [{ type: 'revoke', target: resolved.id }];
+  if (purpose === 'approve') return [{ type: 'approve', subscription: resolved.id }];
+  // A revoke cannot be undone: it is confirmed even when typed.
+  confirm(state, { type: 'revoke', target: resolved.id }, `revoke ${shortId(resolved.id)}`);
+  return [];
+}
+
+/** Ask y/N before `action`; `what` is said in the question (peer text: printable on screen). */
+function confirm(state: ConsoleState, action: Confirmable, what: string): void {
+  state.prompt = { kind: 'confirm', text: `${what}? (y/N)`, action };
+}
+
+/** The inspect view follows the selection. */
+function reinspect(state: ConsoleState, now: number): Effect[] {
+  if (!state.selected) return [];
+  state.inspect = { actor: state.selected, result: null, error: null, at: now };
+  return [{ type: 'inspect', actor: state.selected }];
 }

@@ -10,6 +10,7 @@
  */
 import type { MemberRow, NodeRow, ServiceRow } from '../../runtime/protocol/journal.js';
 import type { GrantsAnswer } from '../../runtime/protocol/grants.js';
+import { shortDid } from './cells.js';
 
 /** One row of the admin `actors` answer: supervision info and live stats. */
 export interface ActorRow {
@@ -134,9 +135,58 @@ export interface TraceState {
   error: string | null;
 }
 
+/** What a confirmation (y/N) prompt carries out on y. */
+export type Confirmable =
+  | { type: 'restart' | 'kill'; actor: string }
+  | { type: 'approve'; subscription: string }
+  | { type: 'revoke'; target: string };
+
 export type Prompt =
-  | { kind: 'confirm'; text: string; action: { type: 'restart' | 'kill'; actor: string } }
+  | { kind: 'confirm'; text: string; action: Confirmable }
   | { kind: 'input'; text: string; value: string; purpose: 'approve' | 'revoke' | 'trace' };
+
+/** The admin `inspect` answer, as the inspect view reads it. */
+export interface InspectResult {
+  supervision: {
+    name: string;
+    restart: string;
+    state: string;
+    restarts: number;
+    startedAt: number | null;
+    threadId: number | null;
+    lastExit: { code: number; reason: string; abnormal: boolean; at?: number } | null;
+  } | null;
+  stats: {
+    received: number;
+    handled: number;
+    observed?: number;
+    rejected: number;
+    deadLetters: number;
+    depth: number;
+    running?: number;
+    highWater: number;
+    heapUsed: number;
+    latency: { count: number; p50Us: number; p99Us: number; maxUs: number };
+    lastError?: { code: string; message: string };
+    recentErrors?: Array<{ at: number; action: string; code: string; message: string }>;
+  };
+  links?: Array<{ peer: string; state: string; pending: number; queued: number }>;
+  state: unknown;
+}
+
+/** The inspect view of one actor (Enter on the table; Esc closes it). */
+export interface InspectView {
+  actor: string;
+  result: InspectResult | null;
+  error: string | null;
+  at: number;
+}
+
+/** A row of the grants pane an operator can pick ([ and ]) to approve or revoke. */
+export type GrantPick =
+  | { kind: 'grant'; id: string; what: string }
+  | { kind: 'activation'; id: string; what: string }
+  | { kind: 'pending'; id: string; what: string };
 
 export interface ConsoleState {
   socket: string;
@@ -166,6 +216,11 @@ export interface ConsoleState {
   trace: TraceState | null;
   prompt: Prompt | null;
   message: { text: string; error: boolean; at: number } | null;
+  /** The ? screen is open. */
+  help: boolean;
+  inspect: InspectView | null;
+  /** The picked row of the grants pane (an index into grantPicks), or null. */
+  pick: number | null;
 }
 
 /** Pending subscriptions and recent ids are bounded: the console must not grow with the journal. */
@@ -196,7 +251,57 @@ export function initialState(socket: string): ConsoleState {
     trace: null,
     prompt: null,
     message: null,
+    help: false,
+    inspect: null,
+    pick: null,
   };
+}
+
+/**
+ * The grants pane's rows in the order it shows them, each with what `a` or
+ * `v` would act on: a live grant (revoke the grant), an activation of ours
+ * (revoke our subscription), a subscription waiting for us (approve it, or
+ * revoke it).
+ */
+export function grantPicks(state: ConsoleState): GrantPick[] {
+  // Peers wrote the names: short, so the question fits the prompt line (render.ts sanitises).
+  const name = (s: string) => (s.length > 24 ? `${s.slice(0, 23)}~` : s);
+  const out: GrantPick[] = [];
+  for (const g of state.grants?.live ?? [])
+    out.push({
+      kind: 'grant',
+      id: g.grant,
+      what: `grant of ${name(g.service)} to ${shortDid(g.subscriber)}`,
+    });
+  for (const a of state.grants?.activations ?? [])
+    out.push({
+      kind: 'activation',
+      id: a.subscription,
+      what: `our subscription to ${name(a.service)} of ${shortDid(a.provider)}`,
+    });
+  for (const p of state.pending)
+    out.push({
+      kind: 'pending',
+      id: p.id,
+      what: `${shortDid(p.subscriber)}'s subscription to ${name(p.service)}`,
+    });
+  return out;
+}
+
+/** The picked row, if it still exists (rows come and go with every poll). */
+export function pickedRow(state: ConsoleState): GrantPick | undefined {
+  return state.pick === null ? undefined : grantPicks(state)[state.pick];
+}
+
+/** Move the pick down (+1) or up (-1) the grants pane's rows; off the top, no pick. */
+export function movePick(state: ConsoleState, step: 1 | -1): void {
+  const n = grantPicks(state).length;
+  if (n === 0) {
+    state.pick = null;
+    return;
+  }
+  const next = state.pick === null ? (step === 1 ? 0 : n - 1) : state.pick + step;
+  state.pick = next < 0 ? null : Math.min(n - 1, next);
 }
 
 /** A fresh `actors` answer: rows replace the old ones; each actor's rate window takes a sample. */

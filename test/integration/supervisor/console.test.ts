@@ -180,7 +180,53 @@ if (skipReason) {
     await term.type('v');
     await term.type(approval);
     await term.keys('Enter');
+    // A revoke is asked first.
+    await term.waitForText(`revoke ${approval}? (y/N)`);
+    await term.type('y');
     await term.waitForText(`revoked ${approval}: entry `);
+  });
+
+  test('pick a waiting subscription with ] and approve it with a, y; ? shows the keys', async () => {
+    await call('offer', {
+      service: 'pick',
+      port: 8081,
+      proto: 'tcp',
+      mode: 'manual',
+      leaseSeconds: 60,
+    });
+    const sub = String((await call('subscribe', { provider: did, service: 'pick' })).id);
+    await term.waitForText(sub.slice(0, 12));
+    await term.type(']');
+    await term.waitForText(' waiting for approval: 1');
+    // The picked row is the only waiting one (no grants, no activations on this node).
+    await term.type('a');
+    await term.waitForText(/approve .*'s subscription to pick\? \(y\/N\)/);
+    await term.type('y');
+    await term.waitForText(`approved ${sub.slice(0, 12)}: entry `);
+    await term.waitForText(' waiting for approval: 0');
+    await term.type('?');
+    await term.waitForText(' keys of the console (any key closes this)');
+    await term.type(' ');
+    await term.waitForText(' waiting for approval: 0');
+  });
+
+  test('Enter inspects the selected actor; Esc goes back to the table', async () => {
+    await term.type('<<<<<<<<<<'); // start order: journal first
+    await term.type('kkkk'); // select journal
+    await term.keys('Enter');
+    const screen = await term.waitForText(
+      /^ {2}mailbox +\d+ waiting, \d+ running \(high water \d+\)/,
+    );
+    assert.ok(
+      screen.some((l) => l.startsWith(' inspect journal')),
+      screen.join('\n'),
+    );
+    assert.ok(
+      screen.some((l) => /^ {2}messages .* console reads/.test(l)),
+      'its own reads apart',
+    );
+    await term.keys('Escape');
+    await term.waitForText(/^ ACTOR\s+STATE/);
   });
 
   test('a live trace of one actor, with its count and time limit', async () => {
@@ -190,12 +236,19 @@ if (skipReason) {
     await term.waitForText(/ trace journal: count and seconds \[100 10\]: _/);
     await term.type('3 20');
     await term.keys('Enter');
-    // The console's own polls (and the other actors) ask the journal every second: the trace sees them.
+    // The console's own polls are left out of the trace: what it sees is ours (and the actors').
+    await term.waitForText(/ trace journal: \d+ of 3 messages, \d+ s left/);
+    for (let i = 0; i < 3; i++) await call('journal.heads');
     const screen = await term.waitForText(' trace journal: done, 3 of 3 messages', 20_000);
     const rows = screen.filter((l) =>
       /^ \d\d:\d\d:\d\d\.\d{3} +(admin|grants|gossip) +(ask|tell) +\w+ +\d/.test(l),
     );
     assert.is(rows.length, 3, screen.join('\n'));
+    // From admin only our heads: the console asked status, tail, catalog … meanwhile.
+    assert.ok(
+      rows.filter((l) => / admin +ask /.test(l)).every((l) => / ask +heads /.test(l)),
+      `no console poll traced: ${rows.join('\n')}`,
+    );
     assert.ok(screen.some((l) => l.startsWith('  1 Peers   2 Feeds   3 Grants  [4 Trace]')));
   });
 

@@ -220,7 +220,7 @@ test('selection follows the table as shown; r and K ask to confirm; only y does 
   assert.equal(handleKey(s, 'y', T0), [{ type: 'restart', actor: 'nft' }]);
 });
 
-test('approve and revoke prompt for an id; a unique prefix of a known id is enough', () => {
+test('approve and revoke prompt for an id; a unique prefix of a known id is enough; a typed revoke asks y/N', () => {
   const s = connected();
   applyTail(
     s,
@@ -242,11 +242,19 @@ test('approve and revoke prompt for an id; a unique prefix of a known id is enou
   handleKey(s, 'v', T0);
   for (const k of parseKeys(`ab${'c'.repeat(10)}x`)) handleKey(s, k, T0);
   handleKey(s, 'backspace', T0);
-  assert.equal(handleKey(s, 'enter', T0), [{ type: 'revoke', target: `ab${hex('c').slice(2)}` }]);
-  // A full id is taken as typed; escape cancels.
+  assert.equal(handleKey(s, 'enter', T0), [], 'a revoke is confirmed first');
+  assert.match(text(s)[22]!, /revoke abcccccccccc\? \(y\/N\)/);
+  assert.equal(handleKey(s, 'y', T0), [{ type: 'revoke', target: `ab${hex('c').slice(2)}` }]);
+  // A full id is taken as typed; n at the question cancels it; escape cancels a prompt.
   handleKey(s, 'v', T0);
   for (const k of parseKeys(hex('d'))) handleKey(s, k, T0);
-  assert.equal(handleKey(s, 'enter', T0), [{ type: 'revoke', target: hex('d') }]);
+  handleKey(s, 'enter', T0);
+  assert.equal(handleKey(s, 'n', T0), []);
+  assert.match(s.message!.text, /revoke cancelled/);
+  handleKey(s, 'v', T0);
+  for (const k of parseKeys(hex('d'))) handleKey(s, k, T0);
+  handleKey(s, 'enter', T0);
+  assert.equal(handleKey(s, 'Y', T0), [{ type: 'revoke', target: hex('d') }]);
   handleKey(s, 'a', T0);
   assert.equal(handleKey(s, 'escape', T0), []);
   assert.is(s.prompt, null);
@@ -406,6 +414,134 @@ test('grants pane: live grants, activations, and subscriptions waiting for appro
   assert.not.ok(find(lines, '111111111111'));
   applyTail(s, [tail(5, hex('5'), PEER, 'revoke', { target: hex('3') })], ME);
   assert.equal(s.pending, []);
+});
+
+test('grants pane: [ and ] pick a row; a approves the picked subscription, v revokes the picked grant, each after y', () => {
+  const s = connected();
+  s.pane = 'grants';
+  s.grants = {
+    live: [
+      {
+        grant: hex('e'),
+        subscription: hex('a'),
+        subscriber: PEER,
+        // A hostile name: a script tag, an RTL override, 10 KB.
+        service: `<script>\u202e${'x'.repeat(10_000)}`,
+        ip: '10.1.2.3',
+        port: 8080,
+        proto: 'tcp',
+        expires: T0 + 3_600_000,
+      },
+    ],
+    activations: [],
+  };
+  applyTail(s, [tail(1, hex('1'), PEER, 'subscribe', { provider: ME, service: 'ssh' })], ME);
+  assert.equal(handleKey(s, ']', T0), []);
+  assert.is(s.pick, 0);
+  let shown = screen(s);
+  const picked = shown.filter((l) => l.style === 'selected');
+  assert.is(picked.length, 1, 'one row highlighted');
+  assert.ok(picked[0]!.text.includes('eeeeeeeeeeee'), 'the live grant');
+  // a on a grant is not an approval; v asks first, naming it (cut, printable).
+  assert.equal(handleKey(s, 'a', T0), []);
+  assert.match(s.message!.text, /only a subscription waiting for approval/);
+  assert.equal(handleKey(s, 'v', T0), []);
+  const question = text(s)[22]!;
+  assert.match(question, /revoke grant of <script>.x+~ to .*\? \(y\/N\)/);
+  assert.ok(question.length === 80 && !/[\u202e]/.test(question), 'printable, one line');
+  assert.equal(handleKey(s, 'y', T0), [{ type: 'revoke', target: hex('e') }]);
+  // ] to the waiting subscription; a, then y, approves it.
+  handleKey(s, ']', T0);
+  shown = screen(s);
+  assert.ok(shown.find((l) => l.style === 'selected')!.text.includes('111111111111'));
+  handleKey(s, 'a', T0);
+  assert.match(text(s)[22]!, /approve .*'s subscription to ssh\? \(y\/N\)/);
+  assert.equal(handleKey(s, 'y', T0), [{ type: 'approve', subscription: hex('1') }]);
+  // ] stops at the last row; [ past the first un-picks, and a prompts for an id again.
+  handleKey(s, ']', T0);
+  assert.is(s.pick, 1);
+  handleKey(s, '[', T0);
+  handleKey(s, '[', T0);
+  assert.is(s.pick, null);
+  handleKey(s, 'a', T0);
+  assert.match(text(s)[22]!, /approve subscription id: _/);
+});
+
+test('? opens the help screen over everything; any key closes it and does nothing else', () => {
+  const s = connected();
+  applyActors(s, [actor('journal'), actor('nft')], T0);
+  assert.equal(handleKey(s, '?', T0), []);
+  const lines = text(s);
+  assert.match(lines[2]!, /keys of the console/);
+  for (const k of ['Enter', '[ ]', 'a ', 'v ', 'r  K', 't  x', '1-6'])
+    assert.ok(
+      lines.some((l) => l.startsWith(`  ${k}`)),
+      `help names ${k}`,
+    );
+  assert.match(lines[23]!, /\?:help/);
+  // r would ask to restart; here it only closes the help.
+  assert.equal(handleKey(s, 'r', T0), []);
+  assert.is(s.help, false);
+  assert.is(s.prompt, null);
+});
+
+test('Enter inspects the selected actor: supervision, mailbox, messages, recent errors in full, state; Esc closes', () => {
+  const s = connected();
+  applyActors(s, [actor('journal'), actor('grants')], T0);
+  s.selected = 'grants';
+  assert.equal(handleKey(s, 'enter', T0), [{ type: 'inspect', actor: 'grants' }]);
+  assert.match(find(text(s), 'inspect grants')!, /Esc closes/);
+  assert.ok(find(text(s), 'asking the node'));
+  const long = `refused: ${'y'.repeat(150)} END`;
+  s.inspect!.result = {
+    supervision: {
+      name: 'grants',
+      restart: 'permanent',
+      state: 'running',
+      restarts: 2,
+      startedAt: T0 - 5000,
+      threadId: 7,
+      lastExit: { code: 1, reason: 'crashed', abnormal: true },
+    },
+    stats: {
+      received: 120,
+      handled: 100,
+      observed: 30,
+      rejected: 3,
+      deadLetters: 0,
+      depth: 4,
+      running: 1,
+      highWater: 1000,
+      heapUsed: 12 * 1024 * 1024,
+      latency: { count: 100, p50Us: 80, p99Us: 900, maxUs: 2000 },
+      recentErrors: [
+        { at: T0 - 1000, action: 'authorize', code: 'ERR_GRANT_REVOKED', message: long },
+      ],
+    },
+    state: { live: 3, nonces: 1 },
+  };
+  const lines = text(s, 80, 40);
+  assert.match(find(lines, '  actor ')!, /permanent, running, thread 7/);
+  assert.match(find(lines, '  restarts ')!, /2/);
+  assert.match(find(lines, '  mailbox ')!, /4 waiting, 1 running \(high water 1000\)/);
+  assert.match(
+    find(lines, '  messages ')!,
+    /120 in, 100 handled, 3 refused, 0 dead, 30 console reads/,
+  );
+  assert.match(find(lines, '  latency ')!, /p99 900us|p99 0\.9ms/);
+  assert.ok(find(lines, 'recent errors: 1'));
+  const errorText = lines.filter((l) => l.startsWith('    ') && /y{10}|END|ERR_/.test(l)).join('');
+  assert.ok(
+    errorText.includes('ERR_GRANT_REVOKED') && errorText.includes('END'),
+    'the error in full',
+  );
+  assert.ok(find(lines, '"live": 3'));
+  // j moves to the next actor and asks for it; Esc closes.
+  s.selected = 'journal';
+  assert.equal(handleKey(s, 'j', T0), [{ type: 'inspect', actor: 'grants' }]);
+  handleKey(s, 'escape', T0);
+  assert.is(s.inspect, null);
+  assert.ok(find(text(s), 'ACTOR'), 'the table is back');
 });
 
 test('node not running: said plainly, with the socket, and no stale tables', () => {
