@@ -5,7 +5,14 @@
 //   B subscribes, A approves, B activates and gets the endpoint;
 //   C subscribes, is not approved, and its activation is refused.
 // Every step is printed; the nodes keep running for `meshnode console`
-// until Ctrl-C, which stops all three and removes the temp dir.
+// until Ctrl-C, which stops all three and removes the temp dir. With
+// `--once` it stops them as soon as the steps are done (CI runs it so:
+// exit 0 only if B was granted and C refused).
+//
+// Piped (`npm run demo | tee demo.log`), a Ctrl-C kills the reader too:
+// the demo's next write fails with EPIPE. Output then stops, and the nodes
+// are stopped and the temp dir removed all the same; so they are when the
+// terminal goes away (SIGHUP).
 //
 // Gossip listens on 127.0.0.1 (free ports picked at start); B and C dial A.
 // mesh.cidrs includes 127.0.0.0/8, so loopback addresses count as mesh IPs.
@@ -25,19 +32,30 @@ const SERVICE = { service: 'web', port: 8080, proto: 'tcp', mode: 'manual', leas
 /** Each wait (a node up, gossip connected, an entry replicated) gives up after this. */
 const STEP_TIMEOUT_MS = 60_000;
 
+const once = process.argv.includes('--once');
 const dir = mkdtempSync(join(tmpdir(), 'meshnode-demo-'));
 const nodes = [];
 let stopping = null;
+/** The reader of our output went away (EPIPE): nothing more is written, the nodes are stopped. */
+let outputGone = false;
 
-const say = (s = '') => process.stdout.write(`${s}\n`);
+const say = (s = '') => {
+  if (!outputGone) process.stdout.write(`${s}\n`);
+};
+process.stdout.on('error', (err) => {
+  outputGone = true;
+  void stopAll(err.code === 'EPIPE' ? 0 : 1);
+});
 const step = (n, s) => say(`\n[${n}] ${s}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
+process.on('SIGHUP', () => void stopAll(0));
 
 try {
   await main();
+  if (once) await stopAll(0);
 } catch (err) {
   say(`\ndemo failed: ${err.code ? `${err.code}: ` : ''}${err.message}`);
   for (const n of nodes) say(`  ${n.name}'s log: ${n.log}`);
@@ -117,6 +135,8 @@ async function main() {
       `  firewall: ${nft.backend} backend (${nft.enforcing ? 'enforcing' : 'nothing enforced'}), ${nft.grants} grant(s)`,
     );
 
+  say('\ndemo ok: B was granted, C was refused');
+  if (once) return;
   say('\nThe nodes keep running. Watch them with the console (q leaves it):');
   for (const n of [a, b, c]) say(`  node ${CLI} console --socket ${n.socket}     # ${n.name}`);
   say('or script them, e.g.:');
