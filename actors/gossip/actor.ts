@@ -26,10 +26,11 @@ export default class GossipActor extends Actor {
   private gauges: NodeJS.Timeout | undefined;
   private readonly peersGauge = this.metrics.gauge('gossip_peers');
   private readonly bansGauge = this.metrics.gauge('gossip_bans');
-  private readonly bytesIn = this.metrics.gauge('gossip_bytes_in');
-  private readonly bytesOut = this.metrics.gauge('gossip_bytes_out');
-  private readonly ingestedGauge = this.metrics.gauge('gossip_entries_ingested');
-  private readonly invalidGauge = this.metrics.gauge('gossip_invalid_answers');
+  // Counters (Prometheus: `_total`, the unit before it), grown each tick by what happened since.
+  private readonly bytesIn = this.metrics.counter('gossip_received_bytes_total');
+  private readonly bytesOut = this.metrics.counter('gossip_sent_bytes_total');
+  private readonly ingestedCount = this.metrics.counter('gossip_ingested_entries_total');
+  private readonly invalidCount = this.metrics.counter('gossip_invalid_answers_total');
   private readonly lagGauge = this.metrics.gauge('gossip_lag_entries');
   private readonly feedsGauge = this.metrics.gauge('gossip_feeds');
 
@@ -59,11 +60,10 @@ export default class GossipActor extends Actor {
     };
     await this.mesh.start();
     await this.ask('journal', 'subscribe');
-    let bytesIn = 0;
-    let bytesOut = 0;
     // The totals grow by each link's traffic since the last tick; the links'
     // own counters are left alone (the console shows them since the link opened).
     const counted = new WeakMap<object, { in: number; out: number }>();
+    const seen = { ingested: 0, invalid: 0 };
     this.gauges = setInterval(() => {
       const m = this.mesh!;
       const peers = m.openPeers();
@@ -71,14 +71,14 @@ export default class GossipActor extends Actor {
       this.bansGauge.set(m.bans.size);
       for (const p of peers) {
         const c = counted.get(p) ?? { in: 0, out: 0 };
-        bytesIn += p.bytesIn - c.in;
-        bytesOut += p.bytesOut - c.out;
+        this.bytesIn.inc(p.bytesIn - c.in);
+        this.bytesOut.inc(p.bytesOut - c.out);
         counted.set(p, { in: p.bytesIn, out: p.bytesOut });
       }
-      this.bytesIn.set(bytesIn);
-      this.bytesOut.set(bytesOut);
-      this.ingestedGauge.set(m.counters.ingested);
-      this.invalidGauge.set(m.counters.invalid);
+      this.ingestedCount.inc(m.counters.ingested - seen.ingested);
+      this.invalidCount.inc(m.counters.invalid - seen.invalid);
+      seen.ingested = m.counters.ingested;
+      seen.invalid = m.counters.invalid;
       // Entries some peer has that we lack, summed over feeds (the largest over peers).
       let lag = 0;
       for (const p of peers) {
