@@ -78,13 +78,12 @@ async function verifyOn(
   options: VerifyOptions,
 ): Promise<VerifyReport> {
   const heads = store.versionVector();
-  const authors = Object.keys(heads).sort();
-  const total = authors.reduce((n, a) => n + heads[a]!, 0);
+  const total = Object.values(heads).reduce((n, seq) => n + seq, 0);
   const piscina = await pool.get();
   const window = piscina.maxThreads * IN_FLIGHT_PER_THREAD;
-  const cut = cutter(store, authors);
+  const cut = cutter(store, heads);
   const inFlight: Array<{ chunk: Chunk; answer: Promise<Checked> }> = [];
-  const chain = new Chainer(store);
+  const chain = new Chainer(store, cut.heads);
   options.progress?.(0, total);
   for (;;) {
     while (inFlight.length < window && !options.signal?.aborted) {
@@ -127,16 +126,30 @@ async function settle(inFlight: Array<{ answer: Promise<Checked> }>): Promise<vo
  * entries stop short of its head (or skip a seq) ends the cut there: the
  * chainer reports the gap once everything before it is checked.
  */
-function cutter(store: JournalStore, authors: string[]) {
+function cutter(store: JournalStore, vv: Readonly<Record<string, number>>) {
+  const authors = Object.keys(vv).sort();
   let a = 0;
   let seq = 1;
   const state = {
     gap: undefined as { author: string; seq: number } | undefined,
+    /**
+     * Each feed's head as it was when the cut reached it: appends go on
+     * while a verify runs, and the chain is checked against the head the
+     * entries were read up to, not a later one.
+     */
+    heads: new Map<string, { seq: number; id: string }>(),
     next(): Chunk | undefined {
       const rows: Array<{ author: string; seq: number; bytes: Uint8Array }> = [];
       while (rows.length < CHUNK && a < authors.length && !state.gap) {
         const author = authors[a]!;
-        const head = store.head(author)!.seq;
+        let known = state.heads.get(author);
+        if (!known) {
+          // As of the verify's start (what its total counts); later appends are the next verify's.
+          const at = vv[author]!;
+          known = { seq: at, id: store.idAt(author, at) ?? '' };
+          state.heads.set(author, known);
+        }
+        const head = known.seq;
         if (seq > head) {
           a++;
           seq = 1;
@@ -183,7 +196,11 @@ class Chainer {
   entries = 0;
   private feed: FeedState | undefined;
 
-  constructor(private readonly store: JournalStore) {}
+  constructor(
+    private readonly store: JournalStore,
+    /** The heads the cutter read each feed up to (it is always ahead of the chainer). */
+    private readonly heads: ReadonlyMap<string, { seq: number; id: string }>,
+  ) {}
 
   /** Chain one checked chunk; a report if it holds a finding. */
   take(chunk: Chunk, checked: Checked): VerifyReport | undefined {
@@ -195,7 +212,7 @@ class Chainer {
         const ended = this.endFeed();
         if (ended) return ended;
         this.feeds++;
-        this.feed = { author, head: this.store.head(author)!, expectSeq: 1, prevId: null };
+        this.feed = { author, head: this.headOf(author), expectSeq: 1, prevId: null };
       }
       const id = checked.ids.slice(i * 64, i * 64 + 64);
       const prev = checked.prevs.slice(i * 64, i * 64 + 64);
@@ -215,7 +232,7 @@ class Chainer {
         const ended = this.endFeed();
         if (ended) return ended;
         this.feeds++;
-        this.feed = { author, head: this.store.head(author)!, expectSeq: 1, prevId: null };
+        this.feed = { author, head: this.headOf(author), expectSeq: 1, prevId: null };
       }
       return this.fail(chunk.seqs[index]!, code, message);
     }
@@ -231,7 +248,7 @@ class Chainer {
         this.feeds++;
         this.feed = {
           author: gap.author,
-          head: this.store.head(gap.author)!,
+          head: this.headOf(gap.author),
           expectSeq: gap.seq,
           prevId: null,
         };
@@ -239,6 +256,10 @@ class Chainer {
       return this.fail(gap.seq, 'ERR_SEQ_GAP', `entry ${gap.seq} is missing`);
     }
     return this.endFeed();
+  }
+
+  private headOf(author: string): { seq: number; id: string } {
+    return this.heads.get(author) ?? this.store.head(author)!;
   }
 
   /** The feed being walked is complete: its last entry must be its head. */

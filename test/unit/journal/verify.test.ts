@@ -117,6 +117,20 @@ test('a missing stored entry is ERR_SEQ_GAP; an id index pointing elsewhere is r
   if (!gap.ok) assert.equal([gap.code, gap.seq, gap.entries], ['ERR_SEQ_GAP', 4, 3]);
 });
 
+test('appends while it runs: it verifies the journal as of its start, and passes', async () => {
+  const feeds = Array.from({ length: 4 }, (_, i) => new Feed(keyOf(60 + i)));
+  for (const f of feeds) f.fill(800);
+  const { store } = await storeOf(...feeds);
+  const run = verifyJournal(store, { pool });
+  // The feeds grow under it (the node appends and ingests during a verify).
+  for (const f of feeds) {
+    const more = f.fill(50);
+    await store.commit(more.map(checked), []);
+  }
+  assert.equal(await run, { ok: true, feeds: 4, entries: 3200 });
+  assert.equal(await verifyJournal(store, { pool }), { ok: true, feeds: 4, entries: 3400 });
+});
+
 test('cancelled, it stops with the abort reason and checks no more', async () => {
   const feeds = Array.from({ length: 8 }, (_, i) => new Feed(keyOf(20 + i)));
   for (const f of feeds) f.fill(500);
