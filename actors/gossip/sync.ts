@@ -77,12 +77,13 @@ export class Sync {
     private readonly log: Logger,
   ) {}
 
-  /** Expelled feeds: author → the seq they are cut at (nothing after it is pulled). */
+  /** Expelled feeds: author → the last seq the journal keeps (nothing after it is pulled). */
   private readonly cuts = new Map<string, number>();
 
   /**
-   * The membership's cuts: our head of each cut feed is at most its cut
-   * (the journal truncated it), and nothing past the cut is asked for.
+   * The membership's cuts, as the last seq kept (cut plus evidence window):
+   * our head of each cut feed is at most that (the journal truncated it),
+   * and nothing past it is asked for.
    */
   applyCuts(cuts: ReadonlyArray<{ did: string; seq: number }>): void {
     this.cuts.clear();

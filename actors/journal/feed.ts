@@ -39,14 +39,14 @@ export interface FeedLookup {
   isBlocked(author: string): boolean;
   /** Blocked because the audit found a bad signature (not an equivocation). */
   stoppedBySignature?(author: string): boolean;
-  /** The seq an expelled member's feed is cut at. */
-  cutAt?(author: string): number | undefined;
+  /** The last seq kept of an expelled member's feed (its cut plus the evidence window). */
+  keptThrough?(author: string): number | undefined;
 }
 
 export interface FeedPlan {
   appends: CheckedEntry[];
   duplicates: number;
-  /** Entries above their feed's cut, not taken. */
+  /** Entries past what their feed's cut keeps, not taken. */
   cut: number;
 }
 
@@ -89,8 +89,8 @@ export function planBatch(batch: readonly CheckedEntry[], store: FeedLookup): Fe
   let cut = 0;
   for (const c of batch) {
     const { author, seq, prev } = c.entry;
-    const cutAt = store.cutAt?.(author);
-    if (cutAt !== undefined && seq > cutAt) {
+    const kept = store.keptThrough?.(author);
+    if (kept !== undefined && seq > kept) {
       cut++;
       continue;
     }
@@ -181,7 +181,7 @@ export class StagedFeeds implements FeedLookup {
     return this.base.stoppedBySignature?.(author) ?? false;
   }
 
-  cutAt(author: string): number | undefined {
-    return this.base.cutAt?.(author);
+  keptThrough(author: string): number | undefined {
+    return this.base.keptThrough?.(author);
   }
 }

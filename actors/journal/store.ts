@@ -37,7 +37,7 @@ import { rowsAfterTruncation, viewRows } from './views.js';
 import type { ViewName, ViewRow } from './views.js';
 import type { ViewReader, ViewRowOf } from '../../runtime/domain/views.js';
 import { MEMBERSHIP_KINDS } from '../../runtime/domain/entries.js';
-import { MembershipIndex, readMembership } from '../../runtime/domain/membership.js';
+import { CUT_EVIDENCE, MembershipIndex, readMembership } from '../../runtime/domain/membership.js';
 import { installCommitFailureFilter, storageError } from './storage-errors.js';
 
 /**
@@ -387,20 +387,27 @@ export class JournalStore implements ViewReader {
     return this.membershipIndex;
   }
 
-  /** The seq an expelled member's feed is cut at (entries above it are taken by no node). */
+  /** The seq an expelled member's feed is cut at (its entries above it count for nothing). */
   cutAt(author: string): number | undefined {
     return this.membership().cutOf(author);
   }
 
+  /** The last seq of an expelled feed this node keeps: its cut plus the evidence window (CUT_EVIDENCE). */
+  keptThrough(author: string): number | undefined {
+    return this.membership().keptThrough(author);
+  }
+
   /**
-   * Feeds stored past their cut: a `member-revoke` arrived (or became
-   * effective) after entries above its cut. Each is truncated by `truncate`.
+   * Feeds stored past what a cut keeps (the cut plus CUT_EVIDENCE): a
+   * `member-revoke` arrived (or became effective) after entries above it.
+   * Each is truncated by `truncate` to that point.
    */
   overCut(): Array<{ author: string; cut: number }> {
     const out: Array<{ author: string; cut: number }> = [];
     for (const c of this.membership().data.cuts) {
       const head = this.head(c.did);
-      if (head && head.seq > c.seq) out.push({ author: c.did, cut: c.seq });
+      const keep = c.seq + CUT_EVIDENCE;
+      if (head && head.seq > keep) out.push({ author: c.did, cut: keep });
     }
     return out;
   }
@@ -452,10 +459,9 @@ export class JournalStore implements ViewReader {
   /** Truncate every feed held past its cut (what the writer does after a commit changed the membership). */
   async truncateOverCut(): Promise<Array<{ author: string; cut: number; removed: number }>> {
     const done: Array<{ author: string; cut: number; removed: number }> = [];
-    // One pass: the entries above a cut are, as a rule, acts the membership
-    // already ignores. Not always — an act above its author's cut that comes
-    // earlier in the membership's order counted — the known open defect of
-    // docs/design.md §9.
+    // One pass: the membership counts no act above a cut, whatever its time
+    // (runtime/domain/membership.ts), so removing what lies past the window
+    // above it cannot change the membership.
     for (const { author, cut } of this.overCut()) {
       done.push({ author, cut, removed: await this.truncate(author, cut) });
     }

@@ -13,16 +13,21 @@
  *    are replayed in (ts, id) order — a total order every node computes
  *    from the same set — over a state that starts with the founder alone.
  *  - `member` by A for D with rights R counts if, at that point, A is a
- *    member holding `member.invite`, R is a subset of A's rights, and D is
- *    not a member and was never cut (a DID is invited once; an expelled
- *    feed stays cut). D's inviter is A.
+ *    member holding `member.invite`, R is a subset of A's rights, and D has
+ *    not left (an expelled feed stays cut). D's inviter is the first such
+ *    A; a second counted invite adds its rights (D holds the union).
  *  - `member-revoke` by A of D at seq N counts if A is a member holding
- *    `member.expel`, D is a member and D is neither A nor the founder. D
- *    leaves; its feed is cut at N: every node keeps D's entries up to N and
- *    takes nothing after it (the journal truncates a feed it holds past a
- *    new cut, and gossip stops asking for it). The members D invited stay.
- *  - An act whose author is cut counts only if it lies at or below the cut
- *    (the journal holds nothing above it anyway).
+ *    `member.expel`, D was admitted before it and D is neither A nor the
+ *    founder, and no counted act voids it (decideExpulsions). D leaves;
+ *    its feed is cut at N: D's entries above N count for nothing (the
+ *    journal keeps the CUT_EVIDENCE after it, inert, truncates a feed it
+ *    holds past that, and gossip stops asking). The members D invited stay.
+ *    Several counted expulsions of one feed cut it at the lowest cut.
+ *  - An act whose author is cut counts only if it lies at or below the cut,
+ *    whenever it was made (the expeller saw the feed up to there). Acts
+ *    that void each other are judged by decideExpulsions.
+ *  - Nodes keep CUT_EVIDENCE entries of a cut feed above its cut, inert,
+ *    and take nothing beyond.
  *
  * Membership arriving after a member's own entries is the normal case on a
  * replicating node: entries of non-members are stored and inert (no view a
@@ -104,7 +109,23 @@ export interface Membership {
 
 const ALL_RIGHTS: Right[] = [...RIGHTS];
 
+/**
+ * Entries of an expelled feed kept above its cut, inert: the evidence of
+ * what its member did concurrently with the expulsion. Two members that
+ * expel each other at once each wrote their act above the cut the other
+ * names; a node that stopped the feed exactly at the cut would never see
+ * the other act, and which expulsion it believed would depend on which
+ * arrived first. With the acts of the window on every node, both are
+ * seen and judged alike (decideExpulsions). Bounded, so an expelled node
+ * cannot make the mesh store more than this of its writing; an act
+ * further above the cut than this was not concurrent with it.
+ */
+export const CUT_EVIDENCE = 64;
+
 type Act = { t: 'member'; row: MemberRow } | { t: 'revoke'; row: MemberRevokeRow };
+
+/** An expulsion's standing while the rule decides (see deriveMembership). */
+type Label = 'in' | 'out' | 'undecided';
 
 /** The membership of mesh `meshId` from its rows (rows of other meshes are ignored). */
 export function deriveMembership(
@@ -127,46 +148,14 @@ export function deriveMembership(
       cuts: [],
     };
   }
-  const state = new Map<string, Member>();
-  state.set(mesh.founder, {
-    did: mesh.founder,
-    rights: ALL_RIGHTS,
-    invitedBy: null,
-    entry: mesh.id,
-    ts: mesh.ts,
-  });
-  const cuts = new Map<string, Cut>();
   const acts: Act[] = [
     ...members.filter((r) => r.mesh === meshId).map((row) => ({ t: 'member' as const, row })),
     ...revokes.filter((r) => r.mesh === meshId).map((row) => ({ t: 'revoke' as const, row })),
   ];
   acts.sort((a, b) => a.row.ts - b.row.ts || (a.row.id < b.row.id ? -1 : 1));
-  for (const act of acts) {
-    const { author, seq } = act.row;
-    const authorCut = cuts.get(author);
-    if (authorCut && seq > authorCut.seq) continue;
-    const by = state.get(author);
-    if (!by) continue;
-    if (act.t === 'member') {
-      const { did, rights } = act.row;
-      if (!by.rights.includes('member.invite')) continue;
-      if (!rights.every((r) => by.rights.includes(r))) continue;
-      if (state.has(did) || cuts.has(did)) continue;
-      state.set(did, {
-        did,
-        rights: RIGHTS.filter((r) => rights.includes(r)),
-        invitedBy: author,
-        entry: act.row.id,
-        ts: act.row.ts,
-      });
-    } else {
-      const { did, cut } = act.row;
-      if (!by.rights.includes('member.expel')) continue;
-      if (did === author || did === mesh.founder || !state.has(did)) continue;
-      state.delete(did);
-      cuts.set(did, { did, seq: cut, by: author, entry: act.row.id });
-    }
-  }
+  const labels = decideExpulsions(mesh, acts);
+  const applied = new Set([...labels].filter(([, l]) => l === 'in').map(([id]) => id));
+  const { state, cuts } = replay(mesh, acts, applied);
   return {
     mesh: meshId,
     known: true,
@@ -176,6 +165,148 @@ export function deriveMembership(
     members: [...state.values()].sort((a, b) => (a.did < b.did ? -1 : 1)),
     cuts: [...cuts.values()].sort((a, b) => (a.did < b.did ? -1 : 1)),
   };
+}
+
+/**
+ * Which expulsions count. An expulsion of D at cut N voids D's acts above
+ * N whatever their time (the expeller had seen D only up to N), so
+ * expulsions can void each other: D expels E, E expels C, C expels D below
+ * D's act. Replaying in time order and letting the first one win made the
+ * answer depend on what a node held — a counted expulsion truncated the act
+ * that had made another one fail, and the cuts flipped with every
+ * truncation. The verdict here reads no act that any verdict voids
+ * (grounded semantics, as in argumentation): every expulsion starts
+ * undecided; one counts ("in") if it stands even when every undecided
+ * expulsion is assumed to count (the restrictive replay), and fails ("out")
+ * if it fails even when none of them counts (the permissive replay); repeat
+ * until nothing changes. Both replays are monotone — more expulsions
+ * applied, fewer members, fewer rights (a DID's rights are the union of its
+ * counted invites) — so a verdict, once given, holds. What is left
+ * undecided voids itself in a cycle and counts for nothing: none of its
+ * cuts applies, nothing of it is truncated, and a member outside the
+ * cycle (the founder, whose acts nobody can void) settles it by expelling
+ * one of them.
+ */
+function decideExpulsions(mesh: MeshRow, acts: readonly Act[]): Map<string, Label> {
+  const labels = new Map<string, Label>();
+  for (const a of acts) {
+    if (a.t !== 'revoke') continue;
+    const { did, author } = a.row;
+    labels.set(a.row.id, did === author || did === mesh.founder ? 'out' : 'undecided');
+  }
+  for (;;) {
+    const inSet = new Set<string>();
+    const notOut = new Set<string>();
+    for (const [id, l] of labels) {
+      if (l === 'in') inSet.add(id);
+      if (l !== 'out') notOut.add(id);
+    }
+    const permissive = replay(mesh, acts, inSet).valid;
+    const restrictive = replay(mesh, acts, beyondWindowDropped(acts, notOut)).valid;
+    let changed = false;
+    for (const [id, l] of labels) {
+      if (l !== 'undecided') continue;
+      if (restrictive.has(id)) labels.set(id, 'in');
+      else if (!permissive.has(id)) labels.set(id, 'out');
+      else continue;
+      changed = true;
+    }
+    if (!changed) return labels;
+  }
+}
+
+/**
+ * `applied` without the expulsions that lie further above a cut of their
+ * author by another of `applied` than the evidence window: such an act was
+ * not concurrent with that cut (its author wrote on for CUT_EVIDENCE
+ * entries first), and a node that stopped the feed at the window never
+ * holds it — judged with it here, a node that happened to hold it would
+ * decide otherwise than every other node.
+ */
+function beyondWindowDropped(acts: readonly Act[], applied: ReadonlySet<string>): Set<string> {
+  const window = new Map<string, number>();
+  for (const a of acts) {
+    if (a.t !== 'revoke' || !applied.has(a.row.id)) continue;
+    const keep = a.row.cut + CUT_EVIDENCE;
+    window.set(a.row.did, Math.min(window.get(a.row.did) ?? Infinity, keep));
+  }
+  const out = new Set(applied);
+  for (const a of acts) {
+    if (a.t === 'revoke' && a.row.seq > (window.get(a.row.author) ?? Infinity))
+      out.delete(a.row.id);
+  }
+  return out;
+}
+
+/**
+ * One replay in (ts, id) order with the expulsions in `applied` counting:
+ * the members and cuts it ends with, and the expulsions whose author could
+ * expel at their point (`valid`). A feed expelled by several counts is cut
+ * at the lowest of their cuts, and its member leaves at the first of them.
+ */
+function replay(
+  mesh: MeshRow,
+  acts: readonly Act[],
+  applied: ReadonlySet<string>,
+): { state: Map<string, Member>; cuts: Map<string, Cut>; valid: Set<string> } {
+  const cuts = new Map<string, Cut>();
+  for (const a of acts) {
+    if (a.t !== 'revoke' || !applied.has(a.row.id)) continue;
+    const { did, cut, author, id } = a.row;
+    const before = cuts.get(did);
+    if (!before || cut < before.seq) cuts.set(did, { did, seq: cut, by: author, entry: id });
+  }
+  const state = new Map<string, Member>();
+  state.set(mesh.founder, {
+    did: mesh.founder,
+    rights: ALL_RIGHTS,
+    invitedBy: null,
+    entry: mesh.id,
+    ts: mesh.ts,
+  });
+  const left = new Set<string>();
+  /** Admitted at some point so far (leaving does not undo it: kept monotone, see decideExpulsions). */
+  const admitted = new Set<string>([mesh.founder]);
+  const valid = new Set<string>();
+  for (const act of acts) {
+    const { author, seq } = act.row;
+    // Above its author's cut an act is void, whenever it was made.
+    const authorCut = cuts.get(author);
+    if (authorCut && seq > authorCut.seq) continue;
+    const by = state.get(author);
+    if (!by) continue;
+    if (act.t === 'member') {
+      const { did, rights } = act.row;
+      if (!by.rights.includes('member.invite')) continue;
+      if (!rights.every((r) => by.rights.includes(r))) continue;
+      // A DID that left (or whose feed is cut) is not invited again.
+      if (left.has(did) || did === mesh.founder) continue;
+      const known = state.get(did);
+      if (known) {
+        // Invited twice: the rights either inviter gave (kept monotone: see decideExpulsions).
+        known.rights = RIGHTS.filter((r) => known.rights.includes(r) || rights.includes(r));
+        continue;
+      }
+      state.set(did, {
+        did,
+        rights: RIGHTS.filter((r) => rights.includes(r)),
+        invitedBy: author,
+        entry: act.row.id,
+        ts: act.row.ts,
+      });
+      admitted.add(did);
+    } else {
+      // Only a member can be expelled: one admitted before this act.
+      if (!by.rights.includes('member.expel') || !admitted.has(act.row.did)) continue;
+      valid.add(act.row.id);
+      if (!applied.has(act.row.id)) continue;
+      state.delete(act.row.did);
+      left.add(act.row.did);
+    }
+  }
+  // A cut feed never counts as a member, even one expelled before its invite was seen.
+  for (const did of cuts.keys()) state.delete(did);
+  return { state, cuts, valid };
 }
 
 /**
@@ -206,6 +337,12 @@ export class MembershipIndex {
   /** The seq an expelled feed is cut at, or undefined. */
   cutOf(did: string): number | undefined {
     return this.cuts.get(did)?.seq;
+  }
+
+  /** The last seq of an expelled feed any node keeps (its cut plus the evidence window), or undefined. */
+  keptThrough(did: string): number | undefined {
+    const cut = this.cuts.get(did);
+    return cut ? cut.seq + CUT_EVIDENCE : undefined;
   }
 
   /**

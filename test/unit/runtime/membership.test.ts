@@ -129,6 +129,73 @@ test('an expelled DID cannot be invited again', () => {
   assert.is(m.cutOf(A), 0);
 });
 
+/** Members C, D, E with every right but the founder's, invited by F at ts 1–3. */
+const [D, E] = [5, 6].map((n) => keyOf(n).did) as [string, string];
+const trio = () => [member(F, C, ALL, 1, 2), member(F, D, ALL, 2, 3), member(F, E, ALL, 3, 4)];
+/** The rows a journal still holds once it truncated every counted cut (acts above a cut gone). */
+function truncated(
+  rows: MemberRow[],
+  cuts: MemberRevokeRow[],
+  by: ReturnType<typeof deriveMembership>,
+) {
+  const cutOf = new Map(by.cuts.map((c) => [c.did, c.seq]));
+  const kept = <R extends { author: string; seq: number }>(r: R) =>
+    !cutOf.has(r.author) || r.seq <= cutOf.get(r.author)!;
+  return [rows.filter(kept), cuts.filter(kept)] as const;
+}
+
+test('three expulsions that void each other (D expels E, E expels C, C expels D below it) are undecided: none counts', () => {
+  // Each at its author's seq 2, each cutting its target at 1: below the target's own expulsion.
+  const rows = trio();
+  const cuts = [revoke(D, E, 1, 20, 2), revoke(E, C, 1, 25, 2), revoke(C, D, 1, 30, 2)];
+  const m = deriveMembership(MESH, [mesh()], rows, cuts);
+  assert.equal(m.cuts, [], 'nobody is cut');
+  for (const x of [C, D, E]) assert.ok(new MembershipIndex(m).isMember(x));
+  // The old rule (first in time wins, later cuts retroactive) flipped here with every truncation.
+  assert.equal(deriveMembership(MESH, [mesh()], ...truncated(rows, cuts, m)), m);
+});
+
+test('the founder settles such a cycle: its expulsion counts, and the verdicts follow from it', () => {
+  const cuts = [
+    revoke(D, E, 1, 20, 2),
+    revoke(E, C, 1, 25, 2),
+    revoke(C, D, 1, 30, 2),
+    revoke(F, D, 1, 40, 5),
+  ];
+  const rows = trio();
+  const m = deriveMembership(MESH, [mesh()], rows, cuts);
+  const idx = new MembershipIndex(m);
+  // F's cut of D voids D's act; E's expulsion of C then stands, and voids C's.
+  assert.is(idx.cutOf(D), 1);
+  assert.is(idx.cutOf(C), 1);
+  assert.ok(idx.isMember(E));
+  // Nothing the truncation removes changes it: the same answer from what a journal keeps.
+  assert.equal(deriveMembership(MESH, [mesh()], ...truncated(rows, cuts, m)), m);
+});
+
+test('two members who expel each other at once (each above the cut the other names): neither counts', () => {
+  const cuts = [revoke(C, D, 1, 20, 2), revoke(D, C, 1, 21, 2)];
+  const m = deriveMembership(MESH, [mesh()], trio(), cuts);
+  assert.equal(m.cuts, []);
+  // One that saw the other's act (cut at or above it) wins: D's act is below C's cut of 2.
+  const seen = [revoke(C, D, 2, 20, 3), revoke(D, C, 1, 21, 2)];
+  const w = new MembershipIndex(deriveMembership(MESH, [mesh()], trio(), seen));
+  assert.is(w.cutOf(C), 1, "D's expulsion of C stands: C's act lies above C's cut");
+  assert.ok(w.isMember(D));
+});
+
+test('a DID invited twice holds the rights both invites gave; its inviter is the first', () => {
+  const rows = [
+    member(F, A, ['member.invite', 'service.offer'], 10),
+    member(F, B, ['member.invite', 'member.expel'], 11),
+    member(A, C, ['service.offer'], 20),
+    member(B, C, ['member.expel'], 30),
+  ];
+  const m = new MembershipIndex(deriveMembership(MESH, [mesh()], rows, []));
+  assert.equal(m.member(C)?.rights, ['member.expel', 'service.offer']);
+  assert.is(m.member(C)?.invitedBy, A);
+});
+
 test('rows of another mesh are ignored', () => {
   const other = { ...member(F, A, [], 10), mesh: fakeId(0x999) };
   const m = new MembershipIndex(deriveMembership(MESH, [mesh()], [other], []));
