@@ -6,7 +6,7 @@
  * its answers back. Frames are in frames.ts (grantHello, grantNonce,
  * grantReq, grantRes); an answer nobody asked for costs the peer.
  */
-import { E } from '../../runtime/errors.js';
+import { CLOSE, E } from '../../runtime/errors.js';
 import type { MeshError } from '../../runtime/errors.js';
 import type { GrantRequest, GrantResult } from '../../runtime/protocol/grants.js';
 import type { Dialer } from './dialer.js';
@@ -50,7 +50,13 @@ export class GrantRelay {
       if (w.peer !== peer) continue;
       this.waits.delete(rid);
       clearTimeout(w.timer);
-      w.reject(E.ERR_PROTOCOL(`the link to the provider closed (${code})`));
+      // Closed as a duplicate: both ends dialed at once and the other link
+      // stays. Coded apart, so the consumer moves its exchange to that one.
+      w.reject(
+        code === CLOSE.duplicate
+          ? E.ERR_PEER_DUPLICATE('the link to the provider was replaced by another one (4009)')
+          : E.ERR_PROTOCOL(`the link to the provider closed (${code})`),
+      );
     }
   }
 

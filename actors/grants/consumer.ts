@@ -121,7 +121,20 @@ export class Consumer {
     );
   }
 
-  private async request(subscription: string): Promise<Activation> {
+  private async request(subscription: string, again = false): Promise<Activation> {
+    try {
+      return await this.exchange(subscription);
+    } catch (err) {
+      // The link was replaced by a second one to the provider (it and we
+      // dialed each other at once): once more, over the link that stays.
+      if (!again && (err as { code?: string }).code === 'ERR_PEER_DUPLICATE') {
+        return this.request(subscription, true);
+      }
+      throw err;
+    }
+  }
+
+  private async exchange(subscription: string): Promise<Activation> {
     const sub = this.d.lookup.subscription(subscription);
     if (!sub || sub.subscriber !== this.d.me) {
       throw E.ERR_BAD_REQUEST('activate: no subscription of ours with that id');

@@ -115,6 +115,36 @@ test('a transient refusal is retried with a doubling backoff up to the cap, then
   }
 });
 
+test('a link replaced by a duplicate mid-exchange (both ends dialed at once) is tried once more on the one kept; another failure is not', async () => {
+  const p = providerAnswering([OK]);
+  let nonces = 0;
+  const failing = (code: string) => ({
+    ...p.ports,
+    grantNonce: () =>
+      ++nonces === 1
+        ? Promise.reject(Object.assign(new Error('replaced'), { code }))
+        : p.ports.grantNonce('', undefined),
+  });
+  const { c } = consumer(failing('ERR_PEER_DUPLICATE'));
+  try {
+    const a = await c.activate(SUB);
+    assert.is(a.state, 'active');
+    assert.is(nonces, 2, 'the exchange ran again');
+  } finally {
+    c.stop();
+  }
+  nonces = 0;
+  const other = consumer(failing('ERR_PROTOCOL'));
+  try {
+    let code = '';
+    await other.c.activate(SUB).catch((err: { code: string }) => (code = err.code));
+    assert.is(code, 'ERR_PROTOCOL');
+    assert.is(nonces, 1, 'not retried at once (renewals have their own backoff)');
+  } finally {
+    other.c.stop();
+  }
+});
+
 test('an ungrant arriving in the journal ends the activation before its renewal', async () => {
   const p = providerAnswering([OK]);
   const ended: { ungrant?: 'revoked' | 'withdrawn' } = {};
