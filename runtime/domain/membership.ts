@@ -194,6 +194,8 @@ function decideExpulsions(mesh: MeshRow, acts: readonly Act[]): Map<string, Labe
     const { did, author } = a.row;
     labels.set(a.row.id, did === author || did === mesh.founder ? 'out' : 'undecided');
   }
+  // Most meshes expel nobody: nothing to decide, no replay spent on it.
+  if (![...labels.values()].includes('undecided')) return labels;
   for (;;) {
     const inSet = new Set<string>();
     const notOut = new Set<string>();
