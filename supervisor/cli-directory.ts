@@ -9,14 +9,13 @@
 import { E } from '../runtime/errors.js';
 import { ago, safe, shortDid, table } from './cli-format.js';
 import type {
-  CatalogPage,
   MemberRow,
-  NodeRow,
+  NodesPage,
   ServiceRow,
   SubscriptionRow,
 } from '../runtime/protocol/journal.js';
 
-export type NodesPage = CatalogPage<NodeRow>;
+export type { NodesPage };
 
 export interface PeersAnswer {
   peers?: Array<{
@@ -37,7 +36,7 @@ export type NodeWithLink = NodesPage['rows'][number] & {
 export function withLinks(
   nodes: NodesPage,
   peers: PeersAnswer | null,
-): { rows: NodeWithLink[]; next: string | null } {
+): { rows: NodeWithLink[]; next: string | null; selfRecord: boolean } {
   const byDid = new Map<string, NonNullable<PeersAnswer['peers']>[number]>();
   for (const p of peers?.peers ?? []) if (p.did && p.state === 'open') byDid.set(p.did, p);
   return {
@@ -47,6 +46,7 @@ export function withLinks(
       return { ...n, connected: p !== undefined, lastSeen: p?.lastSeen ?? null, lag };
     }),
     next: nodes.next,
+    selfRecord: nodes.selfRecord,
   };
 }
 
@@ -72,8 +72,17 @@ function more(next: string | null): string {
   return next ? `more: --after ${safe(next, 80)}\n` : '';
 }
 
-export function renderNodes(r: { rows: NodeWithLink[]; next: string | null }): string {
-  if (r.rows.length === 0) return 'no nodes in the directory yet\n';
+export function renderNodes(r: {
+  rows: NodeWithLink[];
+  next: string | null;
+  selfRecord?: boolean;
+}): string {
+  // Said on every page: the node itself is in none of them without a record.
+  const hint =
+    r.selfRecord === false
+      ? 'this node has no record: peers cannot list or dial it (set gossip.advertise, and node.mesh_ip)\n'
+      : '';
+  if (r.rows.length === 0) return `no nodes in the directory yet\n${hint}`;
   const rows = r.rows.map((n) => [
     safe(n.name, 32) + (n.self ? ' (this node)' : ''),
     shortDid(n.did),
@@ -86,7 +95,8 @@ export function renderNodes(r: { rows: NodeWithLink[]; next: string | null }): s
   ]);
   return (
     table(['NAME', 'DID', 'ENDPOINT', 'MESH IP', 'VERSION', 'LINK', 'LAST SEEN', 'LAG'], rows) +
-    more(r.next)
+    more(r.next) +
+    hint
   );
 }
 

@@ -15,6 +15,7 @@ import type {
   CatalogPage,
   MemberRow,
   NodeRow,
+  NodesPage,
   ServiceRow,
   SubscriptionRow,
 } from '../../runtime/protocol/journal.js';
@@ -36,8 +37,9 @@ export class Catalog {
     private readonly self: string,
   ) {}
 
-  nodes(after: string | undefined, limit: number): CatalogPage<NodeRow> {
-    return this.page('nodes', after, limit, (did, r) => {
+  nodes(after: string | undefined, limit: number): NodesPage {
+    const selfRecord = this.views.view('nodes', this.self) !== undefined;
+    const page = this.page('nodes', after, limit, (did, r) => {
       if (did !== this.self && !this.membership.counts(did)) return undefined;
       const row: NodeRow = {
         did,
@@ -51,6 +53,7 @@ export class Catalog {
       };
       return row;
     });
+    return { ...page, selfRecord };
   }
 
   services(after: string | undefined, limit: number): CatalogPage<ServiceRow> {

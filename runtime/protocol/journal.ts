@@ -197,7 +197,14 @@ export interface MemberRow {
   expelled: { by: string; cut: number } | null;
 }
 
-export type CatalogAnswer = CatalogPage<NodeRow | ServiceRow | SubscriptionRow | MemberRow>;
+/**
+ * A page of `nodes`, and whether this node has a record at all: a node
+ * that announces none (no gossip.advertise, a wildcard listen) is in no
+ * page, and the operator is told why rather than left to wonder.
+ */
+export type NodesPage = CatalogPage<NodeRow> & { selfRecord: boolean };
+
+export type CatalogAnswer = NodesPage | CatalogPage<ServiceRow | SubscriptionRow | MemberRow>;
 
 export interface SignedInvite {
   token: string;

@@ -42,6 +42,7 @@ test('a hostile endpoint in a node record reaches the table without a single con
           },
         ],
         next: 'did:key:z6Mkzz',
+        selfRecord: true,
       },
       { peers: [{ did: B, state: 'open', lastSeen: Date.now(), lag: { [A]: 2 } }] },
     ),
@@ -53,6 +54,38 @@ test('a hostile endpoint in a node record reaches the table without a single con
     /beta\s+did:key:z6MkpTHR8VNs…\s+wss:\/\/evil\?\]0;pwned\?:1\/gossip\s+10\.0\.0\.2\s+-\s+connected/,
   );
   assert.match(out, /more: --after did:key:z6Mkzz/);
+});
+
+test('a node without a record of its own is told why it is in no page, on every page', () => {
+  const none = renderNodes(withLinks({ rows: [], next: null, selfRecord: false }, null));
+  assert.match(
+    none,
+    /^no nodes in the directory yet\nthis node has no record: .*gossip\.advertise/,
+  );
+  const page = renderNodes(
+    withLinks(
+      {
+        rows: [
+          {
+            did: B,
+            name: 'beta',
+            gossip: 'wss://10.0.0.2:7946/gossip',
+            meshIp: '10.0.0.2',
+            version: null,
+            announcedAt: 0,
+            member: true,
+            self: false,
+          },
+        ],
+        next: null,
+        selfRecord: false,
+      },
+      null,
+    ),
+  );
+  assert.match(page, /this node has no record/);
+  const has = renderNodes(withLinks({ rows: [], next: null, selfRecord: true }, null));
+  assert.not.match(has, /no record/);
 });
 
 test('services: the subscription state of this node, or -', () => {
