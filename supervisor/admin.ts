@@ -42,11 +42,15 @@ import type { GossipStatusAnswer } from '../runtime/protocol/gossip.js';
 import { actionSpec } from '../runtime/protocol/index.js';
 import { OBSERVER_TAGS } from '../runtime/types.js';
 
+/** The `inspect` answer: what the supervisor knows of an actor beside what the actor says. */
+export type InspectAnswer = { supervision: ChildInfo | null } & ActorInspect;
+
 /** An ask's tags (OBSERVER_TAGS for an observer's read). */
 type Tags = Readonly<Record<string, string>>;
 import { PACKAGE_VERSION } from './config-values.js';
 import { peerUid } from './peer-cred.js';
-import type { Supervisor } from './supervisor.js';
+import type { ChildInfo, Supervisor } from './supervisor.js';
+import type { ActorInspect } from '../runtime/types.js';
 
 export { ADMIN_PROTOCOL };
 /** A request line longer than this is not a request. */
@@ -267,7 +271,11 @@ export class AdminServer {
         // What the supervisor knows (state, restarts, the last exit) beside what the actor says.
         const { actor } = parseParams(actorParam, params);
         const inspected = await this.sup.inspect(actor);
-        return { supervision: this.sup.info().find((i) => i.name === actor) ?? null, ...inspected };
+        const answer: InspectAnswer = {
+          supervision: this.sup.info().find((i) => i.name === actor) ?? null,
+          ...inspected,
+        };
+        return answer;
       }
       case 'restart': {
         const { actor } = parseParams(actorParam, params);

@@ -20,6 +20,13 @@ const CANCEL_WAIT_MS = 10_000;
 
 export type Call = (method: string, params?: Record<string, unknown>) => Promise<unknown>;
 
+/** The admin methods of the verify job (runtime/protocol/admin.ts FORWARDS). */
+export const VERIFY_JOB = {
+  start: 'journal.verify',
+  status: 'journal.job',
+  cancel: 'journal.job.cancel',
+} as const;
+
 export interface FollowOptions {
   /** The admin methods: start (no params), status and cancel ({ id }). */
   methods: { start: string; status: string; cancel: string };
@@ -94,7 +101,7 @@ export async function verifyCommand(
 ): Promise<'ok' | 'broken' | 'cancelled'> {
   const tty = !json && process.stderr.isTTY === true;
   const s = await followJob(call, {
-    methods: { start: 'journal.verify', status: 'journal.job', cancel: 'journal.job.cancel' },
+    methods: VERIFY_JOB,
     signal,
     onProgress: (p) => {
       if (json) write(progressEvent(p));

@@ -9,6 +9,7 @@ import type { Activation, LiveGrant } from '../runtime/protocol/grants.js';
 import type { GossipStatus } from '../runtime/protocol/gossip.js';
 import type { ListResult, PlanResult, ReconcileResult } from '../runtime/protocol/nft.js';
 import type { TraceRecord } from '../runtime/types.js';
+import type { InspectAnswer } from './admin.js';
 import { megabytes, micros } from './console/cells.js';
 import { ago, clock, fields, inTime, safe, shortDid, shortId, table } from './cli-format.js';
 
@@ -230,32 +231,7 @@ export function renderTrace(rows: TraceRecord[]): string {
   );
 }
 
-export function renderInspect(r: {
-  supervision: {
-    name: string;
-    state: string;
-    restart: string;
-    restarts: number;
-    startedAt: number | null;
-    threadId: number | null;
-    lastExit: { code: number; reason: string; abnormal: boolean } | null;
-  } | null;
-  stats: {
-    received: number;
-    handled: number;
-    observed?: number;
-    rejected: number;
-    deadLetters: number;
-    depth: number;
-    highWater: number;
-    heapUsed: number;
-    latency: { count: number; p50Us: number; p99Us: number; maxUs: number };
-    metrics: Record<string, number>;
-    lastError?: { code: string; message: string };
-  };
-  links: Array<{ peer: string; state: string; pending: number; queued: number }>;
-  state: unknown;
-}): string {
+export function renderInspect(r: InspectAnswer): string {
   const s = r.supervision;
   const st = r.stats;
   const pairs: Array<[string, string]> = [];

@@ -37,7 +37,7 @@ import { admission, recordsToDial } from './policy.js';
 import { JoinFlow } from './join.js';
 import type { JoinHost } from './join.js';
 import type { Membership } from '../../runtime/domain/membership.js';
-import { CUT_EVIDENCE } from '../../runtime/domain/membership.js';
+import { keptThrough } from '../../runtime/domain/membership.js';
 import type { JoinResult } from '../../runtime/protocol/gossip.js';
 import type { SignedInvite } from '../../runtime/protocol/journal.js';
 import type { NodeRecord } from './policy.js';
@@ -194,7 +194,7 @@ export class Mesh implements PeerHost, ServerHost, DialerHost, SyncHost, JoinHos
   private setMembership(data: Membership): void {
     this.gate.setMembership(data);
     // Pulled as far as the journal keeps a cut feed: its cut and the evidence window.
-    this.sync.applyCuts(data.cuts.map((c) => ({ did: c.did, seq: c.seq + CUT_EVIDENCE })));
+    this.sync.applyCuts(data.cuts.map((c) => ({ did: c.did, seq: keptThrough(c.seq) })));
   }
 
   /** Sign an invite to this mesh with our gossip endpoint in it. */

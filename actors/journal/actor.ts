@@ -263,7 +263,7 @@ export default class JournalActor extends Actor {
         `${kind} entries are written by mesh found, invite/join and expel, not by append`,
       );
     }
-    if (this.store.cutAt(this.key.did) !== undefined) {
+    if (this.store.membership().cutOf(this.key.did) !== undefined) {
       throw E.ERR_EXPELLED('this node was expelled from its mesh: no node takes its entries');
     }
     if (this.awaitingSelfHead) {

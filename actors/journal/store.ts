@@ -37,7 +37,7 @@ import { rowsAfterTruncation, viewRows } from './views.js';
 import type { ViewName, ViewRow } from './views.js';
 import type { ViewReader, ViewRowOf } from '../../runtime/domain/views.js';
 import { MEMBERSHIP_KINDS } from '../../runtime/domain/entries.js';
-import { CUT_EVIDENCE, MembershipIndex, readMembership } from '../../runtime/domain/membership.js';
+import { MembershipIndex, readMembership } from '../../runtime/domain/membership.js';
 import { installCommitFailureFilter, storageError } from './storage-errors.js';
 
 /**
@@ -387,29 +387,9 @@ export class JournalStore implements ViewReader {
     return this.membershipIndex;
   }
 
-  /** The seq an expelled member's feed is cut at (its entries above it count for nothing). */
-  cutAt(author: string): number | undefined {
-    return this.membership().cutOf(author);
-  }
-
   /** The last seq of an expelled feed this node keeps: its cut plus the evidence window (CUT_EVIDENCE). */
   keptThrough(author: string): number | undefined {
     return this.membership().keptThrough(author);
-  }
-
-  /**
-   * Feeds stored past what a cut keeps (the cut plus CUT_EVIDENCE): a
-   * `member-revoke` arrived (or became effective) after entries above it.
-   * Each is truncated by `truncate` to that point.
-   */
-  overCut(): Array<{ author: string; cut: number }> {
-    const out: Array<{ author: string; cut: number }> = [];
-    for (const c of this.membership().data.cuts) {
-      const head = this.head(c.did);
-      const keep = c.seq + CUT_EVIDENCE;
-      if (head && head.seq > keep) out.push({ author: c.did, cut: keep });
-    }
-    return out;
   }
 
   /**
@@ -417,8 +397,8 @@ export class JournalStore implements ViewReader {
    * entries, their id index, their view rows (rows those entries had
    * overwritten are rewritten from the entries that remain), the head and
    * the audit mark. Arrival rows of removed entries stay (tail skips them).
-   * Why truncate rather than keep them inert: every node must end with the
-   * same feed whatever order the cut and the entries arrived in.
+   * Why truncate past the evidence window rather than keep everything
+   * inert: an expelled node must not make every node store what it writes.
    */
   async truncate(author: string, cut: number): Promise<number> {
     this.assertWritable();
@@ -442,13 +422,7 @@ export class JournalStore implements ViewReader {
     writes.add(newHead ? this.headsDb.put(author, newHead) : this.headsDb.remove(author));
     const from = this.unauditedFrom.get(author);
     if (from !== undefined && from > cut) writes.add(this.unauditedDb.remove(author));
-    try {
-      await Promise.all(writes);
-    } catch (err) {
-      (err as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
-      this.loadWriterState();
-      throw storageError(err, this.dir);
-    }
+    await Promise.all(writes).catch((err: unknown) => this.failed(err));
     if (newHead) this.heads.set(author, newHead);
     else this.heads.delete(author);
     if (from !== undefined && from > cut) this.unauditedFrom.delete(author);
@@ -456,14 +430,21 @@ export class JournalStore implements ViewReader {
     return removed.length;
   }
 
-  /** Truncate every feed held past its cut (what the writer does after a commit changed the membership). */
+  /**
+   * Truncate every feed held past what its cut keeps (what the writer does
+   * after a commit changed the membership): a `member-revoke` arrived, or
+   * became effective, after entries above it.
+   */
   async truncateOverCut(): Promise<Array<{ author: string; cut: number; removed: number }>> {
     const done: Array<{ author: string; cut: number; removed: number }> = [];
     // One pass: the membership counts no act above a cut, whatever its time
     // (runtime/domain/membership.ts), so removing what lies past the window
     // above it cannot change the membership.
-    for (const { author, cut } of this.overCut()) {
-      done.push({ author, cut, removed: await this.truncate(author, cut) });
+    const m = this.membership();
+    for (const { did } of m.data.cuts) {
+      const keep = m.keptThrough(did)!;
+      if ((this.head(did)?.seq ?? 0) > keep)
+        done.push({ author: did, cut: keep, removed: await this.truncate(did, keep) });
     }
     return done;
   }
@@ -532,21 +513,8 @@ export class JournalStore implements ViewReader {
     for (const [view, key, row] of rows.values()) writes.add(this.views.put([view, key], row));
     for (const [author, head] of staged) writes.add(this.headsDb.put(author, head));
     for (const [requestId, record] of requests) writes.add(this.requests.put(requestId, record));
-    try {
-      // The puts of one transaction share their promise: a set awaits it once.
-      await Promise.all(writes);
-    } catch (err) {
-      // lmdb-js rejects a failed commit's puts with a stand-in error and the
-      // real one later, on `commitError`; unobserved, that promise would be an
-      // unhandled rejection and take the worker down.
-      (err as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
-      try {
-        this.loadWriterState();
-      } catch {
-        // The environment itself is gone; the storage error below says why.
-      }
-      throw storageError(err, this.dir);
-    }
+    // The puts of one transaction share their promise: a set awaits it once.
+    await Promise.all(writes).catch((err: unknown) => this.failed(err));
     for (const [author, head] of staged) this.heads.set(author, head);
     for (const [author, seq] of unaudited) this.unauditedFrom.set(author, seq);
     this.nextArrival = arrival;
@@ -582,6 +550,20 @@ export class JournalStore implements ViewReader {
     if (this.closed) return;
     this.closed = true;
     await this.root.close();
+  }
+
+  /** A transaction failed: nothing of it is stored; the in-memory state is read again, and the error coded. */
+  private failed(err: unknown): never {
+    // lmdb-js rejects a failed commit's puts with a stand-in error and the
+    // real one later, on `commitError`; unobserved, that promise would be an
+    // unhandled rejection and take the worker down.
+    (err as { commitError?: Promise<unknown> }).commitError?.catch(() => {});
+    try {
+      this.loadWriterState();
+    } catch {
+      // The environment itself is gone; the storage error below says why.
+    }
+    throw storageError(err, this.dir);
   }
 
   private assertWritable(): void {

@@ -54,7 +54,6 @@ interface Checked {
 interface FeedState {
   author: string;
   head: { seq: number; id: string };
-  expectSeq: number;
   prevId: string | null;
 }
 
@@ -208,33 +207,21 @@ class Chainer {
     for (let i = 0; i < n; i++) {
       const author = chunk.authors[i]!;
       const seq = chunk.seqs[i]!;
-      if (this.feed?.author !== author) {
-        const ended = this.endFeed();
-        if (ended) return ended;
-        this.feeds++;
-        this.feed = { author, head: this.headOf(author), expectSeq: 1, prevId: null };
-      }
+      const ended = this.enter(author);
+      if (ended) return ended;
       const id = checked.ids.slice(i * 64, i * 64 + 64);
       const prev = checked.prevs.slice(i * 64, i * 64 + 64);
-      if ((prev === NO_PREV ? null : prev) !== this.feed.prevId)
+      if ((prev === NO_PREV ? null : prev) !== this.feed!.prevId)
         return this.fail(seq, 'ERR_PREV_MISMATCH', 'prev does not link to the previous entry');
       const at = this.store.locate(id);
       if (at?.[0] !== author || at[1] !== seq)
         return this.fail(seq, 'ERR_MALFORMED_ENTRY', 'id index does not point here');
-      this.feed.prevId = id;
-      this.feed.expectSeq = seq + 1;
+      this.feed!.prevId = id;
       this.entries++;
     }
     if (checked.finding) {
       const { index, code, message } = checked.finding;
-      const author = chunk.authors[index]!;
-      if (this.feed?.author !== author) {
-        const ended = this.endFeed();
-        if (ended) return ended;
-        this.feeds++;
-        this.feed = { author, head: this.headOf(author), expectSeq: 1, prevId: null };
-      }
-      return this.fail(chunk.seqs[index]!, code, message);
+      return this.enter(chunk.authors[index]!) ?? this.fail(chunk.seqs[index]!, code, message);
     }
     return undefined;
   }
@@ -242,24 +229,21 @@ class Chainer {
   /** After the last chunk: the gap the cutter met, or the last feed's head check. */
   end(gap: { author: string; seq: number } | undefined): VerifyReport | undefined {
     if (gap) {
-      if (this.feed?.author !== gap.author) {
-        const ended = this.endFeed();
-        if (ended) return ended;
-        this.feeds++;
-        this.feed = {
-          author: gap.author,
-          head: this.headOf(gap.author),
-          expectSeq: gap.seq,
-          prevId: null,
-        };
-      }
-      return this.fail(gap.seq, 'ERR_SEQ_GAP', `entry ${gap.seq} is missing`);
+      return (
+        this.enter(gap.author) ?? this.fail(gap.seq, 'ERR_SEQ_GAP', `entry ${gap.seq} is missing`)
+      );
     }
     return this.endFeed();
   }
 
-  private headOf(author: string): { seq: number; id: string } {
-    return this.heads.get(author) ?? this.store.head(author)!;
+  /** Walk `author`'s feed from here: the feed walked before must have ended at its head. */
+  private enter(author: string): VerifyReport | undefined {
+    if (this.feed?.author === author) return undefined;
+    const ended = this.endFeed();
+    if (ended) return ended;
+    this.feeds++;
+    this.feed = { author, head: this.heads.get(author)!, prevId: null };
+    return undefined;
   }
 
   /** The feed being walked is complete: its last entry must be its head. */

@@ -122,6 +122,11 @@ const ALL_RIGHTS: Right[] = [...RIGHTS];
  */
 export const CUT_EVIDENCE = 64;
 
+/** The last seq of a feed cut at `cut` that any node keeps: the one rule for the window. */
+export function keptThrough(cut: number): number {
+  return cut + CUT_EVIDENCE;
+}
+
 type Act = { t: 'member'; row: MemberRow } | { t: 'revoke'; row: MemberRevokeRow };
 
 /** An expulsion's standing while the rule decides (see deriveMembership). */
@@ -229,7 +234,7 @@ function beyondWindowDropped(acts: readonly Act[], applied: ReadonlySet<string>)
   const window = new Map<string, number>();
   for (const a of acts) {
     if (a.t !== 'revoke' || !applied.has(a.row.id)) continue;
-    const keep = a.row.cut + CUT_EVIDENCE;
+    const keep = keptThrough(a.row.cut);
     window.set(a.row.did, Math.min(window.get(a.row.did) ?? Infinity, keep));
   }
   const out = new Set(applied);
@@ -344,7 +349,7 @@ export class MembershipIndex {
   /** The last seq of an expelled feed any node keeps (its cut plus the evidence window), or undefined. */
   keptThrough(did: string): number | undefined {
     const cut = this.cuts.get(did);
-    return cut ? cut.seq + CUT_EVIDENCE : undefined;
+    return cut ? keptThrough(cut.seq) : undefined;
   }
 
   /**

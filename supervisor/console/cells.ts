@@ -143,3 +143,10 @@ export function clockTime(ts: number, now: number): string {
 export function pad2(n: number): string {
   return String(n).padStart(2, '0');
 }
+
+/** The terminal's size, and the time the frame is drawn for. */
+export interface Viewport {
+  width: number;
+  height: number;
+  now: number;
+}

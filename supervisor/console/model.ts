@@ -11,6 +11,7 @@
 import type { MemberRow, NodeRow, ServiceRow } from '../../runtime/protocol/journal.js';
 import type { GrantsAnswer } from '../../runtime/protocol/grants.js';
 import { shortDid } from './cells.js';
+import type { InspectAnswer } from '../admin.js';
 
 /** One row of the admin `actors` answer: supervision info and live stats. */
 export interface ActorRow {
@@ -145,34 +146,8 @@ export type Prompt =
   | { kind: 'confirm'; text: string; action: Confirmable }
   | { kind: 'input'; text: string; value: string; purpose: 'approve' | 'revoke' | 'trace' };
 
-/** The admin `inspect` answer, as the inspect view reads it. */
-export interface InspectResult {
-  supervision: {
-    name: string;
-    restart: string;
-    state: string;
-    restarts: number;
-    startedAt: number | null;
-    threadId: number | null;
-    lastExit: { code: number; reason: string; abnormal: boolean; at?: number } | null;
-  } | null;
-  stats: {
-    received: number;
-    handled: number;
-    observed?: number;
-    rejected: number;
-    deadLetters: number;
-    depth: number;
-    running?: number;
-    highWater: number;
-    heapUsed: number;
-    latency: { count: number; p50Us: number; p99Us: number; maxUs: number };
-    lastError?: { code: string; message: string };
-    recentErrors?: Array<{ at: number; action: string; code: string; message: string }>;
-  };
-  links?: Array<{ peer: string; state: string; pending: number; queued: number }>;
-  state: unknown;
-}
+/** The admin `inspect` answer (supervisor/admin.ts), as the inspect view reads it. */
+export type InspectResult = InspectAnswer;
 
 /** The inspect view of one actor (Enter on the table; Esc closes it). */
 export interface InspectView {

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { jsonLines } from './process.js';
 import { tempDir, until } from './test.js';
 import type { AdminClient } from '../../supervisor/admin-client.js';
-import { followJob } from '../../supervisor/cli-job.js';
+import { VERIFY_JOB, followJob } from '../../supervisor/cli-job.js';
 import type { VerifyReport } from '../../runtime/protocol/journal.js';
 
 /** The compiled `meshnode` executable (package.json "bin"). */
@@ -240,7 +240,7 @@ export class RawAdmin {
 /** `journal verify` over the admin API, followed to its report as the CLI follows it. */
 export async function verifyOver(client: AdminClient): Promise<VerifyReport> {
   const end = await followJob((m, p) => client.call(m, p), {
-    methods: { start: 'journal.verify', status: 'journal.job', cancel: 'journal.job.cancel' },
+    methods: VERIFY_JOB,
     pollMs: 100,
   });
   if (end.state !== 'done')

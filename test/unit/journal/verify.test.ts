@@ -94,25 +94,26 @@ test('a missing stored entry is ERR_SEQ_GAP; an id index pointing elsewhere is r
   const { dir, store } = await storeOf(a);
   await store.close();
   stores.splice(stores.indexOf(store), 1);
-  // Damage the file itself, as a disk or a hand would.
-  const path = join(dir, 'journal.mdb');
-  const raw = open({ path, maxDbs: 12 });
-  await raw.openDB('entries', { encoding: 'binary' }).remove([a.did, 4]);
-  await raw.openDB('ids', {}).put(a.idAt(2), [a.did, 5]);
-  await raw.close();
-  const again = await JournalStore.open(dir, { readOnly: true });
-  stores.push(again);
-  const report = await verifyJournal(again, { pool });
+  // Damage the file itself, as a disk or a hand would; verify what is left, read-only.
+  const damaged = async (edit: (raw: ReturnType<typeof open>) => Promise<unknown>) => {
+    const raw = open({ path: join(dir, 'journal.mdb'), maxDbs: 12 });
+    await edit(raw);
+    await raw.close();
+    const s = await JournalStore.open(dir, { readOnly: true });
+    try {
+      return await verifyJournal(s, { pool });
+    } finally {
+      await s.close();
+    }
+  };
+  const report = await damaged(async (raw) => {
+    await raw.openDB('entries', { encoding: 'binary' }).remove([a.did, 4]);
+    await raw.openDB('ids', {}).put(a.idAt(2), [a.did, 5]);
+  });
   assert.is(report.ok, false);
   // The id index of seq 2 comes first in the feed.
   if (!report.ok) assert.equal([report.code, report.seq], ['ERR_MALFORMED_ENTRY', 2]);
-  await again.close();
-  const fixed = open({ path, maxDbs: 12 });
-  await fixed.openDB('ids', {}).put(a.idAt(2), [a.did, 2]);
-  await fixed.close();
-  const third = await JournalStore.open(dir, { readOnly: true });
-  stores.push(third);
-  const gap = await verifyJournal(third, { pool });
+  const gap = await damaged((raw) => raw.openDB('ids', {}).put(a.idAt(2), [a.did, 2]));
   assert.is(gap.ok, false);
   if (!gap.ok) assert.equal([gap.code, gap.seq, gap.entries], ['ERR_SEQ_GAP', 4, 3]);
 });

@@ -15,7 +15,12 @@ import {
   sortedActors,
   stepSort,
 } from '../../../supervisor/console/model.js';
-import type { ActorRow, ConsoleState, TailRecord } from '../../../supervisor/console/model.js';
+import type {
+  ActorRow,
+  ConsoleState,
+  InspectResult,
+  TailRecord,
+} from '../../../supervisor/console/model.js';
 import {
   cell,
   duration,
@@ -66,6 +71,18 @@ function connected(): ConsoleState {
   s.journal = { did: ME, entries: 3, feeds: 2 };
   return s;
 }
+
+/** A live grant of `service` to PEER, from 10.1.2.3, for an hour from T0. */
+const liveGrant = (service: string) => ({
+  grant: hex('e'),
+  subscription: hex('a'),
+  subscriber: PEER,
+  service,
+  ip: '10.1.2.3',
+  port: 8080,
+  proto: 'tcp' as const,
+  expires: T0 + 3_600_000,
+});
 
 const screen = (s: ConsoleState, width = 80, height = 24, now = T0) =>
   renderScreen(s, { width, height, now });
@@ -367,18 +384,7 @@ test('grants pane: live grants, activations, and subscriptions waiting for appro
   const s = connected();
   s.pane = 'grants';
   s.grants = {
-    live: [
-      {
-        grant: hex('e'),
-        subscription: hex('a'),
-        subscriber: PEER,
-        service: 'web',
-        ip: '10.1.2.3',
-        port: 8080,
-        proto: 'tcp',
-        expires: T0 + 3_600_000,
-      },
-    ],
+    live: [liveGrant('web')],
     activations: [
       {
         subscription: hex('b'),
@@ -420,19 +426,8 @@ test('grants pane: [ and ] pick a row; a approves the picked subscription, v rev
   const s = connected();
   s.pane = 'grants';
   s.grants = {
-    live: [
-      {
-        grant: hex('e'),
-        subscription: hex('a'),
-        subscriber: PEER,
-        // A hostile name: a script tag, an RTL override, 10 KB.
-        service: `<script>\u202e${'x'.repeat(10_000)}`,
-        ip: '10.1.2.3',
-        port: 8080,
-        proto: 'tcp',
-        expires: T0 + 3_600_000,
-      },
-    ],
+    // A hostile name: a script tag, an RTL override, 10 KB.
+    live: [liveGrant(`<script>\u202e${'x'.repeat(10_000)}`)],
     activations: [],
   };
   applyTail(s, [tail(1, hex('1'), PEER, 'subscribe', { provider: ME, service: 'ssh' })], ME);
@@ -518,8 +513,10 @@ test('Enter inspects the selected actor: supervision, mailbox, messages, recent 
         { at: T0 - 1000, action: 'authorize', code: 'ERR_GRANT_REVOKED', message: long },
       ],
     },
+    links: [],
     state: { live: 3, nonces: 1 },
-  };
+    // The fields the view shows; the rest of the answer is not read.
+  } as unknown as InspectResult;
   const lines = text(s, 80, 40);
   assert.match(find(lines, '  actor ')!, /permanent, running, thread 7/);
   assert.match(find(lines, '  restarts ')!, /2/);
