@@ -76,7 +76,13 @@ test('SIGTERM stops gracefully too', async () => {
   process.kill(pid, 'SIGTERM');
   await until(() => !alive(pid), 10_000, 'node process gone');
   assert.is(node.lines.find((l) => l.msg === 'meshnode stopped')?.code, 0);
-  process.kill(-node.proc.pid!, 'SIGTERM');
+  // The rest of the process group, if any is left (on a busy machine it is
+  // often gone already: ESRCH is that, not a failure).
+  try {
+    process.kill(-node.proc.pid!, 'SIGTERM');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
   await node.exited;
 });
 
